@@ -1,0 +1,306 @@
+package leaks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"net/url"
+	"runtime"
+	runpprof "runtime/pprof"
+	"sync"
+	"syscall"
+	"time"
+
+	deltapprof "github.com/grafana/pyroscope-go/godeltaprof/http/pprof"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// DefaultAddr is where a service listens unless told otherwise: loopback,
+// because /debug/pprof must not be reachable from the network by accident.
+const DefaultAddr = "127.0.0.1:8080"
+
+// Profiling rates the scaffolding turns on so that the mutex and block
+// profiles have something to show: one in mutexProfileFraction contention
+// events, and blocking events weighted by blockProfileRateNanos.
+const (
+	mutexProfileFraction  = 10
+	blockProfileRateNanos = 10_000
+)
+
+// Options configure Start.
+type Options struct {
+	Addr  string // host:port; DefaultAddr when empty, port 0 picks a free port
+	Fixed bool   // run the fixed twin instead of the leaky variant
+	// MaxLeak caps the deliberate leak in bytes; DefaultMaxLeak when zero.
+	MaxLeak int64
+	// Pyroscope is the URL of a Pyroscope server (or leaklab collect) to push
+	// continuous profiles to; empty disables the push.
+	Pyroscope string
+	// Public allows listening on a non-loopback address.
+	Public bool
+	Logger *slog.Logger
+}
+
+// Env is what a service's code path gets from the scaffolding.
+type Env struct {
+	Fixed   bool
+	Budget  *Budget
+	Log     *slog.Logger
+	Metrics prometheus.Registerer // labelled with service and variant
+
+	ctx     context.Context
+	mu      sync.Mutex
+	closers []func()
+}
+
+// Context is cancelled when the service shuts down; the fixed variants tie
+// their background work to it.
+func (e *Env) Context() context.Context { return e.ctx }
+
+// OnClose registers f to run at shutdown, after the HTTP server has stopped.
+func (e *Env) OnClose(f func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closers = append(e.closers, f)
+}
+
+// Server is a running sample service.
+type Server struct {
+	Service *Service
+	Variant Variant
+
+	ln       net.Listener
+	http     *http.Server
+	env      *Env
+	cancel   context.CancelFunc
+	stopPush func()
+	done     chan error
+	once     sync.Once
+	closeErr error
+}
+
+// ListenError says the service could not listen; the message names the
+// address and what to do.
+type ListenError struct {
+	Addr string
+	Err  error
+}
+
+func (e *ListenError) Error() string {
+	if errors.Is(e.Err, syscall.EADDRINUSE) {
+		return fmt.Sprintf("cannot listen on %s: the port is taken (choose another with --addr, or port 0 for a free one)", e.Addr)
+	}
+	return fmt.Sprintf("cannot listen on %s: %v", e.Addr, e.Err)
+}
+
+func (e *ListenError) Unwrap() error { return e.Err }
+
+// Start runs svc in the background until ctx ends or Shutdown is called.
+func Start(ctx context.Context, svc *Service, opts Options) (*Server, error) {
+	if opts.Addr == "" {
+		opts.Addr = DefaultAddr
+	}
+	if opts.MaxLeak == 0 {
+		opts.MaxLeak = DefaultMaxLeak
+	}
+	if opts.MaxLeak < 0 {
+		return nil, fmt.Errorf("--max-leak must not be negative")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := checkLoopback(opts.Addr, opts.Public); err != nil {
+		return nil, err
+	}
+	var pushURL *url.URL
+	if opts.Pyroscope != "" {
+		u, err := url.Parse(opts.Pyroscope)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("invalid --pyroscope URL %q: want http://host:port", opts.Pyroscope)
+		}
+		pushURL = u
+	}
+	enableContentionProfiles()
+
+	variant := VariantOf(opts.Fixed)
+	log := opts.Logger.With("service", svc.Name, "variant", string(variant))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsAll)),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	labelled := prometheus.WrapRegistererWith(prometheus.Labels{"service": svc.Name, "variant": string(variant)}, reg)
+
+	svcCtx, cancel := context.WithCancel(context.Background())
+	env := &Env{Fixed: opts.Fixed, Log: log, Metrics: labelled, ctx: svcCtx}
+	env.Budget = newBudget(opts.MaxLeak, log, labelled)
+	app, err := svc.build(env)
+	if err != nil {
+		cancel()
+		env.runClosers()
+		return nil, fmt.Errorf("%s: %w", svc.Name, err)
+	}
+
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		cancel()
+		env.runClosers()
+		return nil, &ListenError{Addr: opts.Addr, Err: err}
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/", instrument(app, labelled))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { writeIndex(w, svc, variant) })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mountPprof(mux)
+
+	s := &Server{
+		Service: svc,
+		Variant: variant,
+		ln:      ln,
+		env:     env,
+		cancel:  cancel,
+		done:    make(chan error, 1),
+		http: &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		},
+	}
+	if pushURL != nil {
+		stop, err := startPyroscope(svc.Name, variant, pushURL.String(), log)
+		if err != nil {
+			ln.Close()
+			cancel()
+			env.runClosers()
+			return nil, err
+		}
+		s.stopPush = stop
+	}
+	go func() {
+		err := s.http.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+			defer c()
+			_ = s.Shutdown(sctx)
+		case <-svcCtx.Done():
+		}
+	}()
+	log.Info("listening", "url", s.URL())
+	return s, nil
+}
+
+// URL is the service's base URL, e.g. http://127.0.0.1:8080.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Addr is the address the service listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Wait blocks until the server has stopped serving and returns why.
+func (s *Server) Wait() error {
+	err := <-s.done
+	s.done <- err
+	return err
+}
+
+// Shutdown stops accepting requests, waits for in-flight ones until ctx
+// ends, then stops the service's background work.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.once.Do(func() {
+		s.closeErr = s.http.Shutdown(ctx)
+		if s.stopPush != nil {
+			s.stopPush()
+		}
+		s.cancel()
+		s.env.runClosers()
+	})
+	return s.closeErr
+}
+
+func (e *Env) runClosers() {
+	e.mu.Lock()
+	closers := e.closers
+	e.closers = nil
+	e.mu.Unlock()
+	for i := len(closers) - 1; i >= 0; i-- {
+		closers[i]()
+	}
+}
+
+// checkLoopback refuses non-loopback addresses unless public is set.
+func checkLoopback(addr string, public bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("invalid address %q: want host:port, e.g. 127.0.0.1:8080", addr)
+	}
+	if public {
+		return nil
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("refusing to listen on %s: it is not a loopback address and /debug/pprof would be reachable from the network (use 127.0.0.1, or pass --public if you mean it)", addr)
+}
+
+var contentionOnce sync.Once
+
+func enableContentionProfiles() {
+	contentionOnce.Do(func() {
+		if runtime.SetMutexProfileFraction(-1) == 0 {
+			runtime.SetMutexProfileFraction(mutexProfileFraction)
+		}
+		runtime.SetBlockProfileRate(blockProfileRateNanos)
+	})
+}
+
+// mountPprof serves the standard profiles (goroutineleak included when the
+// binary was built with GOEXPERIMENT=goroutineleakprofile, since pprof.Index
+// serves every registered profile by name) and godeltaprof's delta profiles.
+func mountPprof(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("GET /debug/pprof/delta_heap", deltapprof.Heap)
+	mux.HandleFunc("GET /debug/pprof/delta_mutex", deltapprof.Mutex)
+	mux.HandleFunc("GET /debug/pprof/delta_block", deltapprof.Block)
+}
+
+// GoroutineLeakProfile reports whether this binary serves the runtime's
+// goroutineleak profile (built with GOEXPERIMENT=goroutineleakprofile).
+func GoroutineLeakProfile() bool { return runpprof.Lookup("goroutineleak") != nil }
+
+func writeIndex(w http.ResponseWriter, svc *Service, v Variant) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "leaklab sample service %s (%s variant, kind %s)\n\n%s\n\nendpoints:\n", svc.Name, v, svc.Kind, svc.Summary)
+	for _, e := range svc.Endpoints {
+		m := e.Method
+		if m == "" {
+			m = http.MethodGet
+		}
+		fmt.Fprintf(w, "  %-6s %-28s %s\n", m, e.Path, e.Doc)
+	}
+	fmt.Fprintf(w, "\n  GET    /metrics                     Prometheus metrics\n  GET    /debug/pprof/                profiles\n  GET    /healthz                     health check\n")
+}
