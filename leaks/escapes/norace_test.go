@@ -1,0 +1,5 @@
+//go:build !race
+
+package escapes
+
+const raceEnabled = false
