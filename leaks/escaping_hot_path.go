@@ -19,7 +19,7 @@ func init() {
 		Culprit:   pkgPath + ".(*statsService).summarize",
 		Profile:   "allocs",
 		Endpoints: []Endpoint{{Method: "GET", Path: "/stats?n=64&seed={i}", Doc: "summarises n samples"}},
-		Symptom:   Symptom{Metric: "go_gc_heap_allocs_objects_total", PerRequest: true, Leaky: 150, Fixed: 60},
+		Symptom:   Symptom{Metric: "go_gc_heap_allocs_objects_total", PerRequest: true, Leaky: 120, Fixed: 80},
 		Explanation: "Values escape to the heap when the compiler cannot prove they die with the function: storing a pointer " +
 			"in a slice that outlives the loop body, converting to an interface, and passing arguments to fmt all " +
 			"do it. The fixed variant does the same arithmetic on a stack array and formats with strconv.",

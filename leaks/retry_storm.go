@@ -2,11 +2,12 @@ package leaks
 
 import (
 	"context"
-	"crypto/sha256"
-	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,7 +19,7 @@ func init() {
 		Kind:    KindCPU,
 		Summary: "When the payment provider has an outage, the service's CPU goes to 100% and the provider sees fifty times the normal call rate, which keeps it down.",
 		Hints: []string{
-			"leaklab_dependency_calls_total rises far faster than leaklab_http_requests_total; a CPU profile shows the time going into the payment call, again and again.",
+			"leaklab_dependency_calls_total rises far faster than leaklab_http_requests_total; a CPU profile shows the time going into HTTP calls to the provider, made again and again from one loop.",
 			"The checkout retries a failed charge immediately, up to fifty times, with no pause between attempts.",
 			"Retry a few times with exponential backoff and full jitter, inside the request's deadline, and fail fast (a 503) when the dependency is down.",
 		},
@@ -37,7 +38,15 @@ func init() {
 				Help: "Calls made to the payment provider, retries included.",
 			})
 			env.Metrics.MustRegister(calls)
-			s := &checkoutService{env: env, provider: &paymentProvider{calls: calls, down: true}}
+			provider, err := startPaymentProvider(env, calls)
+			if err != nil {
+				return nil, err
+			}
+			s := &checkoutService{env: env, provider: provider, client: &http.Client{
+				Timeout:   time.Second,
+				Transport: &http.Transport{MaxIdleConnsPerHost: 64},
+			}}
+			env.OnClose(s.client.CloseIdleConnections)
 			mux := http.NewServeMux()
 			mux.HandleFunc("POST /checkout", s.checkout)
 			return mux, nil
@@ -45,30 +54,30 @@ func init() {
 	})
 }
 
-var errProviderDown = errors.New("payment provider unavailable")
-
-// paymentProvider stands for a remote payment API; during an outage every call fails.
-type paymentProvider struct {
-	calls prometheus.Counter
-	down  bool
-}
-
-func (p *paymentProvider) charge(order string) error {
-	p.calls.Inc()
-	// The work of a real call: encode, sign, wait for the reply.
-	sum := sha256.Sum256([]byte(order))
-	for range 20 {
-		sum = sha256.Sum256(sum[:])
+// startPaymentProvider runs the service's payment dependency on a loopback
+// port. It is having an outage: every charge fails with 503.
+func startPaymentProvider(env *Env, calls prometheus.Counter) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("starting the payment provider: %w", err)
 	}
-	if p.down {
-		return errProviderDown
+	srv := &http.Server{
+		ReadHeaderTimeout: 5 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Inc()
+			io.Copy(io.Discard, r.Body)
+			http.Error(w, "payment provider unavailable", http.StatusServiceUnavailable)
+		}),
 	}
-	return nil
+	go srv.Serve(ln)
+	env.OnClose(func() { srv.Close() })
+	return "http://" + ln.Addr().String(), nil
 }
 
 type checkoutService struct {
 	env      *Env
-	provider *paymentProvider
+	provider string // base URL of the payment API
+	client   *http.Client
 }
 
 func (s *checkoutService) checkout(w http.ResponseWriter, r *http.Request) {
@@ -92,24 +101,30 @@ const (
 	stormAttempts  = 50 // the leaky variant's "just try harder"
 )
 
-// chargeWithRetry charges an order, retrying failures.
+// chargeWithRetry charges an order through the payment API, retrying failures.
 func (s *checkoutService) chargeWithRetry(ctx context.Context, order string) (int, error) {
-	if !s.env.Fixed {
-		var err error
-		for attempt := 1; attempt <= stormAttempts; attempt++ {
-			if err = s.provider.charge(order); err == nil {
-				return attempt, nil
-			}
-		}
-		return stormAttempts, err
+	attempts := stormAttempts
+	if s.env.Fixed {
+		attempts = retryAttempts
 	}
 	var err error
-	for attempt := 1; attempt <= retryAttempts; attempt++ {
-		if err = s.provider.charge(order); err == nil {
-			return attempt, nil
+	for attempt := 1; attempt <= attempts; attempt++ {
+		var req *http.Request
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, s.provider+"/v1/charges?order="+order, strings.NewReader(`{"amount":1999}`))
+		if err != nil {
+			return attempt, err
 		}
-		if attempt == retryAttempts {
-			break
+		var resp *http.Response
+		if resp, err = s.client.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return attempt, nil
+			}
+			err = fmt.Errorf("payment provider: %s", resp.Status)
+		}
+		if !s.env.Fixed || attempt == attempts {
+			continue // the leaky variant retries at once
 		}
 		bound := min(retryBaseDelay<<(attempt-1), retryMaxDelay)
 		select {
@@ -118,5 +133,5 @@ func (s *checkoutService) chargeWithRetry(ctx context.Context, order string) (in
 			return attempt, ctx.Err()
 		}
 	}
-	return retryAttempts, err
+	return attempts, err
 }

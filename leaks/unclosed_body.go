@@ -1,6 +1,7 @@
 package leaks
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,18 +18,19 @@ func init() {
 		Summary: "Goroutines grow by three for every stock lookup, open connections to the inventory backend climb into the thousands, and eventually the process runs out of file descriptors.",
 		Hints: []string{
 			"The growing goroutines are net/http's own: (*persistConn).readLoop and writeLoop, one pair per connection to the backend.",
-			"A client connection goes back to the pool only when its response body is read to the end and closed. Find the call whose body nobody closes.",
+			"Those goroutines hold their requests: the heap profile (inuse_space) shows which function built them. A client connection goes back to the pool only when its response body is read to the end and closed.",
 			"defer resp.Body.Close() right after the error check, and read the body you asked for (or drain it) so the connection can be reused.",
 		},
 		Culprit:   pkgPath + ".(*stockService).fetchStock",
-		Profile:   "goroutine",
+		Profile:   "heap",
 		Endpoints: []Endpoint{{Method: "GET", Path: "/stock?sku=sku-{i}", Doc: "asks the inventory backend for a SKU's stock level"}},
 		Symptom:   Symptom{Metric: "go_sched_goroutines_goroutines", Leaky: 300, Fixed: 40},
 		Explanation: "The handler only needs the X-Stock header, so it never reads or closes the body. An open body pins " +
 			"its connection: the transport cannot reuse it and opens a new one for the next request, and each " +
 			"pinned connection costs a read goroutine, a write goroutine, buffers and a file descriptor (plus the " +
 			"backend's side of it). The fixed variant closes the body, so a few pooled connections serve everything. " +
-			"The goroutine profile shows net/http frames only: the culprit is found by asking who makes these requests.",
+			"The goroutine profile shows net/http frames only; the heap profile shows whose requests those " +
+			"connections keep alive (each pinned connection holds its request and the query body).",
 		build: func(env *Env) (http.Handler, error) {
 			backend, err := startInventoryBackend(env)
 			if err != nil {
@@ -50,6 +52,10 @@ func init() {
 	})
 }
 
+// inventoryQueryBytes is the size of the query sent: the SKU and every
+// warehouse to check.
+const inventoryQueryBytes = 16 << 10
+
 // inventoryRecordBytes is the size of the backend's answer: more than a
 // client reads by accident, so an unread body pins its connection.
 const inventoryRecordBytes = 64 << 10
@@ -66,6 +72,7 @@ func startInventoryBackend(env *Env) (string, error) {
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("X-Stock", "42")
 			w.Header().Set("Content-Type", "application/json")
+			io.Copy(io.Discard, r.Body)
 			_ = json.NewEncoder(w).Encode(map[string]any{"sku": r.URL.Query().Get("sku"), "stock": 42, "history": history})
 		}),
 	}
@@ -91,11 +98,17 @@ func (s *stockService) serveStock(w http.ResponseWriter, r *http.Request) {
 
 // fetchStock asks the inventory backend for a SKU's stock level.
 func (s *stockService) fetchStock(sku string) (string, error) {
-	resp, err := s.client.Get(s.backend + "/inventory?sku=" + sku)
+	query := make([]byte, 0, inventoryQueryBytes)
+	query = fmt.Appendf(query, `{"sku":%q,"warehouses":[`, sku)
+	for i := 0; len(query) < inventoryQueryBytes-32; i++ {
+		query = fmt.Appendf(query, `"wh-%04d",`, i)
+	}
+	query = append(query, `"wh-main"]}`...)
+	resp, err := s.client.Post(s.backend+"/inventory/query", "application/json", bytes.NewReader(query))
 	if err != nil {
 		return "", fmt.Errorf("inventory backend: %w", err)
 	}
-	if s.env.Fixed || !s.env.Budget.Take(3*GoroutineCost+inventoryRecordBytes) {
+	if s.env.Fixed || !s.env.Budget.Take(3*GoroutineCost+inventoryRecordBytes+inventoryQueryBytes) {
 		defer resp.Body.Close()
 		defer io.Copy(io.Discard, io.LimitReader(resp.Body, 2*inventoryRecordBytes))
 	}
