@@ -244,11 +244,15 @@ func (e *Env) runClosers() {
 	}
 }
 
+// ErrBadAddress is wrapped by Start's errors for an address it will not
+// listen on: malformed, or not loopback without Options.Public.
+var ErrBadAddress = errors.New("bad listen address")
+
 // checkLoopback refuses non-loopback addresses unless public is set.
 func checkLoopback(addr string, public bool) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("invalid address %q: want host:port, e.g. 127.0.0.1:8080", addr)
+		return fmt.Errorf("invalid address %q: want host:port, e.g. 127.0.0.1:8080%w", addr, quiet(ErrBadAddress))
 	}
 	if public {
 		return nil
@@ -259,8 +263,16 @@ func checkLoopback(addr string, public bool) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("refusing to listen on %s: it is not a loopback address and /debug/pprof would be reachable from the network (use 127.0.0.1, or pass --public if you mean it)", addr)
+	return fmt.Errorf("refusing to listen on %s: it is not a loopback address and /debug/pprof would be reachable from the network (use 127.0.0.1, or pass --public if you mean it)%w", addr, quiet(ErrBadAddress))
 }
+
+// quiet wraps err so that errors.Is finds it but it adds nothing to the message.
+func quiet(err error) error { return quietError{err} }
+
+type quietError struct{ err error }
+
+func (quietError) Error() string   { return "" }
+func (q quietError) Unwrap() error { return q.err }
 
 var contentionOnce sync.Once
 

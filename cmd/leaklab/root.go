@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 )
 
@@ -40,15 +42,20 @@ net/http/pprof.`,
 	root.AddCommand(
 		newCmdServices(f),
 		newCmdRun(f),
+		newCmdLoad(f),
 		newCmdVersion(f),
 	)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
-		if c.Name() == "completion" {
-			c.Example = `  # load completions into the current bash session
+		if c.Name() != "completion" {
+			continue
+		}
+		c.Example = `  # load completions into the current bash session
   source <(leaklab completion bash)
   # install them for zsh
   leaklab completion zsh > "${fpath[1]}/_leaklab"`
+		for _, shell := range c.Commands() {
+			shell.Example = fmt.Sprintf("  leaklab completion %[1]s > leaklab-completion.%[1]s", shell.Name())
 		}
 	}
 	return root

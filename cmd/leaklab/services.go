@@ -66,7 +66,7 @@ func servicesRun(f *factory, opts *servicesOptions, args []string) error {
 	if len(args) == 1 {
 		svc, err := leaks.Lookup(args[0])
 		if err != nil {
-			return err
+			return &usageError{err: err}
 		}
 		selected = append(selected, svc)
 	} else {
@@ -141,7 +141,11 @@ func firstSentence(s string) string {
 		}
 	}
 	if len(s) > 110 {
-		return s[:107] + "..."
+		cut := strings.LastIndexByte(s[:107], ' ')
+		if cut < 60 {
+			cut = 107
+		}
+		return strings.TrimRight(s[:cut], " ,;:") + "..."
 	}
 	return strings.TrimSuffix(s, ".")
 }
