@@ -1,0 +1,209 @@
+package dashboards
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+)
+
+// StackDir is where the tree lives in this repository, relative to the
+// package directory; Export writes the same tree anywhere.
+const StackDir = "stack"
+
+// DashboardsDir is where the dashboards' JSON sits inside the tree.
+const DashboardsDir = "grafana/dashboards"
+
+// The hand-written part of the tree. The dashboards' JSON is generated, so
+// it is not embedded: Export renders it from the Go code.
+//
+//go:embed stack/compose.yaml stack/prometheus/prometheus.yml stack/prometheus/targets/README.md stack/grafana/provisioning
+var static embed.FS
+
+// File is one file of the provisioning tree.
+type File struct {
+	Path string // slash-separated, relative to the tree's root
+	Data []byte
+}
+
+// Tree returns every file of the provisioning tree, sorted by path: the
+// Grafana provisioning, the generated dashboards, the Prometheus config and
+// the compose file.
+func Tree() ([]File, error) {
+	var files []File
+	err := fs.WalkDir(static, StackDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := static.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel := p[len(StackDir)+1:]
+		files = append(files, File{Path: rel, Data: data})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range All() {
+		data, err := d.JSON()
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, File{Path: path.Join(DashboardsDir, d.File), Data: data})
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	return files, nil
+}
+
+// ExportOptions configure Export.
+type ExportOptions struct {
+	// Force writes into a directory that already has files in it,
+	// replacing the tree's own files and leaving others alone.
+	Force bool
+}
+
+// NotEmptyError says Export refused to write into a directory with files.
+type NotEmptyError struct{ Dir string }
+
+func (e *NotEmptyError) Error() string {
+	return fmt.Sprintf("%s is not empty (choose a new directory, or --force to overwrite leaklab's files in it)", e.Dir)
+}
+
+// Export writes the provisioning tree into dir and returns the paths it
+// wrote. A dir that does not exist yet is filled under a temporary name
+// and renamed into place, so an interrupted export leaves nothing behind;
+// into an existing dir each file is written to a temporary name and renamed.
+func Export(ctx context.Context, dir string, opts ExportOptions) ([]string, error) {
+	files, err := Tree()
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return exportFresh(ctx, dir, files)
+	case err != nil:
+		return nil, err
+	case len(entries) > 0 && !opts.Force:
+		return nil, &NotEmptyError{Dir: dir}
+	}
+	return writeFiles(ctx, dir, dir, files)
+}
+
+func exportFresh(ctx context.Context, dir string, files []File) ([]string, error) {
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return nil, err
+	}
+	written, err := writeFiles(ctx, tmp, dir, files)
+	if err == nil {
+		// MkdirTemp makes the directory 0700; the tree is meant to be read
+		// by containers running as other users.
+		err = os.Chmod(tmp, 0o755)
+	}
+	if err == nil {
+		err = os.Rename(tmp, dir)
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	return written, nil
+}
+
+// writeFiles writes files under root and reports their paths under shown.
+func writeFiles(ctx context.Context, root, shown string, files []File) ([]string, error) {
+	written := make([]string, 0, len(files))
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		p := filepath.Join(root, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, err
+		}
+		if err := writeFileAtomic(p, f.Data); err != nil {
+			return nil, err
+		}
+		written = append(written, filepath.Join(shown, filepath.FromSlash(f.Path)))
+	}
+	return written, nil
+}
+
+// writeFileAtomic writes data to a temporary file next to p and renames it
+// over p, so a reader (Prometheus watching a targets file) never sees half.
+func writeFileAtomic(p string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp-")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), p)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
+
+// Target is one sample service for Prometheus to scrape.
+type Target struct {
+	Addr    string // host:port
+	Service string
+	Variant string
+}
+
+// targetGroup is one entry of a Prometheus file_sd file.
+type targetGroup struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+// TargetsJSON renders targets as a Prometheus file_sd file: one group per
+// service, labelled with service and variant.
+func TargetsJSON(targets []Target) ([]byte, error) {
+	groups := make([]targetGroup, 0, len(targets))
+	for _, t := range targets {
+		groups = append(groups, targetGroup{
+			Targets: []string{t.Addr},
+			Labels:  map[string]string{"service": t.Service, "variant": t.Variant},
+		})
+	}
+	data, err := json.MarshalIndent(groups, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
+
+// WriteTargetsFile writes targets to path as a file_sd file, atomically so
+// that Prometheus, which watches the file, never reads half of it.
+func WriteTargetsFile(path string, targets []Target) error {
+	data, err := TargetsJSON(targets)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(path, data); err != nil {
+		return fmt.Errorf("writing the targets file: %w", err)
+	}
+	return nil
+}
