@@ -12,7 +12,7 @@ func init() {
 	register(&Service{
 		Name:    "label-cardinality",
 		Kind:    KindHeap,
-		Summary: "Memory grows with the number of distinct users, /metrics takes seconds and megabytes to scrape, and Prometheus complains about too many series.",
+		Summary: "Memory grows with the number of distinct users, /metrics gets longer with every new user, and Prometheus ends up storing a series per user.",
 		Hints: []string{
 			"The heap profile shows client_golang's metric vectors growing under the orders handler; curl /metrics and count the lines.",
 			"A metric is labelled with the user ID from the request, so every new user creates a new time series that lives forever.",

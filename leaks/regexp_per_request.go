@@ -10,7 +10,7 @@ func init() {
 	register(&Service{
 		Name:    "regexp-per-request",
 		Kind:    KindCPU,
-		Summary: "Sign-ups take ten times the CPU they should: the service saturates a core at a few thousand requests per second and the GC runs constantly.",
+		Summary: "Sign-ups cost far more CPU than validating an e-mail address should, and the GC runs constantly: each request allocates around 100 KB.",
 		Hints: []string{
 			"A CPU profile under load is dominated by regexp.Compile and the GC, not by matching.",
 			"The e-mail pattern never changes, yet it is compiled again for every request.",
