@@ -43,6 +43,7 @@ net/http/pprof.`,
 		newCmdServices(f),
 		newCmdRun(f),
 		newCmdLoad(f),
+		newCmdLoad(f),
 		newCmdVersion(f),
 	)
 	root.InitDefaultCompletionCmd()

@@ -1,0 +1,352 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/leaklab/leaklab/scale"
+	"github.com/spf13/cobra"
+)
+
+// maxBodyFile bounds --body-file: the body is held in memory and sent
+// with every request.
+const maxBodyFile = 64 << 20
+
+type loadOptions struct {
+	connections int
+	duration    time.Duration
+	requests    int64
+	rate        float64
+	timeout     time.Duration
+	method      string
+	headers     []string
+	body        string
+	bodyFile    string
+	noKeepAlive bool
+	insecure    bool
+	allowRemote bool
+	// durationSet tells an explicit -d from the default, which a count
+	// bound replaces.
+	durationSet bool
+}
+
+// loadReport is the JSON contract of 'leaklab load' (DESIGN.md); fields
+// may be added, never renamed.
+type loadReport struct {
+	URL                  string            `json:"url"`
+	Method               string            `json:"method"`
+	Model                scale.Model       `json:"model"`
+	Connections          int               `json:"connections"`
+	Rate                 float64           `json:"rate,omitempty"`
+	Requests             int64             `json:"requests"`
+	Responses            int64             `json:"responses"`
+	Errors               int64             `json:"errors"`
+	ErrorClasses         map[string]int64  `json:"error_classes"`
+	ErrorExamples        map[string]string `json:"error_examples,omitempty"`
+	DurationSeconds      float64           `json:"duration_seconds"`
+	RPS                  float64           `json:"rps"`
+	Latency              latencySeconds    `json:"latency_seconds"`
+	Status               map[string]int64  `json:"status"`
+	Scheduled            int64             `json:"scheduled,omitempty"`
+	Late                 int64             `json:"late,omitempty"`
+	Unsent               int64             `json:"unsent,omitempty"`
+	Connects             int64             `json:"connects"`
+	CPUSeconds           float64           `json:"generator_cpu_seconds"`
+	CPUSecondsPerRequest float64           `json:"generator_cpu_seconds_per_request"`
+	Interrupted          bool              `json:"interrupted,omitempty"`
+}
+
+type latencySeconds struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+func newCmdLoad(f *factory) *cobra.Command {
+	opts := &loadOptions{}
+	cmd := &cobra.Command{
+		Use:   "load URL",
+		Short: "Send bounded HTTP load to a URL and report throughput and latency",
+		Long: `Send HTTP/1.1 load to URL and report requests/s, latency percentiles, status
+codes and errors (refused, reset, timeout, non-2xx, other).
+
+Two models:
+  closed (default)  -c connections each send the next request as soon as the
+                    previous response is in: maximum throughput.
+  open (--rate R)   R requests/s on a fixed schedule, whatever the server does;
+                    latency counts from each request's scheduled time, so a
+                    stall shows in the percentiles instead of hiding. Requests
+                    that found every connection busy are reported as late.
+
+The run is always bounded: -d (default 10s) or -n requests, whichever comes
+first, and each request by --timeout. {i} in the URL becomes the request's
+sequence number, so services keyed by request data see new keys. Only
+loopback targets unless --allow-remote.`,
+		Example: `  # 64 connections for 10 seconds, as fast as the server answers
+  leaklab load -c 64 -d 10s http://127.0.0.1:8080/
+
+  # 500 requests/s for 30 seconds, latency measured from the schedule
+  leaklab load --rate 500 -d 30s 'http://127.0.0.1:8080/product?id={i}'
+
+  # exactly 1000 POSTs with a JSON body, as JSON
+  leaklab load -n 1000 -m POST -H 'Content-Type: application/json' \
+      --body '{"user":42}' http://127.0.0.1:8080/login --output json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("load takes one URL, e.g. leaklab load http://127.0.0.1:8080/")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.durationSet = cmd.Flags().Changed("duration")
+			return loadRun(cmd.Context(), f, opts, args[0])
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVarP(&opts.connections, "connections", "c", scale.DefaultConnections, "connections (the most requests in flight)")
+	fl.DurationVarP(&opts.duration, "duration", "d", scale.DefaultDuration, "how long to send (default 10s unless -n is given)")
+	fl.Int64VarP(&opts.requests, "requests", "n", 0, "how many requests to send (0: bounded by -d only)")
+	fl.Float64Var(&opts.rate, "rate", 0, "open model: requests per second on a fixed schedule (0: closed model)")
+	fl.DurationVar(&opts.timeout, "timeout", scale.DefaultTimeout, "per-request timeout, connecting included")
+	fl.StringVarP(&opts.method, "method", "m", http.MethodGet, "HTTP method")
+	fl.StringArrayVarP(&opts.headers, "header", "H", nil, "request header 'Name: value' (repeatable)")
+	fl.StringVar(&opts.body, "body", "", "request body")
+	fl.StringVar(&opts.bodyFile, "body-file", "", "read the request body from this file")
+	fl.BoolVar(&opts.noKeepAlive, "no-keepalive", false, "open a new connection for every request")
+	fl.BoolVar(&opts.insecure, "insecure", false, "do not verify the server's TLS certificate")
+	fl.BoolVar(&opts.allowRemote, "allow-remote", false, "allow a target that is not a loopback address")
+	return cmd
+}
+
+// loadOptionsFromFlags checks the flags and builds the scale options.
+func loadOptionsFromFlags(opts *loadOptions, url string) (scale.LoadOptions, error) {
+	lo := scale.LoadOptions{
+		URL: url, Method: strings.ToUpper(opts.method), Connections: opts.connections, Requests: opts.requests,
+		Rate: opts.rate, Timeout: opts.timeout, DisableKeepAlive: opts.noKeepAlive, AllowRemote: opts.allowRemote,
+	}
+	switch {
+	case opts.connections < 1:
+		return lo, usageErrorf("-c must be at least 1")
+	case opts.requests < 0:
+		return lo, usageErrorf("-n cannot be negative")
+	case opts.duration <= 0:
+		return lo, usageErrorf("-d must be positive, e.g. 10s")
+	case opts.timeout <= 0:
+		return lo, usageErrorf("--timeout must be positive, e.g. 5s")
+	case opts.rate < 0:
+		return lo, usageErrorf("--rate must be positive (requests per second)")
+	case opts.body != "" && opts.bodyFile != "":
+		return lo, usageErrorf("use --body or --body-file, not both")
+	}
+	if opts.durationSet || opts.requests == 0 {
+		lo.Duration = opts.duration
+	}
+	if len(opts.headers) > 0 {
+		lo.Header = http.Header{}
+		for _, h := range opts.headers {
+			name, value, ok := strings.Cut(h, ":")
+			name = strings.TrimSpace(name)
+			if !ok || name == "" {
+				return lo, usageErrorf("-H %q: want 'Name: value'", h)
+			}
+			lo.Header.Add(name, strings.TrimSpace(value))
+		}
+	}
+	if opts.body != "" {
+		lo.Body = []byte(opts.body)
+	}
+	if opts.bodyFile != "" {
+		body, err := readBodyFile(opts.bodyFile)
+		if err != nil {
+			return lo, err
+		}
+		lo.Body = body
+	}
+	if opts.insecure {
+		lo.TLSConfig = insecureTLS()
+	}
+	return lo, nil
+}
+
+func readBodyFile(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, usageErrorf("--body-file: %v", err)
+	}
+	defer fh.Close()
+	body, err := io.ReadAll(io.LimitReader(fh, maxBodyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("--body-file: %w", err)
+	}
+	if len(body) > maxBodyFile {
+		return nil, usageErrorf("--body-file: %s is larger than %d MiB; a load body is sent with every request", path, maxBodyFile>>20)
+	}
+	return body, nil
+}
+
+func loadRun(ctx context.Context, f *factory, opts *loadOptions, url string) error {
+	lo, err := loadOptionsFromFlags(opts, url)
+	if err != nil {
+		return err
+	}
+	if f.streams.ErrIsTerminal {
+		lo.Progress = func(p scale.LoadProgress) {
+			fmt.Fprintf(f.streams.ErrOut, "\r\033[K  %4.0fs  %d requests  %.0f req/s  %d errors",
+				p.Elapsed.Seconds(), p.Requests, float64(p.Requests)/p.Elapsed.Seconds(), p.Errors)
+		}
+	}
+	res, err := scale.Load(ctx, lo)
+	if f.streams.ErrIsTerminal {
+		fmt.Fprint(f.streams.ErrOut, "\r\033[K")
+	}
+	var optErr *scale.LoadOptionError
+	switch {
+	case errors.As(err, &optErr):
+		return &usageError{err: optErr}
+	case res == nil:
+		return err
+	}
+	// An interrupted run still reports what it measured, as wrk and hey do.
+	report := newLoadReport(res)
+	if err := f.render(report, func(w io.Writer) error { return writeLoadText(w, res) }); err != nil {
+		return err
+	}
+	if res.Requests > 0 && res.Responses == 0 && !res.Interrupted {
+		return fmt.Errorf("no request got a response (%s); is the server up at %s?", errorSummary(res), res.URL)
+	}
+	return nil
+}
+
+func newLoadReport(res *scale.LoadResult) loadReport {
+	r := loadReport{
+		URL: res.URL, Method: res.Method, Model: res.Model, Connections: res.Connections, Rate: res.Rate,
+		Requests: res.Requests, Responses: res.Responses, Errors: res.Errors,
+		ErrorClasses: map[string]int64{}, Status: map[string]int64{},
+		DurationSeconds: res.Duration.Seconds(), RPS: res.RPS,
+		Latency: latencySeconds{
+			P50: res.LatencyAt(0.50).Seconds(), P90: res.LatencyAt(0.90).Seconds(), P99: res.LatencyAt(0.99).Seconds(),
+			P999: res.LatencyAt(0.999).Seconds(), Max: res.MaxLatency().Seconds(),
+		},
+		Scheduled: res.Scheduled, Late: res.Late, Unsent: res.Unsent, Connects: res.Connects,
+		CPUSeconds: res.GeneratorCPU.Seconds(), CPUSecondsPerRequest: res.CPUPerRequest().Seconds(),
+		Interrupted: res.Interrupted,
+	}
+	if res.Latency.TotalCount() > 0 {
+		r.Latency.Mean = res.Latency.Mean() / 1e9
+	}
+	for _, c := range scale.ErrorClasses() {
+		r.ErrorClasses[c.String()] = res.ErrorsByClass[c]
+	}
+	if len(res.ErrorExamples) > 0 {
+		r.ErrorExamples = map[string]string{}
+		for c, msg := range res.ErrorExamples {
+			r.ErrorExamples[c.String()] = msg
+		}
+	}
+	for code, n := range res.Status {
+		r.Status[strconv.Itoa(code)] = n
+	}
+	return r
+}
+
+func insecureTLS() *tls.Config {
+	return &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user asked for --insecure
+}
+
+// writeLoadText is laid out like wrk's report, so its users find things
+// where they expect them.
+func writeLoadText(w io.Writer, res *scale.LoadResult) error {
+	model := fmt.Sprintf("%d connections, closed model", res.Connections)
+	if res.Model == scale.Open {
+		model = fmt.Sprintf("%g requests/s on %d connections, open model", res.Rate, res.Connections)
+	}
+	fmt.Fprintf(w, "%s %s\n  %s\n", res.Method, res.URL, model)
+	if res.Interrupted {
+		fmt.Fprintln(w, "  interrupted: partial results")
+	}
+	if res.Responses > 0 {
+		fmt.Fprintln(w, "  Latency Distribution")
+		for _, q := range []struct {
+			label string
+			d     time.Duration
+		}{
+			{"50%", res.LatencyAt(0.50)}, {"90%", res.LatencyAt(0.90)}, {"99%", res.LatencyAt(0.99)},
+			{"99.9%", res.LatencyAt(0.999)}, {"max", res.MaxLatency()}, {"mean", time.Duration(res.Latency.Mean())},
+		} {
+			fmt.Fprintf(w, "  %7s  %9s\n", q.label, formatLatency(q.d))
+		}
+		if res.Model == scale.Open {
+			fmt.Fprintln(w, "  (measured from each request's scheduled time)")
+		}
+	}
+	fmt.Fprintf(w, "  %d requests in %.2fs, %d errors\n", res.Requests, res.Duration.Seconds(), res.Errors)
+	if len(res.Status) > 0 {
+		codes := make([]string, 0, len(res.Status))
+		for _, c := range sortedStatusCodes(res.Status) {
+			codes = append(codes, fmt.Sprintf("[%d] %d", c, res.Status[c]))
+		}
+		fmt.Fprintf(w, "  Status codes:   %s\n", strings.Join(codes, ", "))
+	}
+	if res.Errors > 0 {
+		fmt.Fprintf(w, "  Errors:         %s\n", errorSummary(res))
+		for _, c := range scale.ErrorClasses() {
+			if msg, ok := res.ErrorExamples[c]; ok {
+				fmt.Fprintf(w, "    first %s: %s\n", c, msg)
+			}
+		}
+	}
+	if res.Model == scale.Open {
+		fmt.Fprintf(w, "  Schedule:       %d scheduled, %d sent late (>%s after their time), %d not sent before the end\n",
+			res.Scheduled, res.Late, scale.LateAfter, res.Unsent)
+	}
+	fmt.Fprintf(w, "  Generator:      %s CPU per request (%.2fs in all), %d connections opened\n",
+		formatLatency(res.CPUPerRequest()), res.GeneratorCPU.Seconds(), res.Connects)
+	_, err := fmt.Fprintf(w, "Requests/sec: %10.2f\n", res.RPS)
+	return err
+}
+
+// errorSummary lists the non-zero error classes.
+func errorSummary(res *scale.LoadResult) string {
+	var parts []string
+	for _, c := range scale.ErrorClasses() {
+		if n := res.ErrorsByClass[c]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", c, n))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sortedStatusCodes(m map[int]int64) []int {
+	codes := make([]int, 0, len(m))
+	for c := range m {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	return codes
+}
+
+// formatLatency prints a duration with two decimals in a unit that suits it.
+func formatLatency(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.2fus", float64(d)/float64(time.Microsecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
+}
