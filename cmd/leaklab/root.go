@@ -43,8 +43,8 @@ net/http/pprof.`,
 		newCmdServices(f),
 		newCmdRun(f),
 		newCmdLoad(f),
-		newCmdLoad(f),
 		newCmdVersion(f),
+		newCmdCapture(f), newCmdProfiles(f), newCmdDiff(f),
 	)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {

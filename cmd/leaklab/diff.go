@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/leaklab/leaklab/profiles"
+	"github.com/spf13/cobra"
+)
+
+type diffOptions struct {
+	base, current string
+	diff          profiles.DiffOptions
+	out           string
+	httpAddr      string
+	typ           string
+	seconds       int
+	timeout       time.Duration
+}
+
+func newCmdDiff(f *factory) *cobra.Command {
+	opts := &diffOptions{}
+	cmd := &cobra.Command{
+		Use:   "diff BASE CURRENT",
+		Short: "Show what grew between two profiles",
+		Long: `Compare two profiles of the same kind and show what grew, largest growth
+first. Each side is a store ID (or unique prefix), a profile file, or a URL
+captured on the fly (for a URL side, --type defaults to the other side's type,
+else heap).
+
+By function (the default) a row's base, current and delta are the function's
+own (flat) values, as in pprof's flat column; cumulative values are shown too.
+Goroutine profiles are also grouped by leak site: the first frame of the
+target's own code below the runtime's blocking frames, with the wait state.
+
+-o writes a profile that 'go tool pprof' reads with the same meaning as its
+-diff_base (the base scaled by -1 and tagged pprof::base=true, merged);
+--http serves pprof's web UI (graph, flame graph, source) on the diff,
+on loopback unless ADDR names another host.`,
+		Example: `  # two stored captures a minute apart
+  leaklab diff 20261125-103000-heap-3fa9c1 20261125-103100-heap-77b2e0
+  # a stored base against the service right now
+  leaklab diff 20261125-1030 http://127.0.0.1:8080 --top 5
+  # goroutines, by stack, as JSON
+  leaklab diff before.pb.gz after.pb.gz --by stack --output json
+  # allocation counts in one package, written for go tool pprof
+  leaklab diff a.pb.gz b.pb.gz --sample-index alloc_objects --focus 'myapp/' -o diff.pb.gz
+  go tool pprof -top diff.pb.gz
+  # pprof's web UI on the diff
+  leaklab diff a.pb.gz b.pb.gz --http :8081`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.base, opts.current = args[0], args[1]
+			return diffRun(cmd, f, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.diff.SampleIndex, "sample-index", "", "sample type to compare: inuse_space (heap default), alloc_space, inuse_objects, alloc_objects, … or its index")
+	fl.StringVar(&opts.diff.By, "by", profiles.ByFunction, "group by function, line or stack")
+	fl.IntVar(&opts.diff.Top, "top", profiles.DefaultTop, "show the first N rows (0 for all)")
+	fl.StringVar(&opts.diff.Focus, "focus", "", "keep only samples with a frame matching this regexp (function or file)")
+	fl.StringVar(&opts.diff.Ignore, "ignore", "", "drop samples with a frame matching this regexp")
+	fl.StringVarP(&opts.out, "out", "o", "", "write the diff as a profile for go tool pprof (diff.pb.gz)")
+	fl.StringVar(&opts.httpAddr, "http", "", "serve pprof's web UI on the diff at ADDR (:8081 means loopback)")
+	fl.StringVar(&opts.typ, "type", "", "profile type to capture for a URL side (default: the other side's, else heap)")
+	fl.IntVar(&opts.seconds, "seconds", 0, "for a URL side: cpu duration or delta seconds, as in capture")
+	fl.DurationVar(&opts.timeout, "timeout", 0, "for a URL side: give up after this long (default --seconds + 30s)")
+	return cmd
+}
+
+func diffRun(cmd *cobra.Command, f *factory, opts *diffOptions) error {
+	switch opts.diff.By {
+	case profiles.ByFunction, profiles.ByLine, profiles.ByStack:
+	default:
+		return usageErrorf("--by %q: want function, line or stack", opts.diff.By)
+	}
+	if opts.diff.Top < 0 {
+		return usageErrorf("--top must not be negative")
+	}
+	store, err := openStore()
+	if err != nil {
+		return err
+	}
+	ro := profiles.RefOptions{Store: store, Fetch: profiles.FetchOptions{Type: opts.typ, Seconds: opts.seconds, Timeout: opts.timeout}}
+	// Sides that are not URLs first, so that a URL side can be captured
+	// with the other side's type.
+	refs := []string{opts.base, opts.current}
+	sides := make([]*profiles.Captured, 2)
+	for _, pass := range []bool{false, true} {
+		for i, ref := range refs {
+			if strings.Contains(ref, "://") != pass {
+				continue
+			}
+			if pass && opts.typ == "" {
+				if other := sides[1-i]; other != nil && other.Type != "contention" && other.Type != "unknown" {
+					ro.Fetch.Type = other.Type
+				}
+			}
+			if sides[i], err = profiles.LoadRef(cmd.Context(), ref, ro); err != nil {
+				return err
+			}
+		}
+	}
+	rep, err := profiles.Diff(sides[0], sides[1], opts.diff)
+	if err != nil {
+		return err
+	}
+	if opts.out != "" || opts.httpAddr != "" {
+		dp, err := profiles.DiffProfile(sides[0], sides[1])
+		if err != nil {
+			return err
+		}
+		if opts.out != "" {
+			if err := profiles.WriteProfile(opts.out, dp); err != nil {
+				return fmt.Errorf("cannot write %s: %w", opts.out, err)
+			}
+			fmt.Fprintf(f.streams.ErrOut, "wrote %s (open it with: go tool pprof %s)\n", opts.out, opts.out)
+		}
+		if err := f.render(rep, rep.WriteText); err != nil {
+			return err
+		}
+		if opts.httpAddr != "" {
+			return profiles.ServeWeb(cmd.Context(), dp, profiles.WebOptions{
+				Addr: opts.httpAddr,
+				Log:  f.streams.ErrOut,
+				Ready: func(url string) {
+					fmt.Fprintf(f.streams.ErrOut, "pprof web UI on the diff at %s (Ctrl-C stops it)\n", url)
+				},
+			})
+		}
+		return nil
+	}
+	return f.render(rep, func(w io.Writer) error { return rep.WriteText(w) })
+}

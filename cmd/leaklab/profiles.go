@@ -1,0 +1,317 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/leaklab/leaklab/profiles"
+	"github.com/spf13/cobra"
+)
+
+// filterFlags are the selection flags ls and prune share.
+type filterFlags struct {
+	target, typ, service string
+	since, until         string
+}
+
+func (ff *filterFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&ff.target, "target", "", "only profiles of this target (service base URL)")
+	fl.StringVar(&ff.typ, "type", "", "only profiles of this type (heap, goroutine, …)")
+	fl.StringVar(&ff.service, "service", "", "only profiles of this service name")
+	fl.StringVar(&ff.since, "since", "", "only profiles captured at or after this time (RFC 3339, or a duration ago like 2h or 7d)")
+	fl.StringVar(&ff.until, "until", "", "only profiles captured before this time (RFC 3339, or a duration ago)")
+}
+
+func (ff *filterFlags) filter(now time.Time) (profiles.Filter, error) {
+	f := profiles.Filter{Target: ff.target, Type: ff.typ, Service: ff.service}
+	var err error
+	if f.Since, err = parseTimeFlag("--since", ff.since, now); err != nil {
+		return f, err
+	}
+	if f.Until, err = parseTimeFlag("--until", ff.until, now); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// parseTimeFlag accepts RFC 3339 or a duration before now.
+func parseTimeFlag(name, s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if d, err := parseDays(s); err == nil {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, usageErrorf("%s %q: want RFC 3339 (2026-11-25T10:00:00Z) or a duration ago (90m, 2h, 7d)", name, s)
+}
+
+// parseDays is time.ParseDuration plus a d (24h) suffix.
+func parseDays(s string) (time.Duration, error) {
+	if strings.HasSuffix(s, "d") {
+		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		return time.Duration(n * float64(24*time.Hour)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err == nil && d < 0 {
+		return 0, fmt.Errorf("negative duration %q", s)
+	}
+	return d, err
+}
+
+func newCmdProfiles(f *factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "profiles",
+		Short: "Browse and trim the local profile store",
+		Long: `Browse and trim the local profile store that 'leaklab capture' fills.
+The store is $LEAKLAB_HOME, else $XDG_DATA_HOME/leaklab, else
+~/.local/share/leaklab. IDs may be shortened to any unique prefix.`,
+		Example: `  leaklab profiles ls --type heap --since 1h
+  leaklab profiles show 20261125-103000-heap-3fa9c1
+  leaklab profiles rm 20261125-103000-heap-3fa9c1
+  leaklab profiles prune --older-than 7d`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(newCmdProfilesLs(f), newCmdProfilesShow(f), newCmdProfilesRm(f), newCmdProfilesPrune(f))
+	return cmd
+}
+
+// storedEntry is one row of 'profiles ls': the DESIGN.md contract
+// {id, target, type, time} plus optional detail.
+type storedEntry struct {
+	ID      string            `json:"id"`
+	Target  string            `json:"target"`
+	Type    string            `json:"type"`
+	Time    string            `json:"time"`
+	Service string            `json:"service,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	Samples int               `json:"samples"`
+	Bytes   int64             `json:"bytes"`
+}
+
+func entryOf(m profiles.Meta) storedEntry {
+	return storedEntry{ID: m.ID, Target: m.Target, Type: m.Type, Time: m.Time.UTC().Format(time.RFC3339),
+		Service: m.Service, Labels: m.Labels, Samples: m.Samples, Bytes: m.Bytes}
+}
+
+func entriesOf(ms []profiles.Meta) []storedEntry {
+	out := make([]storedEntry, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, entryOf(m))
+	}
+	return out
+}
+
+func writeEntries(w io.Writer, es []storedEntry) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTYPE\tTIME\tSERVICE\tTARGET")
+	for _, e := range es {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.ID, e.Type, e.Time, orDefault(e.Service, "-"), e.Target)
+	}
+	return tw.Flush()
+}
+
+func newCmdProfilesLs(f *factory) *cobra.Command {
+	ff := &filterFlags{}
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List stored profiles, oldest first",
+		Example: `  leaklab profiles ls
+  leaklab profiles ls --target http://127.0.0.1:8080 --type goroutine
+  leaklab profiles ls --since 2h --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			filter, err := ff.filter(time.Now())
+			if err != nil {
+				return err
+			}
+			store, err := openStore()
+			if err != nil {
+				return err
+			}
+			metas, err := store.List(filter)
+			if err != nil {
+				return err
+			}
+			entries := entriesOf(metas)
+			return f.render(entries, func(w io.Writer) error {
+				if len(entries) == 0 {
+					_, err := fmt.Fprintf(w, "no stored profiles match (store: %s)\n", store.Dir())
+					return err
+				}
+				return writeEntries(w, entries)
+			})
+		},
+	}
+	ff.register(cmd)
+	return cmd
+}
+
+// shownProfile is 'profiles show': the metadata, the sample types and the
+// top functions of one sample type.
+type shownProfile struct {
+	storedEntry
+	SampleTypes []profiles.ValueType `json:"sample_types"`
+	Top         *profiles.DiffReport `json:"top"`
+}
+
+func newCmdProfilesShow(f *factory) *cobra.Command {
+	var sampleIndex string
+	var top int
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a stored profile's metadata and top functions",
+		Example: `  leaklab profiles show 20261125-103000-heap-3fa9c1
+  leaklab profiles show 20261125-1030 --sample-index alloc_space --top 5`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			store, err := openStore()
+			if err != nil {
+				return err
+			}
+			c, err := store.Load(args[0], profiles.Limits{})
+			if err != nil {
+				return err
+			}
+			sts, err := c.SampleTypes()
+			if err != nil {
+				return err
+			}
+			rep, err := profiles.Summarize(c, profiles.DiffOptions{SampleIndex: sampleIndex, Top: top})
+			if err != nil {
+				return err
+			}
+			shown := shownProfile{storedEntry: entryOf(c.Meta), SampleTypes: sts, Top: rep}
+			return f.render(shown, func(w io.Writer) error {
+				e := shown.storedEntry
+				fmt.Fprintf(w, "id:       %s\ntype:     %s\ntarget:   %s\ntime:     %s\n", e.ID, e.Type, e.Target, e.Time)
+				if e.Service != "" {
+					fmt.Fprintf(w, "service:  %s\n", e.Service)
+				}
+				for k, v := range e.Labels {
+					fmt.Fprintf(w, "label:    %s=%s\n", k, v)
+				}
+				fmt.Fprintf(w, "samples:  %d\nsize:     %s\n", e.Samples, profiles.FormatValue(e.Bytes, "bytes", false))
+				var names []string
+				for _, st := range sts {
+					names = append(names, st.Type+" ("+st.Unit+")")
+				}
+				fmt.Fprintf(w, "values:   %s\n\n", strings.Join(names, ", "))
+				return rep.WriteText(w)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&sampleIndex, "sample-index", "", "sample type to rank by (default: the profile's default)")
+	cmd.Flags().IntVar(&top, "top", 10, "how many functions to show (0 for all)")
+	return cmd
+}
+
+func newCmdProfilesRm(f *factory) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm ID...",
+		Short:   "Remove stored profiles",
+		Example: `  leaklab profiles rm 20261125-103000-heap-3fa9c1 20261125-1031`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			store, err := openStore()
+			if err != nil {
+				return err
+			}
+			// Resolve every ID first, so a typo removes nothing.
+			ids := make([]string, len(args))
+			for i, a := range args {
+				if ids[i], err = store.Resolve(a); err != nil {
+					return err
+				}
+			}
+			var removed []profiles.Meta
+			for _, id := range ids {
+				m, err := store.Remove(id)
+				if err != nil {
+					return err
+				}
+				removed = append(removed, m)
+			}
+			entries := entriesOf(removed)
+			return f.render(entries, func(w io.Writer) error {
+				for _, e := range entries {
+					fmt.Fprintf(w, "removed %s\n", e.ID)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func newCmdProfilesPrune(f *factory) *cobra.Command {
+	ff := &filterFlags{}
+	var olderThan string
+	var keep int
+	var all, dryRun bool
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Remove old stored profiles",
+		Long: `Remove stored profiles older than --older-than (or, with --all, every
+matching profile), keeping the newest --keep of them, plus leftovers of
+captures that were killed half-way.`,
+		Example: `  leaklab profiles prune --older-than 7d
+  leaklab profiles prune --older-than 1h --type cpu --dry-run
+  leaklab profiles prune --all --target http://127.0.0.1:8080 --keep 3`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			now := time.Now()
+			filter, err := ff.filter(now)
+			if err != nil {
+				return err
+			}
+			opts := profiles.PruneOptions{Filter: filter, Keep: keep, Now: now, DryRun: dryRun}
+			switch {
+			case olderThan != "":
+				if opts.OlderThan, err = parseDays(olderThan); err != nil || opts.OlderThan == 0 {
+					return usageErrorf("--older-than %q: want a positive duration like 90m, 12h or 7d", olderThan)
+				}
+			case !all:
+				return usageErrorf("say what to prune: --older-than DURATION, or --all (with filters)")
+			}
+			if keep < 0 {
+				return usageErrorf("--keep must not be negative")
+			}
+			store, err := openStore()
+			if err != nil {
+				return err
+			}
+			removed, err := store.Prune(opts)
+			if err != nil {
+				return err
+			}
+			entries := entriesOf(removed)
+			return f.render(entries, func(w io.Writer) error {
+				verb := "removed"
+				if dryRun {
+					verb = "would remove"
+				}
+				for _, e := range entries {
+					fmt.Fprintf(w, "%s %s\n", verb, e.ID)
+				}
+				_, err := fmt.Fprintf(w, "%s %d profiles\n", verb, len(entries))
+				return err
+			})
+		},
+	}
+	ff.register(cmd)
+	cmd.Flags().StringVar(&olderThan, "older-than", "", "remove profiles captured longer ago than this (90m, 12h, 7d)")
+	cmd.Flags().IntVar(&keep, "keep", 0, "always keep the newest N matching profiles")
+	cmd.Flags().BoolVar(&all, "all", false, "remove every matching profile, whatever its age")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be removed, remove nothing")
+	return cmd
+}

@@ -1,0 +1,322 @@
+package escape
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// DefaultPackages is what Analyze builds when given no package patterns.
+const DefaultPackages = "./..."
+
+// Options says what to analyse and how.
+type Options struct {
+	// Dir is where the go command runs (the module, or a directory in it);
+	// empty means the current directory. Reported file names are relative
+	// to it.
+	Dir string
+	// Packages are go package patterns; empty means DefaultPackages.
+	Packages []string
+	// GCFlags are extra compiler flags (for example "-l" to turn off
+	// inlining), passed to the analysed packages only.
+	GCFlags []string
+	// AllFiles keeps findings in files outside the analysed modules, such
+	// as standard-library generics instantiated in the analysed code.
+	AllFiles bool
+	// Go is the go command to run; empty means "go" from PATH.
+	Go string
+	// Env, when not nil, is the go command's environment.
+	Env []string
+}
+
+// ErrNoGo means there is no go command to run the compiler with.
+var ErrNoGo = errors.New("no go command found in PATH: escape analysis runs the Go compiler; install Go or put it on PATH")
+
+// Analyze compiles the packages with escape-analysis diagnostics turned on
+// and returns every finding, sorted by file and position. Packages that do
+// not build are listed in Report.Failures with the compiler's message; the
+// others are still analysed. An error means nothing could be analysed.
+func Analyze(ctx context.Context, opts Options) (*Report, error) {
+	goCmd, err := lookGo(opts.Go)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory", dir)
+	}
+	for _, fl := range opts.GCFlags {
+		if strings.Contains(fl, "=") && !strings.HasPrefix(fl, "-") {
+			return nil, fmt.Errorf("--gcflags %q: give compiler flags without a package pattern; they apply to the analysed packages", fl)
+		}
+	}
+	logDir, err := os.MkdirTemp("", "leaklab-escape-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(logDir)
+
+	// The module directories tell the analysed code from the standard
+	// library and dependencies; asking for them while the compiler runs
+	// costs no wall-clock time.
+	var roots []string
+	var rootsErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		roots, rootsErr = moduleDirs(ctx, goCmd, dir, opts.Env)
+	}()
+	built, err := compile(ctx, goCmd, dir, logDir, opts)
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	if rootsErr != nil || len(roots) == 0 {
+		// GOPATH mode or no go.mod: the directory itself is the best guess
+		// at "the analysed code".
+		roots = []string{dir}
+	}
+
+	var findings []*found
+	for _, pkg := range built.order {
+		findings = append(findings, parseText(pkg, built.output[pkg], dir)...)
+	}
+	diags, err := readLogDir(logDir)
+	if err != nil {
+		return nil, fmt.Errorf("reading the compiler's escape log: %w", err)
+	}
+	findings = mergeFlows(findings, diags)
+	findings = dedupe(findings)
+
+	names := newFuncNamer()
+	report := &Report{Dir: dir, Failures: built.failures, Findings: make([]Finding, 0, len(findings))}
+	for _, f := range findings {
+		if !opts.AllFiles && !underAny(f.File, roots) {
+			continue
+		}
+		if name := names.enclosing(f.File, f.Line, f.Column); name != "" {
+			f.Function = name
+		}
+		f.Hint = hint(f)
+		f.File = relativeTo(dir, f.File)
+		for i := range f.Flow {
+			for j := range f.Flow[i].Steps {
+				s := &f.Flow[i].Steps[j]
+				s.File = relativeTo(dir, s.File)
+				if s.InlinedFrom != nil {
+					s.InlinedFrom.File = relativeTo(dir, s.InlinedFrom.File)
+				}
+			}
+		}
+		if f.InlinedFrom != nil {
+			f.InlinedFrom.File = relativeTo(dir, f.InlinedFrom.File)
+		}
+		report.Findings = append(report.Findings, f.Finding)
+	}
+	sortFindings(report.Findings)
+	return report, nil
+}
+
+func lookGo(goCmd string) (string, error) {
+	if goCmd == "" {
+		goCmd = "go"
+	}
+	path, err := exec.LookPath(goCmd)
+	if err != nil {
+		return "", ErrNoGo
+	}
+	return path, nil
+}
+
+// buildResult is what one 'go build -json' run said, per package.
+type buildResult struct {
+	order    []string          // packages in the order their output arrived
+	output   map[string]string // the compiler's text, per package
+	failures []Failure
+}
+
+// buildEvent is one line of 'go build -json' (cmd/go's BuildEvent).
+type buildEvent struct {
+	ImportPath string
+	Action     string
+	Output     string
+}
+
+// compile runs one 'go build' over all the packages. -json on the go
+// command attributes the compiler's text to its package and marks each
+// package that failed, and go build carries on with the packages that do
+// not depend on a failed one, so one broken package hides nothing else.
+// -gcflags without a pattern applies to the named packages only, so
+// dependencies come from the build cache; the log directory is new on
+// every run, which changes the packages' cache key and so forces the
+// compile that produces the diagnostics.
+func compile(ctx context.Context, goCmd, dir, logDir string, opts Options) (*buildResult, error) {
+	gcflags := append([]string{"-json=0," + logDir, "-m=2"}, opts.GCFlags...)
+	args := []string{"build", "-json", "-o", os.DevNull, "-gcflags=" + strings.Join(gcflags, " ")}
+	pkgs := opts.Packages
+	if len(pkgs) == 0 {
+		pkgs = []string{DefaultPackages}
+	}
+	for _, p := range pkgs {
+		if strings.HasPrefix(p, "-") {
+			return nil, fmt.Errorf("package pattern %q looks like a flag", p)
+		}
+	}
+	args = append(args, pkgs...)
+	cmd := exec.CommandContext(ctx, goCmd, args...)
+	cmd.Dir = dir
+	cmd.Env = opts.Env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("running go build: %w", err)
+	}
+	res := &buildResult{output: map[string]string{}}
+	texts := map[string]*strings.Builder{}
+	failed := map[string]bool{}
+	dec := json.NewDecoder(stdout)
+	var decodeErr error
+	for {
+		var ev buildEvent
+		if err := dec.Decode(&ev); err != nil {
+			if err != io.EOF {
+				decodeErr = err
+				io.Copy(io.Discard, stdout)
+			}
+			break
+		}
+		switch ev.Action {
+		case "build-output":
+			b := texts[ev.ImportPath]
+			if b == nil {
+				b = &strings.Builder{}
+				texts[ev.ImportPath] = b
+				res.order = append(res.order, ev.ImportPath)
+			}
+			b.WriteString(ev.Output)
+		case "build-fail":
+			if !failed[ev.ImportPath] {
+				failed[ev.ImportPath] = true
+				res.failures = append(res.failures, Failure{Package: ev.ImportPath})
+			}
+		}
+	}
+	waitErr := cmd.Wait()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	for pkg, b := range texts {
+		res.output[pkg] = b.String()
+	}
+	for i := range res.failures {
+		res.failures[i].Output = compilerErrors(res.output[res.failures[i].Package])
+	}
+	if decodeErr != nil {
+		return nil, fmt.Errorf("reading go build's output: %w", decodeErr)
+	}
+	if waitErr != nil && len(res.failures) == 0 {
+		// The go command itself gave up (bad flag, broken go.mod): its
+		// message is on stderr.
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = waitErr.Error()
+		}
+		return nil, fmt.Errorf("go build: %s", msg)
+	}
+	return res, nil
+}
+
+// compilerErrors keeps the lines of a failed package's output that are
+// not escape-analysis chatter: the compiler's (or go command's) errors.
+func compilerErrors(out string) string {
+	var keep []string
+	for _, line := range strings.Split(out, "\n") {
+		if line == "" || strings.HasPrefix(line, "# ") {
+			continue
+		}
+		if _, msg, ok := splitPos(line); ok && isDiagnosticChatter(msg) {
+			continue
+		}
+		keep = append(keep, line)
+	}
+	return strings.Join(keep, "\n")
+}
+
+// moduleDirs lists the directories of the main module (or of every module
+// in a go.work workspace).
+func moduleDirs(ctx context.Context, goCmd, dir string, env []string) ([]string, error) {
+	cmd := exec.CommandContext(ctx, goCmd, "list", "-m", "-f", "{{.Dir}}")
+	cmd.Dir = dir
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line != "" {
+			dirs = append(dirs, line)
+		}
+	}
+	return dirs, nil
+}
+
+// underAny reports whether file lies under one of the module roots, and
+// not in a vendor directory, which is other people's code.
+func underAny(file string, roots []string) bool {
+	for _, r := range roots {
+		rel, err := filepath.Rel(r, file)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			continue
+		}
+		return !strings.HasPrefix(rel, "vendor"+string(filepath.Separator))
+	}
+	return false
+}
+
+func relativeTo(dir, file string) string {
+	if file == "" || !filepath.IsAbs(file) {
+		return file
+	}
+	rel, err := filepath.Rel(dir, file)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return file
+	}
+	return filepath.ToSlash(rel)
+}
+
+func sortFindings(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		if a.Column != b.Column {
+			return a.Column < b.Column
+		}
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		return a.Message < b.Message
+	})
+}

@@ -1,0 +1,121 @@
+package profiles
+
+import (
+	"sort"
+	"strings"
+)
+
+// waitStates maps the runtime and standard-library frames a parked
+// goroutine sits in to the wait state Go's own goroutine dumps print
+// ("goroutine 7 [chan send]"). The protobuf goroutine profile carries no
+// wait reason, so it is recovered from these frames.
+var waitStates = map[string]string{
+	"runtime.chansend":                                 "chan send",
+	"runtime.chansend1":                                "chan send",
+	"runtime.chanrecv":                                 "chan receive",
+	"runtime.chanrecv1":                                "chan receive",
+	"runtime.chanrecv2":                                "chan receive",
+	"runtime.selectgo":                                 "select",
+	"runtime.block":                                    "select (no cases)",
+	"runtime.semacquire1":                              "semacquire",
+	"sync.runtime_Semacquire":                          "semacquire",
+	"sync.runtime_SemacquireWaitGroup":                 "sync.WaitGroup.Wait",
+	"sync.runtime_SemacquireMutex":                     "sync.Mutex.Lock",
+	"sync.runtime_SemacquireRWMutex":                   "sync.RWMutex.Lock",
+	"sync.runtime_SemacquireRWMutexR":                  "sync.RWMutex.RLock",
+	"sync.runtime_notifyListWait":                      "sync.Cond.Wait",
+	"internal/poll.runtime_pollWait":                   "IO wait",
+	"time.Sleep":                                       "sleep",
+	"runtime.gcBgMarkWorker":                           "GC worker (idle)",
+	"runtime.forcegchelper":                            "force gc (idle)",
+	"runtime.bgsweep":                                  "GC sweep wait",
+	"runtime.bgscavenge":                               "GC scavenge wait",
+	"runtime.runfinq":                                  "finalizer wait",
+	"os/signal.signal_recv":                            "signal wait",
+	"runtime/pprof.runtime_goroutineProfileWithLabels": "running (profiling)",
+}
+
+// isStdlibFunc says whether a function belongs to the Go distribution:
+// its import path's first element has no dot (runtime, net/http,
+// internal/poll), and it is not package main.
+func isStdlibFunc(name string) bool {
+	pkg := name
+	// The package path ends at the first dot after the last slash.
+	slash := strings.LastIndexByte(pkg, '/')
+	if i := strings.IndexByte(pkg[slash+1:], '.'); i >= 0 {
+		pkg = pkg[:slash+1+i]
+	}
+	first, _, _ := strings.Cut(pkg, "/")
+	return !strings.Contains(first, ".") && first != "main"
+}
+
+// leakSiteOf finds where a goroutine waits: the wait state from its
+// blocking frames, and the first frame of the target's own (non-standard
+// library) code, leaf first. A stack entirely in the standard library
+// (an idle HTTP connection, say) is attributed to the first frame below
+// the runtime and internal packages.
+func (a *aggregator) leakSiteOf(frames []rowKey) siteKey {
+	var site siteKey
+	fallback := ""
+	for _, f := range frames {
+		name := a.fnNames[f]
+		if site.wait == "" {
+			if w, ok := waitStates[name]; ok {
+				site.wait = w
+			}
+		}
+		if !isStdlibFunc(name) {
+			site.function = name
+			break
+		}
+		if fallback == "" && !strings.HasPrefix(name, "runtime.") && !strings.HasPrefix(name, "internal/") &&
+			!strings.HasPrefix(name, "sync.runtime_") && waitStates[name] == "" {
+			fallback = name
+		}
+	}
+	if site.function == "" {
+		site.function = fallback
+	}
+	if site.function == "" && len(frames) > 0 {
+		site.function = a.fnNames[frames[len(frames)-1]]
+	}
+	if site.wait == "" {
+		site.wait = "running or other"
+	}
+	return site
+}
+
+func (a *aggregator) addSite(frames []rowKey, value int64, side int) {
+	k := a.leakSiteOf(frames)
+	s := a.sites[k]
+	if s == nil {
+		s = &LeakSite{Function: k.function, WaitState: k.wait}
+		for _, f := range frames {
+			s.Stack = append(s.Stack, a.fnNames[f])
+		}
+		a.sites[k] = s
+	}
+	if side == 0 {
+		s.Base += value
+	} else {
+		s.Current += value
+	}
+	s.Delta = s.Current - s.Base
+}
+
+func (a *aggregator) leakSites() []LeakSite {
+	out := make([]LeakSite, 0, len(a.sites))
+	for _, s := range a.sites {
+		out = append(out, *s)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Delta != out[j].Delta {
+			return out[i].Delta > out[j].Delta
+		}
+		if out[i].Function != out[j].Function {
+			return out[i].Function < out[j].Function
+		}
+		return out[i].WaitState < out[j].WaitState
+	})
+	return out
+}

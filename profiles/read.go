@@ -1,0 +1,191 @@
+package profiles
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Default limits on what reading one profile may cost. A real heap or
+// goroutine profile of a large service is a few MB; these leave room for
+// synthetic 200,000-stack profiles while refusing gzip bombs and
+// multi-million-sample inputs before they take the machine's memory.
+const (
+	DefaultMaxBytes        = 256 << 20 // bytes read from the source, compressed
+	DefaultMaxDecompressed = 512 << 20 // bytes after gunzip
+	DefaultMaxSamples      = 1 << 20   // samples in one profile
+
+	// maxCompressionRatio catches gzip bombs early: real profiles compress
+	// 3–10x; runs of zeros compress 1000x. Checked once the output passes
+	// ratioCheckAfter, so small inputs are never refused for it.
+	maxCompressionRatio = 100
+	ratioCheckAfter     = 16 << 20
+)
+
+// Limits bound what reading a profile may cost. Zero fields take the
+// Default values.
+type Limits struct {
+	MaxBytes        int64
+	MaxDecompressed int64
+	MaxSamples      int
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultMaxBytes
+	}
+	if l.MaxDecompressed <= 0 {
+		l.MaxDecompressed = DefaultMaxDecompressed
+	}
+	if l.MaxSamples <= 0 {
+		l.MaxSamples = DefaultMaxSamples
+	}
+	return l
+}
+
+// TooManySamplesError says a profile holds more samples than the limit.
+type TooManySamplesError struct{ Limit int }
+
+func (e *TooManySamplesError) Error() string {
+	return fmt.Sprintf("profile has more than %d samples, the limit", e.Limit)
+}
+
+// NotAProfileError says the bytes read are not a pprof profile; Hint names
+// what they look like instead (an HTML page, JSON, text, nothing).
+type NotAProfileError struct {
+	Hint string
+	Err  error
+}
+
+func (e *NotAProfileError) Error() string {
+	msg := "not a pprof profile"
+	if e.Hint != "" {
+		msg += " (" + e.Hint + ")"
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *NotAProfileError) Unwrap() error { return e.Err }
+
+// ReadFile reads a profile file (gzipped or not) within limits.
+func ReadFile(path string, limits Limits) (*Captured, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	c, err := Read(f, limits)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	c.Target = path
+	return c, nil
+}
+
+// Read reads one profile (gzipped or not) within limits, checks that it is
+// a well-formed profile.proto, and returns it with metadata inferred from
+// its content (type and time); Target is left for the caller.
+func Read(r io.Reader, limits Limits) (*Captured, error) {
+	data, err := readUncompressed(r, limits.withDefaults())
+	if err != nil {
+		return nil, err
+	}
+	return newCapturedFromData(data, limits.withDefaults())
+}
+
+// readUncompressed returns the profile bytes, gunzipped when needed, with
+// both the raw and the decompressed size bounded.
+func readUncompressed(r io.Reader, l Limits) ([]byte, error) {
+	counted := &countingReader{r: io.LimitReader(r, l.MaxBytes+1)}
+	br := bufio.NewReader(counted)
+	head, _ := br.Peek(2)
+	if len(head) == 0 {
+		return nil, &NotAProfileError{Hint: "empty"}
+	}
+	if !(len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b) {
+		data, err := io.ReadAll(br)
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(data)) > l.MaxBytes {
+			return nil, fmt.Errorf("profile is larger than %d bytes, the limit", l.MaxBytes)
+		}
+		return data, nil
+	}
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, &NotAProfileError{Hint: "broken gzip", Err: err}
+	}
+	var out bytes.Buffer
+	buf := make([]byte, 256<<10)
+	for {
+		n, err := zr.Read(buf)
+		out.Write(buf[:n])
+		if int64(out.Len()) > l.MaxDecompressed {
+			return nil, fmt.Errorf("profile decompresses to more than %d bytes, the limit (a gzip bomb?)", l.MaxDecompressed)
+		}
+		if out.Len() > ratioCheckAfter && int64(out.Len()) > maxCompressionRatio*counted.n {
+			return nil, fmt.Errorf("profile decompresses more than %dx (a gzip bomb?)", maxCompressionRatio)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, &NotAProfileError{Hint: "truncated gzip", Err: err}
+			}
+			return nil, &NotAProfileError{Hint: "broken gzip", Err: err}
+		}
+	}
+	if counted.n > l.MaxBytes {
+		return nil, fmt.Errorf("profile is larger than %d bytes, the limit", l.MaxBytes)
+	}
+	return out.Bytes(), nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// sniff names what non-profile bytes look like, for error messages.
+func sniff(data []byte) string {
+	t := bytes.TrimSpace(data)
+	if len(t) == 0 {
+		return "empty"
+	}
+	lower := bytes.ToLower(t[:min(len(t), 512)])
+	switch {
+	case bytes.HasPrefix(lower, []byte("<!doctype html")) || bytes.HasPrefix(lower, []byte("<html")) || bytes.Contains(lower, []byte("<body")):
+		return "an HTML page"
+	case t[0] == '{' || t[0] == '[':
+		return "JSON"
+	case bytes.HasPrefix(t, []byte("goroutine ")) || bytes.HasPrefix(t, []byte("goroutine profile:")):
+		return "a text goroutine dump; ask for ?debug=0"
+	case bytes.HasPrefix(t, []byte("heap profile:")):
+		return "a legacy text heap profile; ask for ?debug=0"
+	}
+	printable := 0
+	for _, b := range lower {
+		if b >= 0x20 && b < 0x7f || b == '\n' || b == '\t' || b == '\r' {
+			printable++
+		}
+	}
+	if printable == len(lower) {
+		return "text"
+	}
+	return ""
+}
