@@ -44,6 +44,7 @@ net/http/pprof.`,
 		newCmdRun(f),
 		newCmdLoad(f),
 		newCmdVersion(f),
+		newCmdDashboards(f),
 		newCmdCapture(f), newCmdProfiles(f), newCmdDiff(f),
 	)
 	root.InitDefaultCompletionCmd()

@@ -21,6 +21,7 @@ type runOptions struct {
 	maxLeak   string
 	public    bool
 	quiet     bool
+	all       runAllOptions // --all and its flags: see run_all.go
 }
 
 // runningService is what 'run' reports once the service listens.
@@ -52,12 +53,25 @@ func newCmdRun(f *factory) *cobra.Command {
 
 The service serves its app endpoints, /debug/pprof, /metrics and /healthz on
 loopback. The leaky variant stops leaking at --max-leak and says so in its log
-and in leaklab_leak_capped.`,
+and in leaklab_leak_capped.
+
+With --all it starts every service in the catalog instead, each as its own
+'leaklab run NAME' process (so each one's Go runtime metrics are its own) on
+consecutive ports from --base-port, and can write the Prometheus targets file
+that the shipped dashboards/stack/prometheus/prometheus.yml reads.`,
 		Example: `  leaklab run unbounded-cache
   leaklab run unbounded-cache --fixed --addr 127.0.0.1:9090
   leaklab run abandoned-worker --addr 127.0.0.1:0 --output json
-  leaklab run session-memorystore --max-leak 64MiB --pyroscope http://127.0.0.1:4040`,
+  leaklab run session-memorystore --max-leak 64MiB --pyroscope http://127.0.0.1:4040
+  # every service, leaky and fixed, one process each, with a Prometheus targets file
+  leaklab run --all --variants both --base-port 9101 --targets-file prometheus/targets/leaklab.json`,
 		Args: func(cmd *cobra.Command, args []string) error {
+			if opts.all.all {
+				if len(args) != 0 {
+					return usageErrorf("run --all takes no service name")
+				}
+				return nil
+			}
 			if len(args) != 1 {
 				return usageErrorf("run takes one service name (see 'leaklab services')")
 			}
@@ -65,6 +79,9 @@ and in leaklab_leak_capped.`,
 		},
 		ValidArgsFunction: completeServiceNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.all.all {
+				return runAllRun(cmd.Context(), cmd, f, opts)
+			}
 			return runRun(cmd.Context(), f, opts, args[0])
 		},
 	}
@@ -75,6 +92,7 @@ and in leaklab_leak_capped.`,
 	fl.StringVar(&opts.maxLeak, "max-leak", bytesize.Format(leaks.DefaultMaxLeak), "stop leaking after this much (e.g. 64MiB, 1G)")
 	fl.BoolVar(&opts.public, "public", false, "allow a non-loopback --addr (exposes /debug/pprof to the network)")
 	fl.BoolVar(&opts.quiet, "quiet", false, "log warnings only")
+	addRunAllFlags(fl, &opts.all)
 	return cmd
 }
 
