@@ -126,9 +126,10 @@ type LoadResult struct {
 	// Transport errors are not in it.
 	Latency *hdrhistogram.Histogram
 
-	// Open model only: requests scheduled within the bounds, those a
-	// connection picked up more than LateAfter after their time, and those
-	// never sent because the run ended first.
+	// Open model only: requests scheduled within the bounds; those sent
+	// although a connection was free only more than LateAfter after their
+	// time; and those never sent because no connection was free before
+	// the run ended.
 	Scheduled int64
 	Late      int64
 	Unsent    int64
