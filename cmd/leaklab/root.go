@@ -46,6 +46,7 @@ net/http/pprof.`,
 		newCmdVersion(f),
 		newCmdDashboards(f),
 		newCmdCapture(f), newCmdProfiles(f), newCmdDiff(f),
+		newCmdEscape(f),
 	)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {

@@ -110,7 +110,7 @@ func Analyze(ctx context.Context, opts Options) (*Report, error) {
 		if name := names.enclosing(f.File, f.Line, f.Column); name != "" {
 			f.Function = name
 		}
-		f.Hint = hint(f)
+		f.Hint = hint(f, names.line)
 		f.File = relativeTo(dir, f.File)
 		for i := range f.Flow {
 			for j := range f.Flow[i].Steps {

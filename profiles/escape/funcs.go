@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 )
 
 // funcNamer finds the function enclosing a source position by parsing the
@@ -19,6 +20,7 @@ type funcNamer struct {
 
 type fileFuncs struct {
 	tf    *token.File
+	src   []byte
 	spans []funcSpan
 }
 
@@ -57,12 +59,34 @@ func (n *funcNamer) enclosing(file string, line, col int) string {
 	return best
 }
 
+// line returns the text of one source line, or "".
+func (n *funcNamer) line(file string, line int) string {
+	ff, ok := n.files[file]
+	if !ok {
+		ff = n.parse(file)
+		n.files[file] = ff
+	}
+	if ff == nil || line < 1 || line > ff.tf.LineCount() {
+		return ""
+	}
+	start := ff.tf.Offset(ff.tf.LineStart(line))
+	end := len(ff.src)
+	if line < ff.tf.LineCount() {
+		end = ff.tf.Offset(ff.tf.LineStart(line + 1))
+	}
+	return string(ff.src[start:end])
+}
+
 func (n *funcNamer) parse(file string) *fileFuncs {
-	af, err := parser.ParseFile(n.fset, file, nil, parser.SkipObjectResolution)
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	af, err := parser.ParseFile(n.fset, file, src, parser.SkipObjectResolution)
 	if af == nil || err != nil && af.Decls == nil {
 		return nil
 	}
-	ff := &fileFuncs{tf: n.fset.File(af.Pos())}
+	ff := &fileFuncs{tf: n.fset.File(af.Pos()), src: src}
 	globalClosures := 0
 	for _, decl := range af.Decls {
 		switch d := decl.(type) {

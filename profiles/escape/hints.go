@@ -7,7 +7,7 @@ import (
 // hint says in plain words why the compiler decided as it did and what
 // usually fixes it, read from the message and the flow's reasons. It is
 // empty when no common cause is recognised; the flow still says why.
-func hint(f *found) string {
+func hint(f *found, sourceLine func(file string, line int) string) string {
 	has := func(pred func(Flow, Step) bool) bool {
 		for _, fl := range f.Flow {
 			for _, s := range fl.Steps {
@@ -19,6 +19,11 @@ func hint(f *found) string {
 		return false
 	}
 	reason := func(r string) bool { return has(func(_ Flow, s Step) bool { return s.Reason == r }) }
+	// The flow of a go statement's arguments does not say "go"; the source
+	// line does.
+	goStatement := has(func(_ Flow, s Step) bool {
+		return s.File != "" && strings.HasPrefix(strings.TrimSpace(sourceLine(s.File, s.Line)), "go ")
+	})
 	switch f.Kind {
 	case KindDoesNotEscape:
 		if strings.HasPrefix(f.subject, "make(") && !constantMake(f.subject) {
@@ -43,14 +48,15 @@ func hint(f *found) string {
 	}):
 		return "passed to fmt as ...any: fmt's arguments outlive what escape analysis can follow, so each is boxed on the heap. " +
 			"On hot paths format with strconv.Append* into a reused buffer."
+	case goStatement:
+		return "shared with a goroutine, which may outlive this frame, so it is allocated on the heap (and so are the go statement's arguments). " +
+			"Pass values over a channel to a long-lived worker instead of pointers to locals."
 	case reason("captured by a closure") && !strings.HasPrefix(f.subject, "func literal"):
 		return "captured by reference by a closure that outlives the call, so it lives with the closure on the heap. " +
 			"Pass it as an argument, or keep the state in a struct the caller owns."
 	case strings.HasPrefix(f.subject, "func literal"):
 		return "the closure outlives the call (returned, stored, or run as a goroutine), so it and what it captures are allocated. " +
 			"A method on a struct, or a closure that is only called, stays on the stack."
-	case reason("go") || has(func(_ Flow, s Step) bool { return strings.HasPrefix(s.Expr, "go ") }):
-		return "shared with a goroutine, which may outlive this frame: pass values (over a channel) instead of pointers to locals."
 	case reason("interface-converted") || reason("slice-literal-element") && has(func(fl Flow, _ Step) bool { return strings.Contains(fl.To, "...") }):
 		return "converted to an interface that outlives the call: the interface points at a heap copy. Keep the concrete type where you can."
 	case reason("address-of") && reason("return"):
