@@ -28,12 +28,12 @@ type escapeOptions struct {
 // --profile; base, introduced and removed with --base; failures when a
 // package did not build.
 type escapeReport struct {
-	Findings   []escape.Finding  `json:"findings"`
-	Pricing    *escape.Pricing   `json:"pricing,omitempty"`
-	Base       string            `json:"base,omitempty"`
-	Introduced []escape.Finding  `json:"introduced,omitempty"`
-	Removed    []escape.Finding  `json:"removed,omitempty"`
-	Failures   []escape.Failure  `json:"failures,omitempty"`
+	Findings   []escape.Finding   `json:"findings"`
+	Pricing    *escape.Pricing    `json:"pricing,omitempty"`
+	Base       string             `json:"base,omitempty"`
+	Introduced []escape.Finding   `json:"introduced,omitempty"`
+	Removed    []escape.Finding   `json:"removed,omitempty"`
+	Failures   []escape.Failure   `json:"failures,omitempty"`
 	comparison *escape.Comparison // nil without --base
 	profileRef string
 }
