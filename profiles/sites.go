@@ -1,0 +1,13 @@
+package profiles
+
+// WaitState names the wait state a goroutine parked in function fn is in
+// ("chan send", "select", "IO wait"...), as Go's goroutine dumps print it,
+// and reports whether fn is one of the blocking frames that say so.
+func WaitState(fn string) (string, bool) {
+	w, ok := waitStates[fn]
+	return w, ok
+}
+
+// IsStdlib reports whether the function belongs to the Go distribution
+// (its import path's first element has no dot) rather than to a module.
+func IsStdlib(fn string) bool { return isStdlibFunc(fn) }
