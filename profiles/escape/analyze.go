@@ -79,7 +79,10 @@ func Analyze(ctx context.Context, opts Options) (*Report, error) {
 		defer wg.Done()
 		roots, rootsErr = moduleDirs(ctx, goCmd, dir, opts.Env)
 	}()
-	built, err := compile(ctx, goCmd, dir, logDir, opts)
+	built, err := compile(ctx, goCmd, dir, logDir, opts.Packages, opts)
+	if err == nil && built.aborted() {
+		built, err = compileLoadable(ctx, goCmd, dir, logDir, opts)
+	}
 	wg.Wait()
 	if err != nil {
 		return nil, err
@@ -163,10 +166,9 @@ type buildEvent struct {
 // dependencies come from the build cache; the log directory is new on
 // every run, which changes the packages' cache key and so forces the
 // compile that produces the diagnostics.
-func compile(ctx context.Context, goCmd, dir, logDir string, opts Options) (*buildResult, error) {
+func compile(ctx context.Context, goCmd, dir, logDir string, pkgs []string, opts Options) (*buildResult, error) {
 	gcflags := append([]string{"-json=0," + logDir, "-m=2"}, opts.GCFlags...)
 	args := []string{"build", "-json", "-o", os.DevNull, "-gcflags=" + strings.Join(gcflags, " ")}
-	pkgs := opts.Packages
 	if len(pkgs) == 0 {
 		pkgs = []string{DefaultPackages}
 	}
@@ -240,6 +242,97 @@ func compile(ctx context.Context, goCmd, dir, logDir string, opts Options) (*bui
 		}
 		return nil, fmt.Errorf("go build: %s", msg)
 	}
+	return res, nil
+}
+
+// aborted reports whether the go command stopped before compiling
+// anything: it does so when a package cannot even be loaded (a missing
+// directory or import), and then only the unloadable packages report.
+func (b *buildResult) aborted() bool {
+	if len(b.failures) == 0 {
+		return false
+	}
+	failed := map[string]bool{}
+	for _, f := range b.failures {
+		failed[f.Package] = true
+	}
+	for _, p := range b.order {
+		if !failed[p] {
+			return false
+		}
+	}
+	return true
+}
+
+// listedPackage is what 'go list -e -json' says about one package.
+type listedPackage struct {
+	ImportPath string
+	Error      *listError
+	DepsErrors []*listError
+}
+
+type listError struct{ Pos, Err string }
+
+func (e *listError) String() string {
+	if e.Pos == "" {
+		return e.Err
+	}
+	return e.Pos + ": " + e.Err
+}
+
+// compileLoadable is the way round a load error: ask go list which of the
+// packages load, report the others with go list's message, and compile the
+// rest.
+func compileLoadable(ctx context.Context, goCmd, dir, logDir string, opts Options) (*buildResult, error) {
+	pkgs := opts.Packages
+	if len(pkgs) == 0 {
+		pkgs = []string{DefaultPackages}
+	}
+	cmd := exec.CommandContext(ctx, goCmd, append([]string{"list", "-e", "-json=ImportPath,Error,DepsErrors"}, pkgs...)...)
+	cmd.Dir = dir
+	cmd.Env = opts.Env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list: %s", strings.TrimSpace(stderr.String()))
+	}
+	var good []string
+	var failures []Failure
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p listedPackage
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("reading go list's output: %w", err)
+		}
+		var msgs []string
+		if p.Error != nil {
+			msgs = append(msgs, p.Error.String())
+		}
+		for _, e := range p.DepsErrors {
+			msgs = append(msgs, e.String())
+		}
+		if len(msgs) > 0 {
+			failures = append(failures, Failure{Package: p.ImportPath, Output: strings.Join(msgs, "\n")})
+			continue
+		}
+		good = append(good, p.ImportPath)
+	}
+	res := &buildResult{output: map[string]string{}}
+	if len(good) > 0 {
+		if err := os.RemoveAll(logDir); err != nil {
+			return nil, err
+		}
+		if err := os.Mkdir(logDir, 0o700); err != nil {
+			return nil, err
+		}
+		if res, err = compile(ctx, goCmd, dir, logDir, good, opts); err != nil {
+			return nil, err
+		}
+	}
+	res.failures = append(failures, res.failures...)
 	return res, nil
 }
 
