@@ -3,13 +3,14 @@ package leaks
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/grafana/pyroscope-go"
 )
 
 // startPyroscope pushes continuous profiles of this process to url and
 // returns a function that flushes and stops the push.
-func startPyroscope(service string, v Variant, url string, log *slog.Logger) (func(), error) {
+func startPyroscope(service string, v Variant, url string, uploadRate time.Duration, log *slog.Logger) (func(), error) {
 	types := []pyroscope.ProfileType{
 		pyroscope.ProfileCPU,
 		pyroscope.ProfileInuseObjects, pyroscope.ProfileInuseSpace,
@@ -26,6 +27,7 @@ func startPyroscope(service string, v Variant, url string, log *slog.Logger) (fu
 		ServerAddress:   url,
 		Tags:            map[string]string{"service": service, "variant": string(v)},
 		ProfileTypes:    types,
+		UploadRate:      uploadRate, // zero keeps pyroscope-go's default
 		Logger:          pyroscopeLogger{log.With("component", "pyroscope")},
 	})
 	if err != nil {

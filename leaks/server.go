@@ -42,6 +42,9 @@ type Options struct {
 	// Pyroscope is the URL of a Pyroscope server (or leaklab collect) to push
 	// continuous profiles to; empty disables the push.
 	Pyroscope string
+	// PyroscopeUploadRate is how often the push uploads; pyroscope-go's
+	// default (15s) when zero. Tests shorten it.
+	PyroscopeUploadRate time.Duration
 	// Public allows listening on a non-loopback address.
 	Public bool
 	Logger *slog.Logger
@@ -178,7 +181,7 @@ func Start(ctx context.Context, svc *Service, opts Options) (*Server, error) {
 		},
 	}
 	if pushURL != nil {
-		stop, err := startPyroscope(svc.Name, variant, pushURL.String(), log)
+		stop, err := startPyroscope(svc.Name, variant, pushURL.String(), opts.PyroscopeUploadRate, log)
 		if err != nil {
 			ln.Close()
 			cancel()
