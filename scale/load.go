@@ -25,6 +25,7 @@ import (
 // Defaults for LoadOptions fields left zero.
 const (
 	DefaultConnections   = 10
+	MaxConnections       = 10000
 	DefaultDuration      = 10 * time.Second
 	DefaultTimeout       = 5 * time.Second
 	DefaultProgressEvery = time.Second
@@ -123,7 +124,8 @@ type LoadResult struct {
 	RPS float64
 	// Latency holds every response's latency in nanoseconds: from the send
 	// in the closed model, from the scheduled time in the open model.
-	// Transport errors are not in it.
+	// Transport errors are not in it. It keeps three significant digits
+	// (two above 256 connections).
 	Latency *hdrhistogram.Histogram
 
 	// Open model only: requests scheduled within the bounds; those sent
@@ -301,7 +303,7 @@ func (r *loadRun) result(elapsed, cpu time.Duration) *LoadResult {
 	res := &LoadResult{
 		URL: p.rawURL, Method: p.method, Model: Closed, Connections: p.connections,
 		ErrorsByClass: map[ErrorClass]int64{}, ErrorExamples: map[ErrorClass]string{}, Status: map[int]int64{},
-		Duration: elapsed, Latency: newLatencyHistogram(p.highestLatency), GeneratorCPU: cpu,
+		Duration: elapsed, Latency: newLatencyHistogram(p.highestLatency, p.connections), GeneratorCPU: cpu,
 	}
 	if p.rate > 0 {
 		res.Model, res.Rate = Open, p.rate

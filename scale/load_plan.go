@@ -58,8 +58,8 @@ func newLoadPlan(ctx context.Context, o LoadOptions) (*loadPlan, error) {
 	}
 	p.head = p.method == http.MethodHead
 	switch {
-	case p.connections < 0:
-		return nil, optionErrorf("connections must be at least 1, not %d", p.connections)
+	case p.connections < 0 || p.connections > MaxConnections:
+		return nil, optionErrorf("connections must be between 1 and %d, not %d", MaxConnections, p.connections)
 	case p.connections == 0:
 		p.connections = DefaultConnections
 	}
@@ -116,12 +116,20 @@ func newLoadPlan(ctx context.Context, o LoadOptions) (*loadPlan, error) {
 		return nil, err
 	}
 
-	// An open-model request can wait for a connection for the whole run
-	// and then take the timeout; a closed-model one takes at most the
-	// timeout. A count-bounded run has no duration, so allow an hour.
-	p.highestLatency = p.timeout + p.duration
-	if p.duration == 0 {
-		p.highestLatency = p.timeout + time.Hour
+	// A closed-model request takes at most the timeout (a retry on a stale
+	// connection shares its deadline). An open-model one can also wait for
+	// a connection from its scheduled time until the end of the schedule.
+	// Longer values are recorded as this highest one.
+	p.highestLatency = p.timeout + time.Second
+	if p.rate > 0 {
+		schedule := p.duration
+		if p.requests > 0 {
+			bycount := time.Duration(float64(p.requests) / p.rate * float64(time.Second))
+			if schedule == 0 || bycount < schedule {
+				schedule = bycount
+			}
+		}
+		p.highestLatency += schedule
 	}
 	return p, nil
 }

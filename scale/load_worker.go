@@ -43,7 +43,7 @@ type loadWorker struct {
 }
 
 func newLoadWorker(run *loadRun, plan *loadPlan) *loadWorker {
-	h := newLatencyHistogram(plan.highestLatency)
+	h := newLatencyHistogram(plan.highestLatency, plan.connections)
 	return &loadWorker{run: run, plan: plan, latency: h, highest: h.HighestTrackableValue()}
 }
 
