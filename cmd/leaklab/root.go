@@ -47,6 +47,7 @@ net/http/pprof.`,
 		newCmdDashboards(f),
 		newCmdCapture(f), newCmdProfiles(f), newCmdDiff(f),
 		newCmdEscape(f),
+		newCmdWatch(f),
 	)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {

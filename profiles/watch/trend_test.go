@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func series(vals ...float64) []Point {
+func ramp(vals ...float64) []Point {
 	pts := make([]Point, len(vals))
 	for i, v := range vals {
 		pts[i] = Point{T: float64(i * 5), V: v}
@@ -14,25 +14,25 @@ func series(vals ...float64) []Point {
 }
 
 func TestFitTrend(t *testing.T) {
-	steady := series(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
+	steady := ramp(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
 	tr := fitTrend(steady)
 	if tr.P > 0.001 || tr.LateP > 0.05 || !tr.Separated || tr.SlopePerMinute != 12 {
 		t.Errorf("steady growth: %+v", tr)
 	}
 
-	levelled := series(0, 3, 6, 9, 10, 10, 10, 10, 10, 10, 10, 10)
+	levelled := ramp(0, 3, 6, 9, 10, 10, 10, 10, 10, 10, 10, 10)
 	tr = fitTrend(levelled)
 	if tr.LateP < 0.5 || tr.LateSlopePerMinute != 0 {
 		t.Errorf("a series that levelled off should show no late trend: %+v", tr)
 	}
 
-	flat := series(5, 5, 5, 5, 5, 5)
+	flat := ramp(5, 5, 5, 5, 5, 5)
 	if tr := fitTrend(flat); tr.P != 1 || tr.Separated {
 		t.Errorf("flat: %+v", tr)
 	}
 
 	// Sampled heap values are steps with many ties.
-	steps := series(0, 0, 512, 512, 512, 1024, 1024, 1536, 2048, 2048, 2560, 3072)
+	steps := ramp(0, 0, 512, 512, 512, 1024, 1024, 1536, 2048, 2048, 2560, 3072)
 	if tr := fitTrend(steps); tr.P > 0.001 || !tr.Separated {
 		t.Errorf("step growth: %+v", tr)
 	}
@@ -49,7 +49,7 @@ func TestFitTrendNoiseFalsePositives(t *testing.T) {
 		for i := range vals {
 			vals[i] = float64(50 + r.IntN(20))
 		}
-		tr := fitTrend(series(vals...))
+		tr := fitTrend(ramp(vals...))
 		if tr.P < likelyP && tr.LateP < lateP && tr.Separated {
 			passed++
 		}

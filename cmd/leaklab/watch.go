@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/leaklab/leaklab/internal/bytesize"
+	"github.com/leaklab/leaklab/profiles"
+	"github.com/leaklab/leaklab/profiles/watch"
+	"github.com/spf13/cobra"
+)
+
+type watchOptions struct {
+	every, dur         time.Duration
+	html               string
+	noStore            bool
+	own                []string
+	minHeapGrowth      string
+	minGoroutineGrowth float64
+}
+
+func newCmdWatch(f *factory) *cobra.Command {
+	opts := &watchOptions{}
+	cmd := &cobra.Command{
+		Use:   "watch URL",
+		Short: "Watch a live service and name the function that leaks",
+		Long: `Capture heap (after a GC) and goroutine profiles from a live service every
+--every for --for, keep them in the profile store, and report the allocation
+sites and goroutine groups that keep growing: the suspects.
+
+A trend must be statistically significant over the whole watch (Mann–Kendall),
+still present in its second half (a cache that fills and levels off is not a
+leak), large enough to matter, and must move the level beyond the noise.
+Goroutines the runtime's goroutineleak profile reports are proven leaks.
+
+Exit status: 3 when there is a suspect, 0 when there is none, 1 on error.`,
+		Example: `  leaklab watch http://127.0.0.1:8080
+  leaklab watch 127.0.0.1:8080 --for 30s --every 2s --html report.html
+  leaklab watch http://127.0.0.1:8080 --output json | jq '.suspects[].function'
+  leaklab watch http://127.0.0.1:8080 --own github.com/acme/orders`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("watch takes one URL, e.g. http://127.0.0.1:8080")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return watchRun(cmd, f, opts, args[0])
+		},
+	}
+	fl := cmd.Flags()
+	fl.DurationVar(&opts.dur, "for", watch.DefaultFor, "how long to watch")
+	fl.DurationVar(&opts.every, "every", watch.DefaultEvery, "time between snapshots")
+	fl.StringVar(&opts.html, "html", "", "also write a self-contained HTML report with a trend chart per suspect")
+	fl.BoolVar(&opts.noStore, "no-store", false, "do not keep the snapshots in the profile store")
+	fl.StringSliceVar(&opts.own, "own", nil, "module path(s) of the service's own code (default: from its go_build_info metric)")
+	fl.StringVar(&opts.minHeapGrowth, "min-heap-growth", bytesize.Format(watch.DefaultMinHeapGrowth), "smallest heap growth per minute to report")
+	fl.Float64Var(&opts.minGoroutineGrowth, "min-goroutine-growth", watch.DefaultMinGoroutineGrowth, "smallest goroutine growth per minute to report")
+	return cmd
+}
+
+func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string) error {
+	if opts.every <= 0 || opts.dur <= 0 {
+		return usageErrorf("--every and --for must be positive")
+	}
+	if opts.dur < opts.every {
+		return usageErrorf("--for (%s) must be at least --every (%s)", opts.dur, opts.every)
+	}
+	minHeap, err := bytesize.Parse(opts.minHeapGrowth)
+	if err != nil {
+		return &usageError{err: fmt.Errorf("--min-heap-growth: %w", err)}
+	}
+	wo := watch.Options{Every: opts.every, For: opts.dur, Own: watch.OwnCodeFor(opts.own...),
+		MinHeapGrowth: float64(minHeap), MinGoroutineGrowth: opts.minGoroutineGrowth}
+	if !opts.noStore {
+		if wo.Store, err = openStore(); err != nil {
+			return err
+		}
+	}
+	if f.streams.ErrIsTerminal {
+		wo.Progress = func(p watch.Progress) {
+			status := "ok"
+			if p.Err != nil {
+				status = "failed: " + p.Err.Error()
+			}
+			fmt.Fprintf(f.streams.ErrOut, "\r\033[Ksnapshot %d/%d at %s: %s", p.Snapshot, p.Total, p.Elapsed.Round(time.Second), status)
+			if p.Snapshot == p.Total {
+				fmt.Fprintln(f.streams.ErrOut)
+			}
+		}
+	}
+	rep, err := watch.Run(cmd.Context(), target, wo)
+	if err != nil {
+		return err
+	}
+	if opts.html != "" {
+		if err := profiles.WriteFileAtomic(opts.html, func(w io.Writer) error { return watch.WriteHTML(w, rep) }); err != nil {
+			return fmt.Errorf("writing %s: %w", opts.html, err)
+		}
+	}
+	if err := f.render(rep, func(w io.Writer) error { return watch.WriteText(w, rep) }); err != nil {
+		return err
+	}
+	if len(rep.Suspects) > 0 {
+		return &foundError{what: fmt.Sprintf("%d suspect(s)", len(rep.Suspects))}
+	}
+	if rep.Incomplete != "" {
+		return fmt.Errorf("the watch ended early (%s)", rep.Incomplete)
+	}
+	return nil
+}

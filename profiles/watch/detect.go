@@ -1,0 +1,370 @@
+package watch
+
+import (
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/pprof/profile"
+	"github.com/leaklab/leaklab/profiles"
+)
+
+// Suspect kinds and confidences, as in the watch JSON contract.
+const (
+	KindHeap      = "heap"
+	KindGoroutine = "goroutine"
+
+	// Proven: the runtime's goroutineleak profile reports the goroutines
+	// as leaked (blocked on something no live goroutine can reach).
+	Proven = "proven"
+	// Likely: a strong, sustained, monotone trend.
+	Likely = "likely"
+	// Possible: a trend, but weaker evidence; look before you believe it.
+	Possible = "possible"
+)
+
+// Detection thresholds. A trend must pass all of them to be reported.
+const (
+	// DefaultMinHeapGrowth is the smallest heap growth worth reporting, in
+	// bytes per minute: about two heap-profile samples (one per ~512 KiB).
+	DefaultMinHeapGrowth = 1 << 20
+	// DefaultMinGoroutineGrowth is the smallest goroutine growth worth
+	// reporting, in goroutines per minute.
+	DefaultMinGoroutineGrowth = 10
+
+	likelyP    = 0.001 // whole-window Mann–Kendall p-value for "likely"
+	possibleP  = 0.01  // ... and for "possible"
+	lateP      = 0.05  // second-half p-value for "likely": still growing at the end
+	lateLooseP = 0.2   // ... and for "possible"
+
+	// MinSnapshots is how many snapshots a trend needs.
+	MinSnapshots = 5
+	// maxPoints bounds each site's series; longer watches are decimated,
+	// so memory stays bounded however long the watch runs.
+	maxPoints = 240
+)
+
+// Suspect is a site that looks like a leak.
+type Suspect struct {
+	Kind string `json:"kind"`
+	// Function is the first frame in the target's own code (leaf first),
+	// or the first frame outside the runtime when none is own code.
+	Function string `json:"function"`
+	// Stack is the heaviest stack of the site, leaf first.
+	Stack      []string `json:"stack"`
+	WaitState  string   `json:"wait_state,omitempty"`
+	Confidence string   `json:"confidence"`
+	// GrowthPerMinute is the Theil–Sen slope of the site's series.
+	GrowthPerMinute float64 `json:"growth_per_minute"`
+	Unit            string  `json:"unit"` // bytes or goroutines
+	Evidence        Trend   `json:"evidence"`
+	// ProvenLeaked is how many of the site's goroutines the runtime's
+	// goroutineleak profile reported as leaked in the last snapshot.
+	ProvenLeaked int64 `json:"proven_leaked,omitempty"`
+	// OwnCode is false when no frame of the stack is the target's own code.
+	OwnCode bool `json:"own_code"`
+	// FirstSnapshot and LastSnapshot are the store IDs of the snapshots the
+	// trend spans, when the watch kept them.
+	FirstSnapshot string `json:"first_snapshot,omitempty"`
+	LastSnapshot  string `json:"last_snapshot,omitempty"`
+	// Next is the command to run next.
+	Next   string  `json:"next,omitempty"`
+	Points []Point `json:"points"`
+}
+
+type siteKey struct {
+	kind, function, wait string
+}
+
+type site struct {
+	key         siteKey
+	own         bool
+	stack       []string
+	stackWeight float64
+	points      []Point
+	leaked      int64
+}
+
+// series is every site of one kind, sampled at the same times.
+type series struct {
+	times    []float64
+	sites    map[siteKey]*site
+	firstID  string
+	lastID   string
+	snapshot int
+}
+
+// Detector turns a stream of snapshots into suspects. It keeps, per site,
+// a bounded series of values, never the profiles themselves.
+type Detector struct {
+	Own                OwnCode
+	MinHeapGrowth      float64 // bytes per minute; DefaultMinHeapGrowth when zero
+	MinGoroutineGrowth float64 // goroutines per minute; DefaultMinGoroutineGrowth when zero
+
+	start   time.Time
+	heap    series
+	gor     series
+	leakIDs string
+	leaks   map[siteKey]int64
+}
+
+// NewDetector starts a detector whose time axis begins at start.
+func NewDetector(start time.Time, own OwnCode) *Detector {
+	return &Detector{Own: own, start: start,
+		heap: series{sites: map[siteKey]*site{}}, gor: series{sites: map[siteKey]*site{}}}
+}
+
+// AddHeap feeds a heap profile; the in-use bytes of each site are taken
+// from the profile's scaled estimates (inuse_space).
+func (d *Detector) AddHeap(at time.Time, p *profile.Profile, id string) {
+	idx := sampleIndex(p, "inuse_space")
+	if idx < 0 {
+		return
+	}
+	d.add(&d.heap, KindHeap, at, p, idx, id)
+}
+
+// AddGoroutines feeds a goroutine profile; counts per site are exact.
+func (d *Detector) AddGoroutines(at time.Time, p *profile.Profile, id string) {
+	d.add(&d.gor, KindGoroutine, at, p, 0, id)
+}
+
+// AddGoroutineLeaks feeds the runtime's goroutineleak profile: it replaces
+// the previous one, since each lists the goroutines leaked at that moment.
+func (d *Detector) AddGoroutineLeaks(p *profile.Profile, id string) {
+	d.leaks = map[siteKey]int64{}
+	d.leakIDs = id
+	for _, s := range p.Sample {
+		k, _, _ := d.siteOf(KindGoroutine, s)
+		d.leaks[k] += s.Value[0]
+	}
+}
+
+func sampleIndex(p *profile.Profile, typ string) int {
+	for i, st := range p.SampleType {
+		if st.Type == typ {
+			return i
+		}
+	}
+	return -1
+}
+
+func (d *Detector) add(ser *series, kind string, at time.Time, p *profile.Profile, idx int, id string) {
+	t := at.Sub(d.start).Seconds()
+	values := map[siteKey]float64{}
+	for _, s := range p.Sample {
+		v := float64(s.Value[idx])
+		if v == 0 {
+			continue
+		}
+		k, own, stack := d.siteOf(kind, s)
+		values[k] += v
+		st := ser.sites[k]
+		if st == nil {
+			st = &site{key: k, own: own, points: make([]Point, 0, len(ser.times)+1)}
+			for _, old := range ser.times {
+				st.points = append(st.points, Point{T: old})
+			}
+			ser.sites[k] = st
+		}
+		if v > st.stackWeight || st.stack == nil {
+			st.stack, st.stackWeight = stack, v
+		}
+	}
+	ser.times = append(ser.times, t)
+	for k, st := range ser.sites {
+		st.points = append(st.points, Point{T: t, V: values[k]})
+		st.stackWeight *= 0.5 // prefer the stacks of recent snapshots
+	}
+	if ser.firstID == "" {
+		ser.firstID = id
+	}
+	ser.lastID = id
+	ser.snapshot++
+	if len(ser.times) > maxPoints {
+		ser.times = decimateTimes(ser.times)
+		for _, st := range ser.sites {
+			st.points = decimate(st.points)
+		}
+	}
+}
+
+// decimate keeps every other point (and always the last), halving a
+// series while keeping its shape and both ends.
+func decimate(pts []Point) []Point {
+	out := pts[:0]
+	for i, p := range pts {
+		if i%2 == 0 || i == len(pts)-1 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func decimateTimes(ts []float64) []float64 {
+	out := ts[:0]
+	for i, t := range ts {
+		if i%2 == 0 || i == len(ts)-1 {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// siteOf names a sample's site: the first own-code frame (leaf first,
+// inlined frames included) and, for goroutines, the wait state.
+func (d *Detector) siteOf(kind string, s *profile.Sample) (siteKey, bool, []string) {
+	k := siteKey{kind: kind}
+	var stack []string
+	fallback := ""
+	for _, loc := range s.Location {
+		for _, line := range loc.Line {
+			if line.Function == nil {
+				continue
+			}
+			fn := line.Function.Name
+			stack = append(stack, fn)
+			if kind == KindGoroutine && k.wait == "" {
+				if w, ok := profiles.WaitState(fn); ok {
+					k.wait = w
+				}
+			}
+			if k.function == "" && d.Own.Match(fn) {
+				k.function = fn
+			}
+			if fallback == "" && !strings.HasPrefix(fn, "runtime.") && !strings.HasPrefix(fn, "internal/") {
+				if _, blocking := profiles.WaitState(fn); !blocking {
+					fallback = fn
+				}
+			}
+		}
+	}
+	own := k.function != ""
+	if !own {
+		k.function = fallback
+		if k.function == "" && len(stack) > 0 {
+			k.function = stack[len(stack)-1]
+		}
+	}
+	return k, own, stack
+}
+
+// Suspects judges every site's series and returns the suspects, proven
+// first, then by confidence and growth.
+func (d *Detector) Suspects() []Suspect {
+	var out []Suspect
+	for _, ser := range []*series{&d.heap, &d.gor} {
+		for _, st := range ser.sites {
+			if s, ok := d.judge(ser, st); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	rank := map[string]int{Proven: 0, Likely: 1, Possible: 2}
+	sort.Slice(out, func(i, j int) bool {
+		if rank[out[i].Confidence] != rank[out[j].Confidence] {
+			return rank[out[i].Confidence] < rank[out[j].Confidence]
+		}
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind == KindGoroutine
+		}
+		if out[i].GrowthPerMinute != out[j].GrowthPerMinute {
+			return out[i].GrowthPerMinute > out[j].GrowthPerMinute
+		}
+		return out[i].Function < out[j].Function
+	})
+	return out
+}
+
+// SiteTrend is a site that was watched, suspect or not, with its trend:
+// it shows why a growing site was or was not reported.
+type SiteTrend struct {
+	Kind            string  `json:"kind"`
+	Function        string  `json:"function"`
+	WaitState       string  `json:"wait_state,omitempty"`
+	GrowthPerMinute float64 `json:"growth_per_minute"`
+	Unit            string  `json:"unit"`
+	Evidence        Trend   `json:"evidence"`
+}
+
+// TopGrowing returns the n sites of each kind with the steepest growth.
+func (d *Detector) TopGrowing(n int) []SiteTrend {
+	var out []SiteTrend
+	for _, ser := range []*series{&d.heap, &d.gor} {
+		var all []SiteTrend
+		for _, st := range ser.sites {
+			tr := fitTrend(st.points)
+			unit := "bytes"
+			if st.key.kind == KindGoroutine {
+				unit = "goroutines"
+			}
+			all = append(all, SiteTrend{Kind: st.key.kind, Function: st.key.function, WaitState: st.key.wait, GrowthPerMinute: round(tr.SlopePerMinute), Unit: unit, Evidence: tr})
+		}
+		sort.Slice(all, func(i, j int) bool { return all[i].GrowthPerMinute > all[j].GrowthPerMinute })
+		out = append(out, all[:min(n, len(all))]...)
+	}
+	return out
+}
+
+func (d *Detector) judge(ser *series, st *site) (Suspect, bool) {
+	tr := fitTrend(st.points)
+	unit, minGrowth := "bytes", d.MinHeapGrowth
+	if minGrowth == 0 {
+		minGrowth = DefaultMinHeapGrowth
+	}
+	if st.key.kind == KindGoroutine {
+		unit, minGrowth = "goroutines", d.MinGoroutineGrowth
+		if minGrowth == 0 {
+			minGrowth = DefaultMinGoroutineGrowth
+		}
+	}
+	confidence := ""
+	leaked := d.leaks[st.key]
+	grows := tr.N >= MinSnapshots && tr.SlopePerMinute >= minGrowth && tr.Separated && tr.LateSlopePerMinute > 0
+	switch {
+	case leaked > 0:
+		confidence = Proven
+	case grows && tr.P < likelyP && tr.LateP < lateP:
+		confidence = Likely
+	case grows && tr.P < possibleP && tr.LateP < lateLooseP:
+		confidence = Possible
+	default:
+		return Suspect{}, false
+	}
+	s := Suspect{
+		Kind: st.key.kind, Function: st.key.function, Stack: dedupe(st.stack), WaitState: st.key.wait,
+		Confidence: confidence, GrowthPerMinute: round(tr.SlopePerMinute), Unit: unit, Evidence: tr,
+		ProvenLeaked: leaked, OwnCode: st.own, FirstSnapshot: ser.firstID, LastSnapshot: ser.lastID,
+		Points: append([]Point(nil), st.points...),
+	}
+	if ser.firstID != "" && ser.lastID != "" && ser.firstID != ser.lastID {
+		s.Next = "leaklab diff " + ser.firstID + " " + ser.lastID + " --focus '" + focusPattern(s.Function) + "'"
+		if s.Kind == KindHeap {
+			s.Next += " --by stack"
+		}
+	}
+	return s, true
+}
+
+// focusPattern quotes a function name for --focus, keeping it readable.
+func focusPattern(fn string) string {
+	r := strings.NewReplacer("(", `\(`, ")", `\)`, "*", `\*`, ".", `\.`, "'", "")
+	if i := strings.LastIndexByte(fn, '/'); i >= 0 {
+		fn = fn[i+1:]
+	}
+	return r.Replace(fn)
+}
+
+// dedupe drops consecutive repeats (recursion) from a stack.
+func dedupe(stack []string) []string {
+	out := make([]string, 0, len(stack))
+	for _, fn := range stack {
+		if len(out) == 0 || out[len(out)-1] != fn {
+			out = append(out, fn)
+		}
+	}
+	return out
+}
+
+func round(v float64) float64 { return math.Round(v*100) / 100 }

@@ -1,0 +1,93 @@
+package watch
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/leaklab/leaklab/internal/bytesize"
+)
+
+// WriteText writes the report as a person reads it: one block per
+// suspect, with its evidence and the command to run next.
+func WriteText(w io.Writer, r *Report) error {
+	dur := r.Ended.Sub(r.Started).Round(time.Second)
+	fmt.Fprintf(w, "Watched %s for %s: %d snapshots of heap and goroutines, every %s.\n", r.Target, dur, r.Snapshots, time.Duration(r.Every*float64(time.Second)))
+	if len(r.Own.Prefixes) > 0 {
+		fmt.Fprintf(w, "Own code: %s\n", strings.Join(r.Own.Prefixes, " "))
+	}
+	if r.Incomplete != "" {
+		fmt.Fprintf(w, "The watch ended early: %s. The verdict covers what was seen until then.\n", r.Incomplete)
+	}
+	if len(r.Suspects) == 0 {
+		fmt.Fprintln(w, "\nNo suspects: no allocation site or goroutine group kept growing.")
+	} else {
+		fmt.Fprintf(w, "\n%d suspect%s:\n", len(r.Suspects), plural(len(r.Suspects)))
+	}
+	for _, s := range r.Suspects {
+		fmt.Fprintf(w, "\n  %s  %s  %s", strings.ToUpper(s.Confidence), s.Kind, s.Function)
+		if s.WaitState != "" {
+			fmt.Fprintf(w, "  [%s]", s.WaitState)
+		}
+		fmt.Fprintln(w)
+		e := s.Evidence
+		fmt.Fprintf(w, "      grows %s per minute: %s → %s over %d snapshots (Mann–Kendall p=%s",
+			formatValue(s.GrowthPerMinute, s.Unit, true), formatValue(e.First, s.Unit, false), formatValue(e.Last, s.Unit, false), e.N, formatP(e.P))
+		if e.LateP < lateP {
+			fmt.Fprint(w, ", still growing at the end")
+		}
+		fmt.Fprintln(w, ")")
+		if s.ProvenLeaked > 0 {
+			fmt.Fprintf(w, "      the runtime's goroutineleak profile proves %d of these goroutines leaked\n", s.ProvenLeaked)
+		}
+		if !s.OwnCode {
+			fmt.Fprintln(w, "      no frame of this stack is the service's own code; the name is the first frame outside the runtime")
+		}
+		if len(s.Stack) > 0 {
+			fmt.Fprintf(w, "      stack (leaf first): %s\n", strings.Join(shortStack(s.Stack, 6), " ← "))
+		}
+		if s.Next != "" {
+			fmt.Fprintf(w, "      next: %s\n", s.Next)
+		}
+	}
+	if !r.GoroutineLeakProfile {
+		fmt.Fprintln(w, "\nThe target has no goroutineleak profile; built with GOEXPERIMENT=goroutineleakprofile, it would let leaklab prove goroutine leaks.")
+	}
+	return nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func shortStack(stack []string, n int) []string {
+	if len(stack) <= n {
+		return stack
+	}
+	out := append([]string(nil), stack[:n]...)
+	return append(out, fmt.Sprintf("... %d more", len(stack)-n))
+}
+
+func formatValue(v float64, unit string, signed bool) string {
+	sign := ""
+	if signed && v > 0 {
+		sign = "+"
+	}
+	if unit == "bytes" {
+		return sign + bytesize.Format(int64(v))
+	}
+	return sign + strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) + " " + unit
+}
+
+func formatP(p float64) string {
+	if p < 0.0001 {
+		return "<0.0001"
+	}
+	return strconv.FormatFloat(p, 'g', 2, 64)
+}
