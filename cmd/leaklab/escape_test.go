@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/leaklab/leaklab/internal/testbin"
+)
+
+const (
+	lessonDir  = "../../leaks/escapes"
+	fixtureDir = "../../profiles/escape/testdata/fixture"
+)
+
+// runLeaklab runs the real binary in dir and returns stdout, stderr and
+// the exit code.
+func runLeaklab(t *testing.T, dir string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(testbin.Build(t), args...)
+	cmd.Dir = dir
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return out.String(), errOut.String(), 0
+	case errors.As(err, &exit):
+		return out.String(), errOut.String(), exit.ExitCode()
+	}
+	t.Fatal(err)
+	return "", "", -1
+}
+
+func TestEscapeJSONContract(t *testing.T) {
+	stdout, stderr, code := runLeaklab(t, lessonDir, "escape", "--output", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var report struct {
+		Findings []map[string]json.RawMessage `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &report); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout)
+	}
+	if len(report.Findings) == 0 {
+		t.Fatal("no findings for the lesson package")
+	}
+	kinds := map[string]bool{}
+	sawNewPointPtr := false
+	for _, f := range report.Findings {
+		for _, field := range []string{"file", "line", "column", "function", "kind", "message", "flow"} {
+			if _, ok := f[field]; !ok {
+				t.Fatalf("finding %v lacks %q", f, field)
+			}
+		}
+		var kind, fn, msg string
+		json.Unmarshal(f["kind"], &kind)
+		json.Unmarshal(f["function"], &fn)
+		json.Unmarshal(f["message"], &msg)
+		kinds[kind] = true
+		var flow []struct {
+			To, From string
+			Steps    []struct{ Expr, Reason string }
+		}
+		if err := json.Unmarshal(f["flow"], &flow); err != nil {
+			t.Fatalf("flow of %s is not a list of edges: %v", msg, err)
+		}
+		if fn == "NewPointPtr" && msg == "moved to heap: p" {
+			sawNewPointPtr = true
+			if len(flow) == 0 || flow[0].To != "~r0" || len(flow[0].Steps) == 0 {
+				t.Errorf("NewPointPtr's flow = %+v, want an edge into ~r0 with steps", flow)
+			}
+		}
+	}
+	for k := range kinds {
+		switch k {
+		case "moved-to-heap", "escapes", "leaking-param", "does-not-escape":
+		default:
+			t.Errorf("unknown kind %q", k)
+		}
+	}
+	if len(kinds) != 4 || !sawNewPointPtr {
+		t.Errorf("kinds %v (want all four), NewPointPtr's escape seen: %v", kinds, sawNewPointPtr)
+	}
+}
+
+func TestEscapeTextGroupsByFunction(t *testing.T) {
+	streams, out, errOut := testStreams()
+	code := run([]string{"escape", "-C", lessonDir, "--kind", "moved-to-heap,escapes", "--func", "^(NewPointPtr|LabelSprintf)$"}, streams)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	want := []string{
+		"leaks/escapes/escapes.go\n  NewPointPtr\n    31:2  moved to heap: p\n",
+		"flow: ~r0 ← &p: from &p (address-of) at 32:9, from return &p (return) at 32:2\n",
+		"→ its address is returned",
+		"  LabelSprintf\n",
+		"id escapes to heap",
+		"2 findings in 2 functions: 1 moved to heap, 1 escape",
+	}
+	text := strings.ReplaceAll(out.String(), "\r", "")
+	for _, w := range want {
+		// The lesson file's lines are fixed by the test's expectations;
+		// if the lesson is edited, these move with it.
+		if !strings.Contains(text, strings.TrimPrefix(w, "leaks/escapes/")) {
+			t.Errorf("output lacks %q:\n%s", w, text)
+		}
+	}
+}
+
+func TestEscapeExitCodes(t *testing.T) {
+	tests := []struct {
+		name    string
+		dir     string
+		args    []string
+		code    int
+		stderr  string // in the one-line error
+		stdout  string // in the report
+		noWrite bool   // stdout must be empty
+	}{
+		{"clean package", lessonDir, []string{"escape", "."}, exitOK, "", "NewPointPtr", false},
+		{"broken package beside good ones", fixtureDir, []string{"escape"}, exitFailure, "example.com/fixture/broken did not build: broken/broken.go:5:23: undefined: undefinedThing", "NewT", false},
+		{"unknown package", fixtureDir, []string{"escape", "./a", "./nosuchdir"}, exitFailure, "nosuchdir", "NewT", false},
+		{"bad kind", lessonDir, []string{"escape", "--kind", "heap"}, exitUsage, `unknown kind "heap"`, "", true},
+		{"bad regexp", lessonDir, []string{"escape", "--func", "("}, exitUsage, "--func", "", true},
+		{"pattern in gcflags", lessonDir, []string{"escape", "--gcflags", "all=-l"}, exitUsage, "without a package pattern", "", true},
+		{"missing profile", lessonDir, []string{"escape", "--profile", "no-such.pprof"}, exitFailure, "no-such.pprof", "", true},
+		{"unknown base", lessonDir, []string{"escape", "--base", "no-such-ref-xyz"}, exitFailure, "no-such-ref-xyz", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runLeaklab(t, tt.dir, tt.args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\nstderr: %s", code, tt.code, stderr)
+			}
+			if tt.stderr != "" {
+				if !strings.Contains(stderr, tt.stderr) {
+					t.Errorf("stderr %q lacks %q", stderr, tt.stderr)
+				}
+				if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
+					t.Errorf("want a one-line error, got:\n%s", stderr)
+				}
+			}
+			if !strings.Contains(stdout, tt.stdout) {
+				t.Errorf("stdout lacks %q:\n%s", tt.stdout, stdout)
+			}
+			if tt.noWrite && stdout != "" {
+				t.Errorf("want no report, got:\n%s", stdout)
+			}
+		})
+	}
+}
+
+// gitRepo copies the fixture's a and b packages into a new repository with
+// one commit, and returns its directory.
+func gitRepo(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		if os.Getenv("LEAKLAB_CI") == "1" {
+			t.Fatal("git is not installed; --base needs it")
+		}
+		t.Skip("SKIPPED: git is not installed, so --base cannot be tested here")
+	}
+	dir := t.TempDir()
+	for _, f := range []string{"go.mod", "a/a.go", "b/b.go"} {
+		data, err := os.ReadFile(filepath.Join(fixtureDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{
+		{"init", "-q"},
+		{"add", "."},
+		{"-c", "user.name=leaklab test", "-c", "user.email=test@leaklab.invalid", "commit", "-q", "-m", "base"},
+	} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	return dir
+}
+
+func TestEscapeBase(t *testing.T) {
+	dir := gitRepo(t)
+	file := filepath.Join(dir, "a", "a.go")
+	orig, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Moving every line down must not count as a change.
+	shifted := strings.Replace(string(orig), "import (", "// A comment that moves every line.\n\n// And another.\nimport (", 1)
+	if err := os.WriteFile(file, []byte(shifted), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runLeaklab(t, dir, "escape", "--base", "HEAD", "--output", "json")
+	if code != exitOK {
+		t.Fatalf("lines moved: exit %d, want 0\n%s\n%s", code, stdout, stderr)
+	}
+	var cmp struct {
+		Base       string
+		Findings   []json.RawMessage
+		Introduced []struct{ Function, Kind, Message string }
+		Removed    []struct{ Function, Kind, Message string }
+	}
+	if err := json.Unmarshal([]byte(stdout), &cmp); err != nil {
+		t.Fatal(err)
+	}
+	if cmp.Base != "HEAD" || len(cmp.Introduced) != 0 || len(cmp.Removed) != 0 || len(cmp.Findings) == 0 {
+		t.Fatalf("lines moved: %+v, want no change and the current findings", cmp)
+	}
+
+	// A new escape is reported and fails the gate; removing one is reported.
+	changed := strings.Replace(shifted, "func Box(x T) any {\n\treturn x // escape: escapes\n}\n", "", 1) +
+		"\n// Leak is new.\nfunc Leak() *T {\n\tt := T{}\n\treturn &t\n}\n"
+	if err := os.WriteFile(file, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code = runLeaklab(t, dir, "escape", "--base", "HEAD", "--output", "json")
+	if code != exitFound {
+		t.Fatalf("new escape: exit %d, want %d\n%s\n%s", code, exitFound, stdout, stderr)
+	}
+	cmp.Introduced, cmp.Removed = nil, nil
+	if err := json.Unmarshal([]byte(stdout), &cmp); err != nil {
+		t.Fatal(err)
+	}
+	if len(cmp.Introduced) != 1 || cmp.Introduced[0].Function != "Leak" || cmp.Introduced[0].Message != "moved to heap: t" {
+		t.Errorf("introduced %+v, want Leak's moved to heap: t", cmp.Introduced)
+	}
+	if len(cmp.Removed) != 1 || cmp.Removed[0].Function != "Box" {
+		t.Errorf("removed %+v, want Box's escape", cmp.Removed)
+	}
+	// The text form says the same, and the worktree is gone afterwards.
+	stdout, _, _ = runLeaklab(t, dir, "escape", "--base", "HEAD")
+	if !strings.Contains(stdout, "Compared with HEAD: 1 introduced (1 heap escapes), 1 removed.") {
+		t.Errorf("text report:\n%s", stdout)
+	}
+	out, err := exec.Command("git", "-C", dir, "worktree", "list").Output()
+	if err != nil || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+		t.Errorf("worktrees left behind: %s (%v)", out, err)
+	}
+}
+
+func TestEscapeProfile(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "mem.pprof")
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "Closure_Captured|Interface_Boxed", "-benchtime", "1000x",
+		"-memprofile", prof, "-memprofilerate", "1", "-o", filepath.Join(t.TempDir(), "escapes.test"), ".")
+	cmd.Dir = lessonDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go test -memprofile: %v\n%s", err, out)
+	}
+	stdout, stderr, code := runLeaklab(t, lessonDir, "escape", "--profile", prof, "--kind", "moved-to-heap,escapes", "--output", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r struct {
+		Pricing struct {
+			Ranked []struct {
+				Function, Message string
+				Cost              struct {
+					AllocBytes   int64 `json:"alloc_bytes"`
+					AllocObjects int64 `json:"alloc_objects"`
+				} `json:"cost"`
+			}
+			TotalBytes int64 `json:"total_bytes"`
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatal(err)
+	}
+	ranked := map[string]bool{}
+	for _, x := range r.Pricing.Ranked {
+		ranked[x.Function+": "+x.Message] = true
+		if x.Cost.AllocBytes <= 0 {
+			t.Errorf("ranked %s with no bytes", x.Function)
+		}
+	}
+	for _, want := range []string{"MakeCounter: moved to heap: n", "MakeCounter.func1: func literal escapes to heap", "AppendBoxed: p escapes to heap"} {
+		if !ranked[want] {
+			t.Errorf("ranking lacks %q: %v", want, ranked)
+		}
+	}
+	if ranked["NewPointPtr: moved to heap: p"] {
+		t.Error("NewPointPtr did not run in the profiled benchmarks but is ranked")
+	}
+	stdout, _, _ = runLeaklab(t, lessonDir, "escape", "--profile", prof, "--kind", "moved-to-heap")
+	if !strings.Contains(stdout, "Priced with "+prof) || !strings.Contains(stdout, "MakeCounter  moved to heap: n") {
+		t.Errorf("text report:\n%s", stdout)
+	}
+}
