@@ -56,13 +56,19 @@ type loadReport struct {
 	RPS                  float64           `json:"rps"`
 	Latency              latencySeconds    `json:"latency_seconds"`
 	Status               map[string]int64  `json:"status"`
-	Scheduled            int64             `json:"scheduled,omitempty"`
-	Late                 int64             `json:"late,omitempty"`
-	Unsent               int64             `json:"unsent,omitempty"`
+	Schedule             *loadSchedule     `json:"schedule,omitempty"` // open model only
 	Connects             int64             `json:"connects"`
 	CPUSeconds           float64           `json:"generator_cpu_seconds"`
 	CPUSecondsPerRequest float64           `json:"generator_cpu_seconds_per_request"`
 	Interrupted          bool              `json:"interrupted,omitempty"`
+}
+
+// loadSchedule says how well the open model kept its schedule.
+type loadSchedule struct {
+	Scheduled        int64   `json:"scheduled"`
+	Late             int64   `json:"late"`
+	Unsent           int64   `json:"unsent"`
+	LateAfterSeconds float64 `json:"late_after_seconds"`
 }
 
 type latencySeconds struct {
@@ -116,7 +122,7 @@ loopback targets unless --allow-remote.`,
 	}
 	fl := cmd.Flags()
 	fl.IntVarP(&opts.connections, "connections", "c", scale.DefaultConnections, "connections (the most requests in flight)")
-	fl.DurationVarP(&opts.duration, "duration", "d", scale.DefaultDuration, "how long to send (default 10s unless -n is given)")
+	fl.DurationVarP(&opts.duration, "duration", "d", scale.DefaultDuration, "how long to send; with -n and no -d, no time bound")
 	fl.Int64VarP(&opts.requests, "requests", "n", 0, "how many requests to send (0: bounded by -d only)")
 	fl.Float64Var(&opts.rate, "rate", 0, "open model: requests per second on a fixed schedule (0: closed model)")
 	fl.DurationVar(&opts.timeout, "timeout", scale.DefaultTimeout, "per-request timeout, connecting included")
@@ -239,9 +245,12 @@ func newLoadReport(res *scale.LoadResult) loadReport {
 			P50: res.LatencyAt(0.50).Seconds(), P90: res.LatencyAt(0.90).Seconds(), P99: res.LatencyAt(0.99).Seconds(),
 			P999: res.LatencyAt(0.999).Seconds(), Max: res.MaxLatency().Seconds(),
 		},
-		Scheduled: res.Scheduled, Late: res.Late, Unsent: res.Unsent, Connects: res.Connects,
+		Connects:   res.Connects,
 		CPUSeconds: res.GeneratorCPU.Seconds(), CPUSecondsPerRequest: res.CPUPerRequest().Seconds(),
 		Interrupted: res.Interrupted,
+	}
+	if res.Model == scale.Open {
+		r.Schedule = &loadSchedule{Scheduled: res.Scheduled, Late: res.Late, Unsent: res.Unsent, LateAfterSeconds: scale.LateAfter.Seconds()}
 	}
 	if res.Latency.TotalCount() > 0 {
 		r.Latency.Mean = res.Latency.Mean() / 1e9

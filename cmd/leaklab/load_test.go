@@ -234,3 +234,36 @@ func TestLoadDurationBoundAgainstHungServer(t *testing.T) {
 		t.Errorf("requests %d, errors %v; want the 3 in-flight requests timed out", report.Requests, report.ErrorClasses)
 	}
 }
+
+// The open model's JSON says how well the schedule was kept; the closed
+// model's has no schedule.
+func TestLoadOpenModelJSONSchedule(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		args          []string
+		wantScheduled int64 // 0: no schedule in the report
+	}{
+		{[]string{"--rate", "200", "-d", "500ms", "-c", "4"}, 100},
+		{[]string{"-n", "20"}, 0},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			streams, out, errOut := testStreams()
+			if code := run(append([]string{"load", "--output", "json", srv.URL}, tc.args...), streams); code != exitOK {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			var report loadReport
+			if err := json.Unmarshal(out.Bytes(), &report); err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tc.wantScheduled == 0 && report.Schedule != nil:
+				t.Errorf("closed model reports a schedule: %+v", report.Schedule)
+			case tc.wantScheduled > 0 && (report.Schedule == nil || report.Schedule.Scheduled != tc.wantScheduled):
+				t.Errorf("schedule %+v, want %d scheduled", report.Schedule, tc.wantScheduled)
+			case report.Schedule != nil && report.Requests+report.Schedule.Unsent != report.Schedule.Scheduled:
+				t.Errorf("requests %d + unsent %d != scheduled %d", report.Requests, report.Schedule.Unsent, report.Schedule.Scheduled)
+			}
+		})
+	}
+}
