@@ -65,6 +65,11 @@ const (
 	fieldValueTypeUnit = 2
 )
 
+// maxStackFrames bounds one sample's stack, inlined frames included. Go
+// records at most a few hundred frames; the bound stops a crafted profile
+// from making each of its samples cost millions of steps.
+const maxStackFrames = 1 << 14
+
 // decodeProfile decodes the tables of an uncompressed profile.proto and
 // checks that every reference resolves, refusing more than maxSamples
 // samples. The returned value aliases buf.
@@ -315,6 +320,13 @@ func (d *decoded) forEachSample(vi int, f func(locs []int32, value int64) error)
 			if lerr != nil {
 				return lerr
 			}
+		}
+		frames := 0
+		for _, li := range locs {
+			frames += int(d.locStart[li+1] - d.locStart[li])
+		}
+		if len(locs) > maxStackFrames || frames > maxStackFrames {
+			return fmt.Errorf("malformed profile: a stack deeper than %d frames", maxStackFrames)
 		}
 		if nv != nvals {
 			return fmt.Errorf("malformed profile: sample has %d values for %d sample types", nv, nvals)

@@ -349,3 +349,46 @@ func TestLeakSiteHelpers(t *testing.T) {
 		t.Errorf("FormatValue = %q", FormatValue(1<<20, "bytes", true))
 	}
 }
+
+// FuzzDiff diffs an arbitrary profile against a real capture, both ways
+// and with every grouping: it may refuse, never panic, and an accepted
+// diff's rows must add up to its totals.
+func FuzzDiff(f *testing.F) {
+	for _, name := range []string{"heap-current.pb.gz", "goroutine-current.pb.gz", "heap-base.pb.gz"} {
+		c, err := ReadFile(filepath.Join("testdata", name), Limits{})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(c.data, uint8(0))
+		f.Add(c.data, uint8(2))
+	}
+	f.Add(manySamplesProfile(5), uint8(1))
+	base, _ := loadPair(f, "heap")
+	grBase, _ := loadPair(f, "goroutine")
+	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {
+		c, err := Read(bytes.NewReader(data), Limits{MaxDecompressed: 8 << 20, MaxSamples: 10000})
+		if err != nil {
+			return
+		}
+		by := []string{ByFunction, ByLine, ByStack}[int(mode)%3]
+		other := base
+		if mode&4 != 0 {
+			other = grBase
+		}
+		for _, pair := range [][2]*Captured{{other, c}, {c, other}, {c, c}} {
+			rep, err := Diff(pair[0], pair[1], DiffOptions{By: by})
+			if err != nil {
+				continue
+			}
+			if by == ByStack && rep.TotalRows == len(rep.Rows) {
+				var sum int64
+				for _, r := range rep.Rows {
+					sum += r.Delta
+				}
+				if sum != rep.CurrentTotal-rep.BaseTotal {
+					t.Errorf("by stack, rows sum to %d, totals differ by %d", sum, rep.CurrentTotal-rep.BaseTotal)
+				}
+			}
+		}
+	})
+}

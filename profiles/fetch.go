@@ -144,10 +144,7 @@ func Fetch(ctx context.Context, target string, opts FetchOptions) (*Captured, er
 	if typ == TypeCPU && seconds <= 0 {
 		seconds = DefaultCPUSeconds
 	}
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = time.Duration(seconds)*time.Second + DefaultTimeout
-	}
+	timeout := fetchTimeout(seconds, opts.Timeout)
 	client := opts.Client
 	if client == nil {
 		client = newClient()
@@ -183,6 +180,15 @@ func Fetch(ctx context.Context, target string, opts FetchOptions) (*Captured, er
 		c.Labels = nil
 	}
 	return c, nil
+}
+
+// fetchTimeout is the explicit timeout, else the profile's own duration
+// plus DefaultTimeout, so that a 60-second cpu profile is not cut short.
+func fetchTimeout(seconds int, explicit time.Duration) time.Duration {
+	if explicit > 0 {
+		return explicit
+	}
+	return time.Duration(seconds)*time.Second + DefaultTimeout
 }
 
 // FetchResult is one profile of a FetchAll.

@@ -138,6 +138,9 @@ func readUncompressed(r io.Reader, l Limits) ([]byte, error) {
 			break
 		}
 		if err != nil {
+			if counted.n > l.MaxBytes {
+				return nil, fmt.Errorf("profile is larger than %d bytes, the limit", l.MaxBytes)
+			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				return nil, &NotAProfileError{Hint: "truncated gzip", Err: err}
 			}

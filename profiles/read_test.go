@@ -1,0 +1,102 @@
+package profiles
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReadBadInput(t *testing.T) {
+	valid, err := os.ReadFile(filepath.Join("testdata", "heap-current.pb.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		data    []byte
+		limits  Limits
+		wantErr string
+	}{
+		{"empty", nil, Limits{}, "not a pprof profile (empty)"},
+		{"html", []byte("<!DOCTYPE html><html><body>502 Bad Gateway</body></html>"), Limits{}, "an HTML page"},
+		{"json", []byte(`{"error":"not found"}`), Limits{}, "JSON"},
+		{"text goroutine dump", []byte("goroutine profile: total 4\n1 @ 0x1 0x2\n"), Limits{}, "ask for ?debug=0"},
+		{"truncated gzip", valid[:len(valid)/2], Limits{}, "truncated gzip"},
+		{"gzip header only", valid[:10], Limits{}, "gzip"},
+		{"gzip bomb (ratio)", gzipBomb(t, 64<<20), Limits{}, "gzip bomb"},
+		{"gzip bomb (size limit)", gzipBomb(t, 4<<20), Limits{MaxDecompressed: 1 << 20}, "decompresses to more than 1048576 bytes"},
+		{"too large", valid, Limits{MaxBytes: 100}, "larger than 100 bytes"},
+		{"too many samples", gzipBytes(t, manySamplesProfile(DefaultMaxSamples+1)), Limits{}, "more than 1048576 samples"},
+		{"gzipped garbage", gzipBytes(t, []byte("\xff\xff\xff\xff\xff")), Limits{}, "not a pprof profile"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Read(bytes.NewReader(tc.data), tc.limits)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is not one line: %q", err)
+			}
+		})
+	}
+	c, err := Read(bytes.NewReader(gzipBytes(t, manySamplesProfile(1000))), Limits{})
+	if err != nil || c.Samples != 1000 {
+		t.Fatalf("a 1000-sample profile: %v, %v samples", err, c)
+	}
+	var tooMany *TooManySamplesError
+	if _, err := Read(bytes.NewReader(manySamplesProfile(11)), Limits{MaxSamples: 10}); !errors.As(err, &tooMany) {
+		t.Errorf("MaxSamples 10 with 11 samples: %v", err)
+	}
+}
+
+// Real captures read back with the type and sample count they had.
+func TestReadTestdata(t *testing.T) {
+	for _, tc := range []struct{ file, typ string }{
+		{"heap-base.pb.gz", TypeHeap},
+		{"goroutine-current.pb.gz", TypeGoroutine},
+	} {
+		c, err := ReadFile(filepath.Join("testdata", tc.file), Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := c.Profile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Type != tc.typ || c.Samples != len(p.Sample) || c.Samples == 0 {
+			t.Errorf("%s: type %s, %d samples (pprof parses %d)", tc.file, c.Type, c.Samples, len(p.Sample))
+		}
+	}
+}
+
+// FuzzReadProfile feeds arbitrary bytes to the reader and, when they are
+// accepted, to a summary: neither may panic, and an accepted profile must
+// be one the profile package parses too.
+func FuzzReadProfile(f *testing.F) {
+	for _, name := range []string{"heap-base.pb.gz", "heap-current.pb.gz", "goroutine-base.pb.gz", "goroutine-current.pb.gz"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		if c, err := Read(bytes.NewReader(b), Limits{}); err == nil {
+			f.Add(c.data) // uncompressed too, so mutations hit the protobuf
+		}
+	}
+	f.Add([]byte{})
+	f.Add([]byte("<html></html>"))
+	f.Add(manySamplesProfile(3))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Read(bytes.NewReader(data), Limits{MaxDecompressed: 8 << 20, MaxSamples: 10000})
+		if err != nil {
+			return
+		}
+		if _, err := Summarize(c, DiffOptions{By: ByStack}); err != nil && !strings.Contains(err.Error(), "malformed") && !strings.Contains(err.Error(), "sample") {
+			t.Errorf("accepted profile fails to summarize: %v", err)
+		}
+	})
+}
