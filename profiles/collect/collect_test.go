@@ -1,0 +1,425 @@
+package collect
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/leaklab/leaklab/leaks"
+	"github.com/leaklab/leaklab/profiles"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+)
+
+// startService runs a real sample service in this process on a free
+// loopback port.
+func startService(t *testing.T, name string, fixed bool, opts leaks.Options) *leaks.Server {
+	t.Helper()
+	svc, err := leaks.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Addr, opts.Fixed = "127.0.0.1:0", fixed
+	srv, err := leaks.Start(context.Background(), svc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return srv
+}
+
+// running is a collector started in the background by startCollector.
+type running struct {
+	c      *Collector
+	store  *profiles.Store
+	url    string // push API and /metrics, when listening
+	cancel context.CancelFunc
+	done   chan struct{}
+	sum    Summary
+	err    error
+}
+
+// stop ends the run and returns its summary.
+func (r *running) stop(t *testing.T) Summary {
+	t.Helper()
+	r.cancel()
+	select {
+	case <-r.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the collector did not stop within 30s")
+	}
+	if r.err != nil {
+		t.Fatalf("Run: %v", r.err)
+	}
+	return r.sum
+}
+
+func startCollector(t *testing.T, opts Options, listen bool) *running {
+	t.Helper()
+	r := &running{done: make(chan struct{})}
+	if opts.Store == nil && opts.Forward == "" {
+		st, err := profiles.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Store = st
+	}
+	r.store = opts.Store
+	if listen {
+		ln, err := Listen("127.0.0.1:0", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Listener = ln
+		r.url = "http://" + ln.Addr().String()
+	}
+	c, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.c = c
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() {
+		defer close(r.done)
+		r.sum, r.err = c.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+	})
+	return r
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func list(t *testing.T, st *profiles.Store, f profiles.Filter) []profiles.Meta {
+	t.Helper()
+	ms, err := st.List(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+// storeFiles lists every file in the store directory, temporary ones
+// included.
+func storeFiles(t *testing.T, st *profiles.Store) []string {
+	t.Helper()
+	entries, err := os.ReadDir(st.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestPullStoresHistoryFromRealServices(t *testing.T) {
+	leaky := startService(t, "abandoned-worker", false, leaks.Options{})
+	fixed := startService(t, "abandoned-worker", true, leaks.Options{})
+	targets := StaticTargets{
+		{URL: leaky.URL(), Labels: map[string]string{"job": "demo", "env": "test"}},
+		{URL: fixed.URL(), Labels: map[string]string{"job": "demo"}},
+	}
+	r := startCollector(t, Options{Discover: targets, Every: 300 * time.Millisecond}, true)
+
+	// Three rounds from each target: history, not a snapshot.
+	waitFor(t, "three rounds of heap and goroutine from both targets", 30*time.Second, func() bool {
+		for _, tg := range targets {
+			for _, typ := range DefaultTypes {
+				if len(list(t, r.store, profiles.Filter{Target: tg.URL, Type: typ})) < 3 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	metricsText := get(t, r.url+"/metrics")
+	sum := r.stop(t)
+
+	for _, tg := range targets {
+		ms := list(t, r.store, profiles.Filter{Target: tg.URL})
+		for _, m := range ms {
+			if m.Service != "abandoned-worker" || m.Labels["job"] != "demo" || m.Labels[LabelCollected] != "pull" || m.Samples == 0 || m.Bytes == 0 {
+				t.Errorf("stored %+v: want service abandoned-worker, job=demo, collected=pull, samples and bytes", m)
+			}
+		}
+		// What was stored loads back as a profile, by ID, as diff does.
+		c, err := r.store.Load(ms[len(ms)-1].ID, profiles.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Profile(); err != nil {
+			t.Errorf("stored profile does not parse: %v", err)
+		}
+	}
+	leakyVariant := list(t, r.store, profiles.Filter{Target: leaky.URL()})[0].Labels["variant"]
+	if leakyVariant != "leaky" {
+		t.Errorf("variant label of the leaky target = %q, want leaky", leakyVariant)
+	}
+	if sum.Captures < 12 || sum.Failures != 0 || len(sum.Targets) != 2 {
+		t.Errorf("summary %+v: want >= 12 captures, no failures, 2 targets", sum)
+	}
+
+	for _, want := range []string{
+		`leaklab_collect_captures_total{target="` + leaky.URL() + `",type="heap"}`,
+		`leaklab_collect_lag_seconds{target="` + fixed.URL() + `"}`,
+		`leaklab_collect_bytes_total{target="` + fixed.URL() + `",type="goroutine"}`,
+		`leaklab_collect_target_up{target="` + leaky.URL() + `"} 1`,
+		"process_resident_memory_bytes",
+	} {
+		if !strings.Contains(metricsText, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	problems, err := promlint.New(strings.NewReader(metricsText)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+func get(t *testing.T, u string) string {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestBadTargets runs one good target beside targets that hang, answer
+// garbage, or are gone: the good one keeps being collected, the bad ones
+// are counted by reason, backed off, and nothing of theirs is stored.
+func TestBadTargets(t *testing.T) {
+	good := startService(t, "abandoned-worker", true, leaks.Options{})
+	var hangs, garbage atomic.Int64
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hangs.Add(1)
+		<-r.Context().Done()
+	}))
+	defer hang.Close()
+	junk := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		garbage.Add(1)
+		w.Write([]byte("<html><body>this is a login page</body></html>"))
+	}))
+	defer junk.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := "http://" + ln.Addr().String()
+	ln.Close()
+
+	targets := StaticTargets{{URL: good.URL()}, {URL: hang.URL}, {URL: junk.URL}, {URL: gone}}
+	reg := prometheus.NewRegistry()
+	r := startCollector(t, Options{
+		Discover: targets, Every: 200 * time.Millisecond, Timeout: 300 * time.Millisecond, Registry: reg,
+	}, false)
+	failures := func(target, typ, reason string) float64 {
+		return testutil.ToFloat64(r.c.m.failures.WithLabelValues(target, typ, reason))
+	}
+	waitFor(t, "a failure of each kind and good captures", 30*time.Second, func() bool {
+		return failures(hang.URL, "heap", "timeout") >= 1 &&
+			failures(junk.URL, "heap", "not_profile") >= 1 &&
+			failures(junk.URL, "goroutine", "not_profile") >= 1 &&
+			failures(gone, "heap", "unreachable") >= 1 &&
+			len(list(t, r.store, profiles.Filter{Target: good.URL()})) >= 4
+	})
+	for _, bad := range []string{hang.URL, junk.URL, gone} {
+		if got := testutil.ToFloat64(r.c.m.up.WithLabelValues(bad)); got != 0 {
+			t.Errorf("target_up{%s} = %v, want 0", bad, got)
+		}
+	}
+	// A timeout or refused connection skips the round's other types: the
+	// goroutine profile would fail the same way.
+	if n := failures(hang.URL, "goroutine", "timeout"); n != 0 {
+		t.Errorf("after a heap timeout the goroutine profile was still tried (%v times)", n)
+	}
+	sum := r.stop(t)
+	for _, m := range list(t, r.store, profiles.Filter{}) {
+		if m.Target != good.URL() {
+			t.Errorf("stored a profile from bad target %s", m.Target)
+		}
+	}
+	for _, ts := range sum.Targets {
+		if ts.Target != good.URL() && (ts.Failures == 0 || ts.LastError == "") {
+			t.Errorf("summary of %s: %+v, want failures and the last error", ts.Target, ts)
+		}
+	}
+}
+
+func TestBackoffGrowsAndIsCapped(t *testing.T) {
+	every, maxWait := 10*time.Second, time.Minute
+	for _, tc := range []struct {
+		fails    int
+		low, top time.Duration
+	}{
+		{1, 8 * time.Second, 12 * time.Second},
+		{2, 16 * time.Second, 24 * time.Second},
+		{3, 32 * time.Second, 48 * time.Second},
+		{10, 48 * time.Second, 72 * time.Second},
+	} {
+		for range 50 {
+			if d := backoff(every, maxWait, tc.fails); d < tc.low || d > tc.top {
+				t.Fatalf("backoff after %d failures = %s, want in [%s, %s]", tc.fails, d, tc.low, tc.top)
+			}
+		}
+	}
+}
+
+// TestShutdown stops the collector with a capture in flight: a slow
+// target's capture finishes within the grace period and is stored; a
+// stuck target's is discarded at the end of it, leaving no file at all.
+func TestShutdown(t *testing.T) {
+	good := startService(t, "abandoned-worker", true, leaks.Options{})
+	for _, tc := range []struct {
+		name      string
+		delay     time.Duration // how long the target takes to answer
+		grace     time.Duration
+		wantSaved bool
+	}{
+		{"finishes within grace", 400 * time.Millisecond, 10 * time.Second, true},
+		{"discarded after grace", time.Hour, 200 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			started := make(chan struct{}, 100)
+			slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if !strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
+					http.NotFound(w, r)
+					return
+				}
+				started <- struct{}{}
+				select {
+				case <-time.After(tc.delay):
+				case <-r.Context().Done():
+					return
+				}
+				// Proxy the real service's profile, so that what arrives
+				// late is a real profile.
+				resp, err := http.Get(good.URL() + r.URL.RequestURI())
+				if err != nil {
+					return
+				}
+				defer resp.Body.Close()
+				io.Copy(w, resp.Body)
+			}))
+			defer slow.Close()
+			r := startCollector(t, Options{
+				Discover: StaticTargets{{URL: slow.URL}}, Every: time.Second, Timeout: time.Hour,
+				Grace: tc.grace, Types: []string{profiles.TypeHeap},
+			}, false)
+			// The first capture starts at a random point of the interval;
+			// wait until it is in flight, then stop.
+			select {
+			case <-started:
+			case <-time.After(30 * time.Second):
+				t.Fatal("no capture started within 30s")
+			}
+			sum := r.stop(t)
+			saved := list(t, r.store, profiles.Filter{})
+			if tc.wantSaved && (len(saved) != 1 || sum.Captures != 1) {
+				t.Errorf("want the in-flight capture stored, got %d stored, summary %+v", len(saved), sum)
+			}
+			if !tc.wantSaved {
+				if files := storeFiles(t, r.store); len(files) != 0 || sum.Discarded != 1 {
+					t.Errorf("want nothing in the store and one discarded capture, got files %v, summary %+v", files, sum)
+				}
+			}
+		})
+	}
+}
+
+func TestRetentionRemovesOnlyCollectedProfiles(t *testing.T) {
+	good := startService(t, "abandoned-worker", true, leaks.Options{})
+	st, err := profiles.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A profile captured by hand, long ago: retention must leave it.
+	manual, err := profiles.Fetch(context.Background(), good.URL(), profiles.FetchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manual.Time = time.Now().Add(-30 * 24 * time.Hour)
+	if _, err := st.Save(manual); err != nil {
+		t.Fatal(err)
+	}
+	// Collected profiles: one too old, and enough recent ones to go over
+	// the size bound.
+	save := func(age time.Duration) profiles.Meta {
+		c, err := profiles.Fetch(context.Background(), good.URL(), profiles.FetchOptions{Labels: map[string]string{LabelCollected: "pull"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Time = time.Now().Add(-age)
+		m, err := st.Save(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	old := save(48 * time.Hour)
+	var recent []profiles.Meta
+	for i := range 5 {
+		recent = append(recent, save(time.Duration(5-i)*time.Minute))
+	}
+	maxBytes := recent[2].Bytes + recent[3].Bytes + recent[4].Bytes + recent[4].Bytes/2
+
+	reg := prometheus.NewRegistry()
+	ret, err := newRetention(st, Retention{MaxAge: 24 * time.Hour, MaxBytes: maxBytes}, newMetrics(reg), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range list(t, st, profiles.Filter{}) {
+		ids = append(ids, m.ID)
+	}
+	want := []string{manual.ID, recent[2].ID, recent[3].ID, recent[4].ID}
+	if strings.Join(ids, " ") != strings.Join(want, " ") {
+		t.Errorf("after retention the store holds %v, want %v (manual kept, %s too old, oldest recent over the size)", ids, want, old.ID)
+	}
+	if ret.prunedCount() != 3 {
+		t.Errorf("pruned %d, want 3", ret.prunedCount())
+	}
+	// Leftover files of removed entries must be gone too.
+	for _, f := range storeFiles(t, st) {
+		if strings.HasPrefix(f, old.ID) || strings.HasPrefix(f, recent[0].ID) {
+			t.Errorf("retention left %s behind", filepath.Join(st.Dir(), f))
+		}
+	}
+}

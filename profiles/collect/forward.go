@@ -1,0 +1,282 @@
+package collect
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/leaklab/leaklab/profiles"
+)
+
+// Forwarding limits: a bounded queue (a Pyroscope that is down must not
+// make the collector grow), a few senders, a short retry.
+const (
+	forwardQueue    = 256
+	forwardWorkers  = 4
+	forwardTimeout  = 15 * time.Second
+	forwardAttempts = 3
+)
+
+// forwardItem is one profile as the ingest API carries it.
+type forwardItem struct {
+	query   url.Values // name, from, until, spyName, sampleRate, units, aggregationType
+	profile []byte     // the pprof profile (gzipped or not, as the source gave it)
+	config  []byte     // sample_type_config JSON, or nil
+}
+
+// sampleType is one entry of the ingest API's sample_type_config.
+type sampleType struct {
+	Units       string `json:"units,omitempty"`
+	Aggregation string `json:"aggregation,omitempty"`
+	DisplayName string `json:"display-name,omitempty"`
+	Sampled     bool   `json:"sampled,omitempty"`
+	Cumulative  bool   `json:"cumulative,omitempty"`
+}
+
+// pulledSampleTypes says how to read the sample types of profiles pulled
+// from /debug/pprof. Unlike pyroscope-go's godeltaprof deltas, a pulled
+// heap profile's alloc_* values count since the process started, hence
+// cumulative.
+var pulledSampleTypes = map[string]map[string]sampleType{
+	profiles.TypeHeap: {
+		"alloc_objects": {Units: "objects", Cumulative: true},
+		"alloc_space":   {Units: "bytes", Cumulative: true},
+		"inuse_objects": {Units: "objects", Aggregation: "average"},
+		"inuse_space":   {Units: "bytes", Aggregation: "average"},
+	},
+	profiles.TypeAllocs: {
+		"alloc_objects": {Units: "objects", Cumulative: true},
+		"alloc_space":   {Units: "bytes", Cumulative: true},
+		"inuse_objects": {Units: "objects", Aggregation: "average"},
+		"inuse_space":   {Units: "bytes", Aggregation: "average"},
+	},
+	profiles.TypeGoroutine: {
+		"goroutine": {DisplayName: "goroutines", Units: "goroutines", Aggregation: "average"},
+	},
+	profiles.TypeGoroutineLeak: {
+		"goroutineleak": {DisplayName: "goroutine_leak", Units: "goroutines", Aggregation: "average"},
+	},
+	profiles.TypeMutex: {
+		"contentions": {DisplayName: "mutex_count", Units: "lock_samples", Cumulative: true},
+		"delay":       {DisplayName: "mutex_duration", Units: "lock_nanoseconds", Cumulative: true},
+	},
+	profiles.TypeBlock: {
+		"contentions": {DisplayName: "block_count", Units: "lock_samples", Cumulative: true},
+		"delay":       {DisplayName: "block_duration", Units: "lock_nanoseconds", Cumulative: true},
+	},
+}
+
+// forwardItemFor turns a pulled profile into an ingest request: the
+// application is the service's name (else the job, else the host), the
+// labels are the target's.
+func forwardItemFor(cp *profiles.Captured, every time.Duration) (*forwardItem, error) {
+	var buf bytes.Buffer
+	if _, err := cp.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	name := appName{App: cp.Service, Labels: map[string]string{}}
+	for k, v := range cp.Labels {
+		if k != LabelCollected {
+			name.Labels[k] = v
+		}
+	}
+	if name.App == "" {
+		name.App = cp.Labels["job"]
+	}
+	if name.App == "" {
+		if u, err := url.Parse(cp.Target); err == nil {
+			name.App = u.Host
+		}
+	}
+	name.App = sanitizeAppName(name.App)
+	from := cp.Time.Add(-every)
+	if cp.Seconds > 0 {
+		from = cp.Time.Add(-time.Duration(cp.Seconds) * time.Second)
+	}
+	q := url.Values{}
+	q.Set("name", name.String())
+	q.Set("from", strconv.FormatInt(from.UnixNano(), 10))
+	q.Set("until", strconv.FormatInt(cp.Time.UnixNano(), 10))
+	q.Set("spyName", "leaklab")
+	q.Set("format", "pprof")
+	item := &forwardItem{query: q, profile: buf.Bytes()}
+	if st, ok := pulledSampleTypes[cp.Type]; ok {
+		cfg, err := json.Marshal(st)
+		if err != nil {
+			return nil, err
+		}
+		item.config = cfg
+	}
+	return item, nil
+}
+
+// forwarder sends profiles to a Pyroscope's /ingest from a bounded queue.
+type forwarder struct {
+	ingest string
+	client *http.Client
+	queue  chan *forwardItem
+	m      *metrics
+	log    *slog.Logger
+	wg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu                 sync.Mutex
+	ok, failed, dropped int
+	warned             bool
+}
+
+func newForwarder(base string, m *metrics, log *slog.Logger) (*forwarder, error) {
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("--forward %q: want the Pyroscope base URL, e.g. http://127.0.0.1:4040", base)
+	}
+	u.Path = path.Join("/", u.Path, "ingest")
+	u.RawQuery = ""
+	f := &forwarder{
+		ingest: u.String(),
+		client: &http.Client{Timeout: forwardTimeout},
+		queue:  make(chan *forwardItem, forwardQueue),
+		m:      m,
+		log:    log,
+	}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	return f, nil
+}
+
+func (f *forwarder) start() {
+	for range forwardWorkers {
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			for item := range f.queue {
+				f.send(item)
+			}
+		}()
+	}
+}
+
+// enqueue never blocks: when Pyroscope cannot keep up the profile is
+// dropped and counted, rather than holding up captures or pushes.
+func (f *forwarder) enqueue(item *forwardItem) {
+	select {
+	case f.queue <- item:
+	default:
+		f.count(&f.dropped, "dropped")
+		f.mu.Lock()
+		warn := !f.warned
+		f.warned = true
+		f.mu.Unlock()
+		if warn {
+			f.log.Warn("forward queue full; dropping profiles until Pyroscope catches up", "forward", f.ingest)
+		}
+	}
+}
+
+// stop sends what is queued until ctx ends, then drops the rest.
+func (f *forwarder) stop(ctx context.Context) {
+	close(f.queue)
+	done := make(chan struct{})
+	go func() {
+		f.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		f.cancel()
+		<-done
+	}
+	f.cancel()
+}
+
+func (f *forwarder) send(item *forwardItem) {
+	if f.ctx.Err() != nil {
+		f.count(&f.dropped, "dropped")
+		return
+	}
+	var err error
+	for attempt := 1; attempt <= forwardAttempts; attempt++ {
+		var retry bool
+		retry, err = f.post(item)
+		if err == nil {
+			f.count(&f.ok, "ok")
+			return
+		}
+		if !retry || attempt == forwardAttempts {
+			break
+		}
+		select {
+		case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+		case <-f.ctx.Done():
+			f.count(&f.dropped, "dropped")
+			return
+		}
+	}
+	f.count(&f.failed, "failed")
+	f.log.Warn("forwarding a profile failed", "forward", f.ingest, "name", item.query.Get("name"), "err", err)
+}
+
+// post sends one item; retry says whether trying again may help.
+func (f *forwarder) post(item *forwardItem) (retry bool, err error) {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	pw, err := mw.CreateFormFile("profile", "profile.pprof")
+	if err != nil {
+		return false, err
+	}
+	if _, err := pw.Write(item.profile); err != nil {
+		return false, err
+	}
+	if item.config != nil {
+		cw, err := mw.CreateFormFile("sample_type_config", "sample_type_config.json")
+		if err != nil {
+			return false, err
+		}
+		if _, err := cw.Write(item.config); err != nil {
+			return false, err
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return false, err
+	}
+	req, err := http.NewRequestWithContext(f.ctx, http.MethodPost, f.ingest+"?"+item.query.Encode(), &body)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return f.ctx.Err() == nil, err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode/100 == 2 {
+		return false, nil
+	}
+	err = fmt.Errorf("HTTP %s: %s", resp.Status, bytes.TrimSpace(msg))
+	return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests, err
+}
+
+func (f *forwarder) count(n *int, result string) {
+	f.mu.Lock()
+	*n++
+	f.mu.Unlock()
+	f.m.forwarded.WithLabelValues(result).Inc()
+}
+
+func (f *forwarder) counts() (ok, failed int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ok, f.failed + f.dropped
+}

@@ -1,0 +1,281 @@
+package collect
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/leaklab/leaklab/profiles"
+)
+
+// targetRun is one target's schedule: a goroutine that waits for its next
+// slot, takes a concurrency token, captures every type, and works out when
+// to come back.
+type targetRun struct {
+	target  atomic.Pointer[Target] // labels may change on a refresh
+	cancel  context.CancelFunc
+	failing map[string]bool // type → failing, touched only by the run's goroutine
+}
+
+// pull runs the schedules until ctx ends, refreshing the targets every
+// Refresh, then waits for in-flight captures (cancelling them after Grace).
+func (c *Collector) pull(ctx context.Context) error {
+	targets, err := c.opts.Discover.Targets(ctx)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	running := map[string]*targetRun{}
+	update := func(ts []Target) {
+		seen := map[string]bool{}
+		for _, t := range ts {
+			seen[t.URL] = true
+			if tr, ok := running[t.URL]; ok {
+				if !maps.Equal(tr.target.Load().Labels, t.Labels) {
+					tr.target.Store(&t)
+				}
+				continue
+			}
+			tctx, cancel := context.WithCancel(ctx)
+			tr := &targetRun{cancel: cancel, failing: map[string]bool{}}
+			tr.target.Store(&t)
+			running[t.URL] = tr
+			c.mu.Lock()
+			if c.stats[t.URL] == nil {
+				c.stats[t.URL] = &TargetSummary{Target: t.URL}
+			}
+			c.mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.runTarget(tctx, tr)
+			}()
+		}
+		for url, tr := range running {
+			if !seen[url] {
+				tr.cancel()
+				delete(running, url)
+				c.m.forgetTarget(url)
+				c.log.Info("target gone from discovery", "target", url)
+			}
+		}
+		c.m.targets.Set(float64(len(running)))
+	}
+	update(targets)
+	c.log.Info("collecting", "targets", len(targets), "types", strings.Join(c.opts.Types, ","), "every", c.opts.Every)
+
+	refresh := time.NewTicker(c.opts.Refresh)
+	defer refresh.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-refresh.C:
+			ts, err := c.opts.Discover.Targets(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					break loop
+				}
+				c.m.discoveryErrs.Inc()
+				c.log.Warn("target discovery failed; keeping the previous targets", "err", err)
+				continue
+			}
+			update(ts)
+		}
+	}
+
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(c.opts.Grace):
+		c.cancelFetch() // what has not finished now is discarded, never half-stored
+		<-done
+	}
+	return nil
+}
+
+// runTarget is one target's loop. Each target starts at a random phase
+// within the interval (the jitter), so that hundreds of targets do not
+// all fire at once, and keeps that phase while it succeeds; a failing
+// target is retried after an exponential, jittered backoff.
+func (c *Collector) runTarget(ctx context.Context, tr *targetRun) {
+	every := c.opts.Every
+	url := tr.target.Load().URL
+	next := time.Now().Add(rand.N(every))
+	fails := 0
+	for {
+		timer := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		select {
+		case c.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		c.m.lag.WithLabelValues(url).Set(max(0, time.Since(next).Seconds()))
+		ok := c.captureRound(tr)
+		<-c.sem
+		if c.fetchCtx.Err() != nil {
+			return
+		}
+		if ok {
+			if fails > 0 {
+				c.log.Info("target is back", "target", url)
+			}
+			fails = 0
+			c.m.up.WithLabelValues(url).Set(1)
+			next = next.Add(every)
+			if now := time.Now(); next.Before(now) {
+				// The round overran its interval: skip the slots already
+				// missed rather than firing them back to back.
+				missed := now.Sub(next)/every + 1
+				next = next.Add(missed * every)
+				c.m.skipped.WithLabelValues(url).Add(float64(missed))
+			}
+			continue
+		}
+		fails++
+		c.m.up.WithLabelValues(url).Set(0)
+		wait := backoff(every, c.opts.MaxBackoff, fails)
+		if fails == 1 {
+			c.log.Warn("target failing; backing off", "target", url, "err", c.lastError(url), "retry_in", wait.Round(time.Second))
+		}
+		next = time.Now().Add(wait)
+	}
+}
+
+// backoff is the wait after the n-th failure in a row: the interval
+// doubled per failure, capped, ±20% so failing targets do not retry in
+// lockstep.
+func backoff(every, maxWait time.Duration, n int) time.Duration {
+	d := every
+	for i := 1; i < n && d < maxWait; i++ {
+		d *= 2
+	}
+	d = min(d, maxWait)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// captureRound captures every type from the target and reports whether
+// at least one was stored.
+func (c *Collector) captureRound(tr *targetRun) bool {
+	t := tr.target.Load()
+	stored := false
+	for _, typ := range c.opts.Types {
+		if c.fetchCtx.Err() != nil {
+			return stored
+		}
+		start := time.Now()
+		labels := make(map[string]string, len(t.Labels)+1)
+		maps.Copy(labels, t.Labels)
+		labels[LabelCollected] = "pull"
+		timeout := c.opts.Timeout
+		if typ == profiles.TypeCPU {
+			timeout += profiles.DefaultCPUSeconds * time.Second
+		}
+		cp, err := profiles.Fetch(c.fetchCtx, t.URL, profiles.FetchOptions{
+			Type: typ, Timeout: timeout, Client: c.opts.Client, Limits: c.opts.Limits, Labels: labels,
+		})
+		var size int64
+		reason := ""
+		if err != nil {
+			reason = failureReason(err)
+		} else if size, err = c.deliver(cp, nil); err != nil {
+			reason = "store"
+		}
+		if err != nil {
+			if c.fetchCtx.Err() != nil {
+				c.m.discarded.Inc()
+				c.mu.Lock()
+				c.summary.Discarded++
+				c.mu.Unlock()
+				return stored
+			}
+			c.recordFailure(tr, t.URL, typ, reason, err)
+			if reason == "timeout" || reason == "unreachable" {
+				break // the other types would fail the same way
+			}
+			continue
+		}
+		stored = true
+		if tr.failing[typ] {
+			tr.failing[typ] = false
+		}
+		c.m.captureTime.Observe(time.Since(start).Seconds())
+		c.m.captures.WithLabelValues(t.URL, typ).Inc()
+		c.m.bytes.WithLabelValues(t.URL, typ).Add(float64(size))
+		c.m.lastSuccess.WithLabelValues(t.URL).SetToCurrentTime()
+		c.mu.Lock()
+		st := c.stats[t.URL]
+		st.Captures++
+		st.Bytes += size
+		st.Service = cp.Service
+		c.summary.Captures++
+		c.summary.Bytes += size
+		c.mu.Unlock()
+	}
+	return stored
+}
+
+func (c *Collector) recordFailure(tr *targetRun, url, typ, reason string, err error) {
+	c.m.failures.WithLabelValues(url, typ, reason).Inc()
+	c.mu.Lock()
+	st := c.stats[url]
+	st.Failures++
+	st.LastError = err.Error()
+	c.summary.Failures++
+	c.mu.Unlock()
+	if !tr.failing[typ] {
+		tr.failing[typ] = true
+		c.log.Warn("capture failed", "target", url, "type", typ, "reason", reason, "err", err)
+	}
+}
+
+func (c *Collector) lastError(url string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.stats[url]; st != nil {
+		return st.LastError
+	}
+	return ""
+}
+
+// failureReason names a failed fetch for the failures metric. The
+// profiles package types the status and content errors; the others are
+// told apart by the one-line messages it promises.
+func failureReason(err error) string {
+	var status *profiles.StatusError
+	var notProfile *profiles.NotAProfileError
+	var tooMany *profiles.TooManySamplesError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &status):
+		return "status"
+	case errors.As(err, &notProfile):
+		return "not_profile"
+	case errors.As(err, &tooMany), strings.Contains(msg, "the limit"), strings.Contains(msg, "gzip bomb"):
+		return "too_large"
+	case strings.Contains(msg, "no complete answer within"):
+		return "timeout"
+	}
+	return "unreachable"
+}
+
+func sortTargets(ts []TargetSummary) {
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Target < ts[j].Target })
+}
