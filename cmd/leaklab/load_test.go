@@ -267,3 +267,24 @@ func TestLoadOpenModelJSONSchedule(t *testing.T) {
 		})
 	}
 }
+
+// Progress goes to stderr only when it is a terminal, and is cleared
+// before the report.
+func TestLoadProgressOnTerminal(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Millisecond)
+	}))
+	defer srv.Close()
+	streams, out, errOut := testStreams()
+	streams.ErrIsTerminal = true
+	if code := run([]string{"load", "-c", "2", "-d", "1500ms", srv.URL}, streams); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	progress := errOut.String()
+	if !strings.Contains(progress, "req/s") || !strings.HasSuffix(progress, "\r\033[K") {
+		t.Errorf("stderr %q: want progress lines, then the line cleared", progress)
+	}
+	if strings.Contains(out.String(), "\r") {
+		t.Errorf("progress leaked into the report: %q", out)
+	}
+}
