@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/leaklab/leaklab/internal/testbin"
+	"github.com/leaklab/leaklab/leaks"
+)
+
+// Bad --all command lines are refused before any service starts.
+func TestRunAllUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		errLine string
+	}{
+		{[]string{"run", "--all", "unbounded-cache"}, "run --all takes no service name"},
+		{[]string{"run", "--all", "--variants", "twin"}, "--variants must be leaky, fixed or both"},
+		{[]string{"run", "--all", "--fixed", "--variants", "both"}, "disagree"},
+		{[]string{"run", "--all", "--addr", "127.0.0.1:9000"}, "with --all use --base-port"},
+		{[]string{"run", "--all", "--public"}, "--public is not available with --all"},
+		{[]string{"run", "--all", "--base-port", "65530"}, "must lie in 1-65535"},
+		{[]string{"run", "--all", "--base-port", "0"}, "must lie in 1-65535"},
+		{[]string{"run", "--all", "--max-leak", "lots"}, "--max-leak"},
+		{[]string{"run", "--all", "--targets-file", "/no/such/dir/targets.json"}, "directory /no/such/dir does not exist"},
+	} {
+		t.Run(strings.Join(tc.args[2:], " "), func(t *testing.T) {
+			streams, out, errOut := testStreams()
+			if got := run(tc.args, streams); got != exitUsage {
+				t.Errorf("exit code %d, want %d (stderr: %s)", got, exitUsage, errOut)
+			}
+			if !strings.Contains(errOut.String(), tc.errLine) {
+				t.Errorf("stderr %q does not mention %q", errOut, tc.errLine)
+			}
+			if out.Len() > 0 {
+				t.Errorf("printed a report: %s", out)
+			}
+		})
+	}
+}
+
+type runAllLine struct {
+	Services []struct {
+		Name    string `json:"name"`
+		Variant string `json:"variant"`
+		URL     string `json:"url"`
+		PID     int    `json:"pid"`
+	} `json:"services"`
+	TargetsFile string `json:"targets_file"`
+}
+
+// startRunAll runs the real binary with --all and reads its JSON line.
+func startRunAll(t *testing.T, extra ...string) (*exec.Cmd, *testbin.SyncBuffer, runAllLine) {
+	t.Helper()
+	bin := testbin.Build(t)
+	n := len(leaks.All())
+	base := freeConsecutivePorts(t, n)
+	args := append([]string{"run", "--all", "--base-port", strconv.Itoa(base), "--quiet", "--max-leak", "16MiB", "--output", "json"}, extra...)
+	cmd := exec.Command(bin, args...)
+	stderr := &testbin.SyncBuffer{}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 1<<20)
+		if sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var report runAllLine
+	select {
+	case l, ok := <-lines:
+		if !ok {
+			t.Fatalf("run --all exited before listening: %s", stderr)
+		}
+		if err := json.Unmarshal([]byte(l), &report); err != nil {
+			t.Fatalf("run --all printed %q: %v", l, err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("run --all did not start within 60s: %s", stderr)
+	}
+	if len(report.Services) != n {
+		t.Fatalf("started %d services, want %d", len(report.Services), n)
+	}
+	for i, s := range report.Services {
+		if want := "http://127.0.0.1:" + strconv.Itoa(base+i); s.URL != want {
+			t.Errorf("%s listens on %s, want %s (consecutive from --base-port)", s.Name, s.URL, want)
+		}
+	}
+	return cmd, stderr, report
+}
+
+func freeConsecutivePorts(t *testing.T, n int) int {
+	t.Helper()
+	for base := 21000 + os.Getpid()%20000; base < 62000; base += n + 7 {
+		var lns []net.Listener
+		for p := base; p < base+n; p++ {
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				break
+			}
+			lns = append(lns, ln)
+		}
+		for _, ln := range lns {
+			ln.Close()
+		}
+		if len(lns) == n {
+			return base
+		}
+	}
+	t.Fatalf("no %d consecutive free ports", n)
+	return 0
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// waitGone polls until every pid has exited (or become a zombie reaped by
+// its parent's exit).
+func waitGone(t *testing.T, pids []int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for _, pid := range pids {
+		for alive(pid) {
+			if time.Now().After(deadline) {
+				t.Errorf("service process %d still runs", pid)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// run --all --fixed: every service in its own process, each answering on
+// its own port, the targets file naming them all, and a clean stop of all
+// of them on SIGTERM.
+func TestRunAllStartsEveryServiceAndStopsThem(t *testing.T) {
+	targets := filepath.Join(t.TempDir(), "targets.json")
+	cmd, stderr, report := startRunAll(t, "--fixed", "--targets-file", targets)
+
+	pids := map[int]bool{}
+	var pidList []int
+	for _, s := range report.Services {
+		if s.Variant != "fixed" {
+			t.Errorf("%s: variant %s with --fixed", s.Name, s.Variant)
+		}
+		if pids[s.PID] || s.PID == cmd.Process.Pid {
+			t.Errorf("%s shares process %d: each service needs its own for its runtime metrics", s.Name, s.PID)
+		}
+		pids[s.PID] = true
+		pidList = append(pidList, s.PID)
+		resp, err := http.Get(s.URL + "/healthz")
+		if err != nil {
+			t.Errorf("%s: %v", s.Name, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s /healthz: %s", s.Name, resp.Status)
+		}
+	}
+
+	data, err := os.ReadFile(targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var groups []struct {
+		Targets []string          `json:"targets"`
+		Labels  map[string]string `json:"labels"`
+	}
+	if err := json.Unmarshal(data, &groups); err != nil {
+		t.Fatalf("targets file is not file_sd JSON: %v\n%s", err, data)
+	}
+	if len(groups) != len(report.Services) {
+		t.Fatalf("targets file has %d groups, want %d", len(groups), len(report.Services))
+	}
+	for i, g := range groups {
+		s := report.Services[i]
+		if len(g.Targets) != 1 || "http://"+g.Targets[0] != s.URL || g.Labels["service"] != s.Name || g.Labels["variant"] != "fixed" {
+			t.Errorf("targets entry %v does not match %s at %s", g, s.Name, s.URL)
+		}
+	}
+
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := waitExit(cmd, 30*time.Second); err != nil {
+		t.Errorf("run --all on SIGTERM: %v\n%s", err, stderr)
+	}
+	waitGone(t, pidList)
+}
+
+// A service that dies takes the others down with it and makes run --all
+// fail with a message naming it, rather than run on half-empty.
+func TestRunAllStopsWhenAServiceDies(t *testing.T) {
+	cmd, stderr, report := startRunAll(t)
+	victim := report.Services[3]
+	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err := waitExit(cmd, 30*time.Second)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitFailure {
+		t.Fatalf("run --all after a service died: %v, want exit %d\n%s", err, exitFailure, stderr)
+	}
+	if msg := stderr.String(); !strings.Contains(msg, victim.Name+" (leaky)") || !strings.Contains(msg, "stopped unexpectedly") {
+		t.Errorf("stderr does not say which service stopped: %s", msg)
+	}
+	var pids []int
+	for _, s := range report.Services {
+		pids = append(pids, s.PID)
+	}
+	waitGone(t, pids)
+}
+
+func waitExit(cmd *exec.Cmd, limit time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(limit):
+		_ = cmd.Process.Kill()
+		<-done
+		return errors.New("did not exit within " + limit.String())
+	}
+}
