@@ -131,6 +131,11 @@ type Service struct {
 	Endpoints []Endpoint `json:"endpoints"`
 	Symptom   Symptom    `json:"symptom"`
 	Drive     Drive      `json:"drive"`
+	// Rate is the steady load, in requests per second to the first
+	// endpoint, that exercises, demos and watch tests apply: enough for the
+	// symptom to show within a minute, little enough to stay under the
+	// default leak cap for several minutes. DefaultRate when zero.
+	Rate float64 `json:"rate"`
 	// Explanation says what the bug is and how the fixed variant avoids it.
 	Explanation string `json:"explanation"`
 
@@ -151,8 +156,14 @@ func register(s *Service) {
 	if s.Drive == (Drive{}) {
 		s.Drive = defaultDrive
 	}
+	if s.Rate == 0 {
+		s.Rate = DefaultRate
+	}
 	catalog[s.Name] = s
 }
+
+// DefaultRate is the steady load for a service that does not say.
+const DefaultRate = 20
 
 // defaultDrive is enough traffic for most symptoms to show.
 var defaultDrive = Drive{Warmup: 200, Requests: 400, Concurrency: 8}

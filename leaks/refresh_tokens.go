@@ -20,6 +20,7 @@ func init() {
 		},
 		Culprit: pkgPath + ".(*tokenStore).issue",
 		Profile: "heap",
+		Rate:    100,
 		Endpoints: []Endpoint{
 			{Method: "POST", Path: "/login?user=alice&device=phone-{i}", Doc: "issues a refresh token for a user's device"},
 			{Method: "POST", Path: "/refresh?user=alice&token=TOKEN", Doc: "exchanges a refresh token for a new one"},

@@ -18,6 +18,7 @@ func init() {
 		},
 		Culprit: pkgPath + ".(*jobQueue).enqueue",
 		Profile: "heap",
+		Rate:    100,
 		Endpoints: []Endpoint{
 			{Method: "POST", Path: "/jobs?id={i}", Doc: "accepts a job for background processing"},
 			{Method: "GET", Path: "/jobs", Doc: "shows queue depth"},

@@ -39,9 +39,10 @@ func init() {
 			s := &stockService{
 				env:     env,
 				backend: backend,
+				// No overall client timeout, as with http.DefaultClient: one would
+				// close a pinned connection after a while and hide the bug.
 				client: &http.Client{
-					Timeout:   5 * time.Second,
-					Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second},
+					Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: 5 * time.Second},
 				},
 			}
 			env.OnClose(s.client.CloseIdleConnections)

@@ -26,6 +26,7 @@ func init() {
 		},
 		Culprit: pkgPath + ".(*uploadStore).receive",
 		Profile: "heap",
+		Rate:    4,
 		Endpoints: []Endpoint{
 			{Method: "POST", Path: "/upload?name=file-{i}", BodyBytes: 1 << 20, Doc: "stores the request body as a file"},
 			{Method: "GET", Path: "/uploads", Doc: "lists stored uploads and uploads in progress (bytes received of expected)"},

@@ -30,7 +30,7 @@ func init() {
 		Symptom: Symptom{Metric: "go_sched_goroutines_goroutines", Leaky: 300, Fixed: 20},
 		Explanation: "A per-failure goroutine with an unbounded retry loop is a queue with no bound and no visibility: " +
 			"every failure adds a goroutine, a timer and the transaction it closes over. The fixed variant hands " +
-			"failures to a bounded queue drained by two workers, which back off, give up after five attempts and " +
+			"failures to a bounded queue (32 entries) drained by two workers, which back off, give up after five attempts and " +
 			"keep only the transaction's ID in a bounded dead-letter list.",
 		build: func(env *Env) (http.Handler, error) {
 			w := &wallet{env: env, bank: &bankAPI{down: true}, retryEvery: 200 * time.Millisecond}
@@ -55,7 +55,7 @@ func init() {
 
 const (
 	transactionAuditBytes = 32 << 10 // ledger lines, signatures, the bank's request
-	callbackQueueSize     = 256
+	callbackQueueSize     = 32
 	callbackWorkers       = 2
 	callbackAttempts      = 5
 	deadLetterLimit       = 1024

@@ -213,7 +213,11 @@ func decimateTimes(ts []float64) []float64 {
 }
 
 // siteOf names a sample's site: the first own-code frame (leaf first,
-// inlined frames included) and, for goroutines, the wait state.
+// inlined frames included) and, for goroutines, the wait state. A stack
+// with no own code is named, for heap samples, after its first frame
+// outside the runtime (where it allocated) and, for goroutines, after the
+// function the goroutine started in (net/http.(*conn).serve says more
+// than the read it is blocked in).
 func (d *Detector) siteOf(kind string, s *profile.Sample) (siteKey, bool, []string) {
 	k := siteKey{kind: kind}
 	var stack []string
@@ -233,8 +237,8 @@ func (d *Detector) siteOf(kind string, s *profile.Sample) (siteKey, bool, []stri
 			if k.function == "" && d.Own.Match(fn) {
 				k.function = fn
 			}
-			if fallback == "" && !strings.HasPrefix(fn, "runtime.") && !strings.HasPrefix(fn, "internal/") {
-				if _, blocking := profiles.WaitState(fn); !blocking {
+			if !strings.HasPrefix(fn, "runtime.") && !strings.HasPrefix(fn, "internal/") {
+				if _, blocking := profiles.WaitState(fn); !blocking && (fallback == "" || kind == KindGoroutine) {
 					fallback = fn
 				}
 			}

@@ -77,7 +77,7 @@ var buildInfoPath = regexp.MustCompile(`(?m)^go_build_info\{[^}]*\bpath="([^"]+)
 // go_build_info, whose path label is the main module. It returns "" when
 // the target does not export it.
 func detectModule(ctx context.Context, client *http.Client, base string) string {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/metrics", nil)
 	if err != nil {
