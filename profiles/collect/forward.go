@@ -131,9 +131,9 @@ type forwarder struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu                 sync.Mutex
+	mu                  sync.Mutex
 	ok, failed, dropped int
-	warned             bool
+	warned              bool
 }
 
 func newForwarder(base string, m *metrics, log *slog.Logger) (*forwarder, error) {
