@@ -52,10 +52,19 @@ func ServeWeb(ctx context.Context, p *profile.Profile, opts WebOptions) error {
 	}
 	flags.fs.SetOutput(logw)
 	serve := func(args *driver.HTTPServerArgs) error {
+		// pprof's handlers use relative links and expect to sit under
+		// /ui/, with exact paths ("/" redirects to "flamegraph").
+		ui := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := args.Handlers[r.URL.Path]
+			if h == nil {
+				http.NotFound(w, r)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
 		mux := http.NewServeMux()
-		for path, h := range args.Handlers {
-			mux.Handle(path, h)
-		}
+		mux.Handle("/ui/", http.StripPrefix("/ui", ui))
+		mux.Handle("/{$}", http.RedirectHandler("/ui/", http.StatusTemporaryRedirect))
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			<-ctx.Done()
@@ -64,7 +73,7 @@ func ServeWeb(ctx context.Context, p *profile.Profile, opts WebOptions) error {
 			srv.Shutdown(shut)
 		}()
 		if opts.Ready != nil {
-			opts.Ready("http://" + ln.Addr().String() + "/")
+			opts.Ready("http://" + ln.Addr().String() + "/ui/")
 		}
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return err
