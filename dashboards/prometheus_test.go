@@ -146,6 +146,7 @@ func TestDashboardsAgainstRealPrometheus(t *testing.T) {
 	if err != nil || len(files) != len(All()) {
 		t.Fatalf("exported dashboards: %v %v", files, err)
 	}
+	exported := map[string]lintDashboard{}
 	for _, file := range files {
 		var d lintDashboard
 		data, err := os.ReadFile(file)
@@ -155,8 +156,24 @@ func TestDashboardsAgainstRealPrometheus(t *testing.T) {
 		if err := json.Unmarshal(data, &d); err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}
+		exported[d.UID] = d
 		t.Run(d.UID, func(t *testing.T) { checkDashboardQueries(t, prom, d) })
 	}
+
+	// The point of the growth panels: after the same traffic, a leaky
+	// goroutine service's "Goroutine growth" stands above its fixed twin's.
+	t.Run("goroutine growth separates leaky from fixed", func(t *testing.T) {
+		growth := panelValues(t, prom, exported["leaklab-runtime"], "Goroutine growth")
+		heap := panelValues(t, prom, exported["leaklab-runtime"], "Live heap growth")
+		for _, svc := range leaks.All() {
+			leaky, fixed := growth[svc.Name+"/leaky"], growth[svc.Name+"/fixed"]
+			t.Logf("%-20s goroutines/min leaky %8.1f fixed %8.1f   live heap B/s leaky %10.0f fixed %10.0f",
+				svc.Name, leaky, fixed, heap[svc.Name+"/leaky"], heap[svc.Name+"/fixed"])
+			if svc.Kind == leaks.KindGoroutine && !(leaky > 0 && leaky > fixed) {
+				t.Errorf("%s: goroutine growth leaky %.1f/min, fixed %.1f/min: the panel does not show the leak", svc.Name, leaky, fixed)
+			}
+		}
+	})
 
 	t.Run("promtool check metrics", func(t *testing.T) {
 		for _, s := range services {
@@ -172,6 +189,35 @@ func TestDashboardsAgainstRealPrometheus(t *testing.T) {
 			}
 		}
 	})
+}
+
+// panelValues evaluates the first query of the panel titled title (all
+// jobs and instances, growth window testGrowthWindow) at this instant, by
+// service/variant.
+func panelValues(t *testing.T, prom *promAPI, d lintDashboard, title string) map[string]float64 {
+	t.Helper()
+	vars := map[string]string{"job": allValue, "instance": allValue, "growth_window": testGrowthWindow, "__rate_interval": testRateInterval}
+	for _, p := range d.Panels {
+		if p.Title != title || len(p.Targets) == 0 {
+			continue
+		}
+		expr, err := substitute(p.Targets[0].Expr, vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := prom.query(expr)
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		values := map[string]float64{}
+		for _, r := range res {
+			v, _ := strconv.ParseFloat(r.value(), 64)
+			values[r.Metric["service"]+"/"+r.Metric["variant"]] = v
+		}
+		return values
+	}
+	t.Fatalf("%s has no panel %q", d.UID, title)
+	return nil
 }
 
 // checkDashboardQueries resolves the dashboard's variables the way Grafana
