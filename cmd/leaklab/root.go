@@ -48,6 +48,7 @@ net/http/pprof.`,
 		newCmdCapture(f), newCmdProfiles(f), newCmdDiff(f),
 		newCmdEscape(f),
 		newCmdWatch(f),
+		newCmdCollect(f),
 	)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/leaklab/leaklab/internal/bytesize"
+	"github.com/leaklab/leaklab/profiles"
+	"github.com/leaklab/leaklab/profiles/collect"
+	"github.com/spf13/cobra"
+)
+
+type collectOptions struct {
+	targets      string
+	prometheus   string
+	jobs         []string
+	types        []string
+	every        time.Duration
+	duration     time.Duration
+	timeout      time.Duration
+	concurrency  int
+	refresh      time.Duration
+	listen       string
+	public       bool
+	forward      string
+	noStore      bool
+	retain       string
+	maxStoreSize string
+	maxPushSize  string
+	grace        time.Duration
+	quiet        bool
+}
+
+func newCmdCollect(f *factory) *cobra.Command {
+	opts := &collectOptions{}
+	cmd := &cobra.Command{
+		Use:   "collect",
+		Short: "Collect profiles continuously from many services (pull and Pyroscope push)",
+		Long: `Collect profiles continuously into the local profile store, so that
+'leaklab profiles ls' and 'leaklab diff' work on history.
+
+Pull: every --every, capture --type profiles from each target of --targets
+(a Prometheus file_sd file, JSON or YAML, re-read on every --refresh) or of
+--prometheus (the active targets of a running Prometheus, so any discovery
+Prometheus does works here). Targets start at random points of the interval,
+at most --concurrency are captured at once, each capture has --timeout, and a
+failing target is retried after an exponential backoff.
+
+Push: --listen serves Grafana Pyroscope's ingest API (POST /ingest), so
+services using pyroscope-go (the sample services' --pyroscope flag) can push
+to leaklab itself. It also serves the collector's own /metrics (captures,
+failures, bytes and lag per target) and /healthz.
+
+--forward sends every profile on to a real Pyroscope as well (or instead,
+with --no-store). Retention keeps the collected profiles under --retain (age)
+and --max-store-size; profiles captured by hand are never removed.
+
+Runs for --for, or until Ctrl-C/SIGTERM; captures in flight then get --grace
+to finish, and nothing half-written ever appears in the store.`,
+		Example: `  # pull heap and goroutine profiles every 15s from the targets in a file
+  leaklab collect --targets targets.json
+  # discover targets from Prometheus, only its "leaklab" job
+  leaklab collect --prometheus http://127.0.0.1:9090 --job leaklab --every 30s
+  # accept pushes from sample services on the Pyroscope port, and forward them
+  leaklab collect --listen 127.0.0.1:4040 --forward http://pyroscope.internal:4040
+  leaklab run unbounded-cache --pyroscope http://127.0.0.1:4040
+  # then diff this service's heap now against an hour ago
+  leaklab profiles ls --target http://127.0.0.1:8080 --type heap --since 1h`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return collectRun(cmd.Context(), f, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.targets, "targets", "", "Prometheus file_sd file (JSON or YAML) listing the targets to pull from")
+	fl.StringVar(&opts.prometheus, "prometheus", "", "discover targets from this Prometheus's /api/v1/targets")
+	fl.StringArrayVar(&opts.jobs, "job", nil, "with --prometheus, only targets of this job (repeatable)")
+	fl.StringSliceVar(&opts.types, "type", collect.DefaultTypes, "profile types to pull (heap, allocs, goroutine, goroutineleak, mutex, block, cpu)")
+	fl.DurationVar(&opts.every, "every", collect.DefaultEvery, "interval between two captures of a target")
+	fl.DurationVar(&opts.duration, "for", 0, "stop after this long (default: until interrupted)")
+	fl.DurationVar(&opts.timeout, "timeout", 0, "give up on one capture after this long (default 10s, at most --every)")
+	fl.IntVar(&opts.concurrency, "concurrency", collect.DefaultConcurrency, "targets captured at once")
+	fl.DurationVar(&opts.refresh, "refresh", collect.DefaultRefresh, "how often to re-read --targets or ask --prometheus again")
+	fl.StringVar(&opts.listen, "listen", collect.DefaultListen, "address for the push API (/ingest), /metrics and /healthz; empty disables")
+	fl.BoolVar(&opts.public, "public", false, "allow a non-loopback --listen (anyone reaching it can push)")
+	fl.StringVar(&opts.forward, "forward", "", "also send every profile to this Pyroscope base URL")
+	fl.BoolVar(&opts.noStore, "no-store", false, "do not write the local store (with --forward: forward only)")
+	fl.StringVar(&opts.retain, "retain", "7d", "remove collected profiles older than this (e.g. 36h, 7d; 0 keeps them)")
+	fl.StringVar(&opts.maxStoreSize, "max-store-size", "1GiB", "remove the oldest collected profiles above this total size (0: no limit)")
+	fl.StringVar(&opts.maxPushSize, "max-push-size", bytesize.Format(collect.DefaultMaxPushBytes), "largest push request accepted")
+	fl.DurationVar(&opts.grace, "grace", collect.DefaultGrace, "at shutdown, how long in-flight captures may take to finish")
+	fl.BoolVar(&opts.quiet, "quiet", false, "log warnings only")
+	return cmd
+}
+
+// collectStarted is the first line 'collect --output json' prints, so a
+// script can read where to push as soon as the collector listens.
+type collectStarted struct {
+	URL     string `json:"url,omitempty"`
+	Ingest  string `json:"ingest,omitempty"`
+	Metrics string `json:"metrics,omitempty"`
+	Store   string `json:"store,omitempty"`
+}
+
+func collectRun(ctx context.Context, f *factory, opts *collectOptions) error {
+	co, err := opts.toOptions()
+	if err != nil {
+		return err
+	}
+	if opts.targets != "" && opts.prometheus != "" {
+		return usageErrorf("give --targets or --prometheus, not both")
+	}
+	if opts.noStore && opts.forward == "" {
+		return usageErrorf("--no-store needs --forward: the profiles must go somewhere")
+	}
+	if opts.targets == "" && opts.prometheus == "" && opts.listen == "" {
+		return usageErrorf("nothing to collect: give --targets, --prometheus, or a --listen address for pushes")
+	}
+	level := slog.LevelInfo
+	if opts.quiet {
+		level = slog.LevelWarn
+	}
+	logger := slog.New(slog.NewTextHandler(f.streams.ErrOut, &slog.HandlerOptions{Level: level}))
+	co.Logger = logger
+
+	started := collectStarted{}
+	if !opts.noStore {
+		if co.Store, err = openStore(); err != nil {
+			return err
+		}
+		started.Store = co.Store.Dir()
+	}
+	if opts.listen != "" {
+		ln, err := collect.Listen(opts.listen, opts.public)
+		if errors.Is(err, collect.ErrNotLoopback) {
+			return &usageError{err: err}
+		}
+		if err != nil {
+			return err
+		}
+		co.Listener = ln
+		started.URL = "http://" + ln.Addr().String()
+		started.Ingest, started.Metrics = started.URL+"/ingest", started.URL+"/metrics"
+	}
+	c, err := collect.New(co)
+	if err != nil {
+		if co.Listener != nil {
+			co.Listener.Close()
+		}
+		return err
+	}
+	if f.output == outputJSON {
+		if err := renderJSONLine(f.streams.Out, started); err != nil {
+			return err
+		}
+	}
+	if started.URL != "" {
+		logger.Info("listening", "ingest", started.Ingest, "metrics", started.Metrics)
+	}
+	if opts.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.duration)
+		defer cancel()
+	}
+	sum, err := c.Run(ctx)
+	if err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return f.render(sum, func(w io.Writer) error { return writeCollectSummary(w, sum) })
+}
+
+func (opts *collectOptions) toOptions() (collect.Options, error) {
+	co := collect.Options{
+		Types: opts.types, Every: opts.every, Timeout: opts.timeout, Concurrency: opts.concurrency,
+		Refresh: opts.refresh, Forward: opts.forward, Grace: opts.grace,
+	}
+	switch {
+	case opts.every <= 0:
+		return co, usageErrorf("--every must be more than zero")
+	case opts.duration < 0, opts.timeout < 0, opts.refresh < 0, opts.grace < 0:
+		return co, usageErrorf("--for, --timeout, --refresh and --grace must not be negative")
+	case opts.concurrency < 1:
+		return co, usageErrorf("--concurrency must be at least 1")
+	}
+	for _, t := range opts.types {
+		if _, _, _, err := profiles.ProfileURL("http://127.0.0.1", profiles.FetchOptions{Type: t}); err != nil {
+			return co, usageErrorf("--type: %v", err)
+		}
+	}
+	var err error
+	if opts.retain != "0" {
+		if co.Retention.MaxAge, err = parseDays(opts.retain); err != nil {
+			return co, usageErrorf("--retain: %v (want e.g. 36h or 7d)", err)
+		}
+	}
+	if co.Retention.MaxBytes, err = bytesize.Parse(opts.maxStoreSize); err != nil {
+		return co, usageErrorf("--max-store-size: %v", err)
+	}
+	if co.MaxPushBytes, err = bytesize.Parse(opts.maxPushSize); err != nil || co.MaxPushBytes == 0 {
+		return co, usageErrorf("--max-push-size %q: want a size such as 16MiB", opts.maxPushSize)
+	}
+	if opts.forward != "" && !strings.HasPrefix(opts.forward, "http://") && !strings.HasPrefix(opts.forward, "https://") {
+		return co, usageErrorf("--forward %q: want the Pyroscope base URL, e.g. http://127.0.0.1:4040", opts.forward)
+	}
+	switch {
+	case opts.targets != "":
+		co.Discover = collect.FileTargets{Path: opts.targets}
+	case opts.prometheus != "":
+		co.Discover = collect.PrometheusTargets{URL: opts.prometheus, Jobs: opts.jobs}
+	}
+	return co, nil
+}
+
+func writeCollectSummary(w io.Writer, s collect.Summary) error {
+	fmt.Fprintf(w, "collected for %s: %d captures, %d failures, %s stored", time.Duration(s.Seconds*float64(time.Second)).Round(time.Second), s.Captures, s.Failures, bytesize.Format(s.Bytes))
+	if s.Pushes > 0 || s.PushesRejected > 0 {
+		fmt.Fprintf(w, "; %d pushes accepted, %d rejected", s.Pushes, s.PushesRejected)
+	}
+	if s.Forwarded > 0 || s.ForwardFailed > 0 {
+		fmt.Fprintf(w, "; %d forwarded, %d not", s.Forwarded, s.ForwardFailed)
+	}
+	if s.Pruned > 0 {
+		fmt.Fprintf(w, "; %d pruned by retention", s.Pruned)
+	}
+	if s.Discarded > 0 {
+		fmt.Fprintf(w, "; %d in-flight captures discarded at shutdown", s.Discarded)
+	}
+	fmt.Fprintln(w)
+	for _, t := range s.Targets {
+		line := fmt.Sprintf("  %-32s %5d captures %5d failures %10s", t.Target, t.Captures, t.Failures, bytesize.Format(t.Bytes))
+		if t.Service != "" {
+			line += "  " + t.Service
+		}
+		if t.LastError != "" && t.Failures > 0 {
+			line += "  last error: " + t.LastError
+		}
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/leaklab/leaklab/internal/testbin"
+	"github.com/leaklab/leaklab/profiles"
+)
+
+func TestCollectUsageErrors(t *testing.T) {
+	t.Setenv("LEAKLAB_HOME", t.TempDir())
+	for _, tc := range []struct {
+		args    []string
+		code    int
+		errLine string
+	}{
+		{[]string{"collect", "--every", "0"}, exitUsage, "--every must be more than zero"},
+		{[]string{"collect", "--concurrency", "0"}, exitUsage, "--concurrency must be at least 1"},
+		{[]string{"collect", "--type", "heap,bogus"}, exitUsage, `unknown profile type "bogus"`},
+		{[]string{"collect", "--retain", "forever"}, exitUsage, "--retain"},
+		{[]string{"collect", "--max-store-size", "lots"}, exitUsage, "--max-store-size"},
+		{[]string{"collect", "--forward", "ftp://x"}, exitUsage, "--forward"},
+		{[]string{"collect", "--no-store"}, exitUsage, "--no-store needs --forward"},
+		{[]string{"collect", "--targets", "a.json", "--prometheus", "http://127.0.0.1:9090"}, exitUsage, "not both"},
+		{[]string{"collect", "--listen", ""}, exitUsage, "nothing to collect"},
+		{[]string{"collect", "--listen", "0.0.0.0:0"}, exitUsage, "not a loopback address"},
+		{[]string{"collect", "--targets", "/no/such/targets.json", "--listen", "127.0.0.1:0"}, exitFailure, "targets file: open /no/such/targets.json"},
+		{[]string{"collect", "extra"}, exitUsage, "unknown command"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			streams, _, errOut := testStreams()
+			if got := run(tc.args, streams); got != tc.code {
+				t.Errorf("exit code %d, want %d (stderr: %s)", got, tc.code, errOut)
+			}
+			lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+			last := lines[len(lines)-1]
+			if !strings.HasPrefix(last, "leaklab: ") || !strings.Contains(last, tc.errLine) {
+				t.Errorf("stderr %q, want a last line 'leaklab: ...%s...'", errOut, tc.errLine)
+			}
+		})
+	}
+}
+
+// TestCollectEndToEnd runs the real binary as the collector, one sample
+// service pulled from a targets file and another pushing with its
+// --pyroscope flag, then queries the history with 'profiles ls' and
+// 'diff', and stops the collector with SIGTERM.
+func TestCollectEndToEnd(t *testing.T) {
+	home := t.TempDir()
+	pulled := testbin.StartService(t, "abandoned-worker", false)
+	targets := filepath.Join(t.TempDir(), "targets.yaml")
+	if err := os.WriteFile(targets, []byte("- targets: ['"+strings.TrimPrefix(pulled.URL, "http://")+"']\n  labels: {env: e2e}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(testbin.Build(t), "collect", "--targets", targets, "--every", "500ms",
+		"--listen", "127.0.0.1:0", "--output", "json")
+	cmd.Env = append(os.Environ(), "LEAKLAB_HOME="+home)
+	stderr := &testbin.SyncBuffer{}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	out := bufio.NewReader(stdout)
+	first, err := out.ReadBytes('\n')
+	if err != nil {
+		t.Fatalf("collect printed no start line: %v\n%s", err, stderr)
+	}
+	var started collectStarted
+	if err := json.Unmarshal(first, &started); err != nil || started.URL == "" || started.Ingest != started.URL+"/ingest" {
+		t.Fatalf("start line %q: want {url, ingest, metrics, store} (%v)", first, err)
+	}
+
+	// The pushing service: pyroscope-go uploads every 15s, so this is the
+	// slow part of the test; the pull checks run meanwhile.
+	testbin.StartService(t, "abandoned-worker", true, "--pyroscope", started.URL)
+
+	st, err := profiles.Open(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		heaps, _ := st.List(profiles.Filter{Target: pulled.URL, Type: profiles.TypeHeap})
+		pushed, _ := st.List(profiles.Filter{Target: "push://leaklab.abandoned-worker"})
+		if len(heaps) >= 2 && len(pushed) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60s: %d pulled heap profiles, %d pushed; want 2 and 1\n%s", len(heaps), len(pushed), stderr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// The history answers the questions the issue asks: list one
+	// target's heap profiles, diff the newest against the oldest.
+	var listed []profiles.Meta
+	if err := json.Unmarshal([]byte(mustLeaklab(t, home, "profiles", "ls", "--target", pulled.URL, "--type", "heap", "--since", "1h", "--output", "json")), &listed); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) < 2 {
+		t.Fatalf("profiles ls listed %d heap profiles of %s, want >= 2", len(listed), pulled.URL)
+	}
+	var diff struct {
+		SampleType string `json:"sample_type"`
+	}
+	if err := json.Unmarshal([]byte(mustLeaklab(t, home, "diff", listed[0].ID, listed[len(listed)-1].ID, "--output", "json")), &diff); err != nil || diff.SampleType == "" {
+		t.Errorf("diff of two collected profiles: %v %+v", err, diff)
+	}
+	var pushedLs []profiles.Meta
+	if err := json.Unmarshal([]byte(mustLeaklab(t, home, "profiles", "ls", "--service", "abandoned-worker", "--output", "json")), &pushedLs); err != nil {
+		t.Fatal(err)
+	}
+	variants := map[string]bool{}
+	for _, m := range pushedLs {
+		variants[m.Labels["variant"]] = true
+	}
+	if !variants["leaky"] || !variants["fixed"] {
+		t.Errorf("profiles of service abandoned-worker have variants %v, want the pulled leaky one and the pushing fixed one", variants)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(out)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("collect did not exit cleanly on SIGTERM: %v\n%s", err, stderr)
+	}
+	var sum struct {
+		Captures int `json:"captures"`
+		Pushes   int `json:"pushes"`
+		Targets  []struct {
+			Target string `json:"target"`
+		} `json:"targets"`
+	}
+	if err := json.Unmarshal(rest, &sum); err != nil || sum.Captures < 4 || sum.Pushes < 1 || len(sum.Targets) != 1 {
+		t.Errorf("summary %s: want >= 4 captures, >= 1 push, 1 target (%v)", rest, err)
+	}
+	for _, name := range storeFiles(t, home) {
+		if strings.HasPrefix(name, ".") {
+			t.Errorf("collect left a temporary file in the store: %s", name)
+		}
+	}
+}
