@@ -69,16 +69,21 @@ func Analyze(ctx context.Context, opts Options) (*Report, error) {
 	defer os.RemoveAll(logDir)
 
 	// The module directories tell the analysed code from the standard
-	// library and dependencies; asking for them while the compiler runs
-	// costs no wall-clock time.
+	// library and dependencies. In a go.work workspace only the go command
+	// knows them, and asking it while the compiler runs costs no
+	// wall-clock time; otherwise the nearest go.mod says.
 	var roots []string
 	var rootsErr error
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		roots, rootsErr = moduleDirs(ctx, goCmd, dir, opts.Env)
-	}()
+	if inWorkspace(dir, opts.Env) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			roots, rootsErr = moduleDirs(ctx, goCmd, dir, opts.Env)
+		}()
+	} else if root := findUp(dir, "go.mod"); root != "" {
+		roots = []string{root}
+	}
 	built, err := compile(ctx, goCmd, dir, logDir, opts.Packages, opts)
 	if err == nil && built.aborted() {
 		built, err = compileLoadable(ctx, goCmd, dir, logDir, opts)
@@ -350,6 +355,40 @@ func compilerErrors(out string) string {
 		keep = append(keep, line)
 	}
 	return strings.Join(keep, "\n")
+}
+
+// inWorkspace reports whether the go command will use a go.work file.
+func inWorkspace(dir string, env []string) bool {
+	gowork := os.Getenv("GOWORK")
+	if env != nil {
+		gowork = ""
+		for _, kv := range env {
+			if v, ok := strings.CutPrefix(kv, "GOWORK="); ok {
+				gowork = v
+			}
+		}
+	}
+	switch gowork {
+	case "off":
+		return false
+	case "":
+		return findUp(dir, "go.work") != ""
+	}
+	return true
+}
+
+// findUp returns the directory at or above dir that holds name, or "".
+func findUp(dir, name string) string {
+	for {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && !fi.IsDir() {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
 }
 
 // moduleDirs lists the directories of the main module (or of every module

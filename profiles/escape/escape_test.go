@@ -423,3 +423,22 @@ var g = func() {}
 		}
 	}
 }
+
+func TestWorkspaceModulesAreInside(t *testing.T) {
+	ws := t.TempDir()
+	if err := os.CopyFS(filepath.Join(ws, "m1"), os.DirFS(fixtureDir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ws, "go.work"), []byte("go 1.26\n\nuse ./m1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := analyzeFixture(t, Options{Dir: filepath.Join(ws, "m1"), Packages: []string{"./a"}})
+	if len(find(r.Findings, "NewT", "moved to heap: t")) != 1 {
+		t.Errorf("in a workspace the module's own findings are missing: %+v", r.Findings)
+	}
+	for _, f := range r.Findings {
+		if filepath.IsAbs(f.File) {
+			t.Errorf("finding outside the workspace's modules kept: %s", f.File)
+		}
+	}
+}
