@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ import (
 
 func TestLoadOptionsFromFlags(t *testing.T) {
 	const url = "http://127.0.0.1:8080/"
-	defaults := loadOptions{connections: 10, duration: 10 * time.Second, timeout: 5 * time.Second, method: "GET"}
+	defaults := loadOptions{connections: 10, duration: 10 * time.Second, timeout: 5 * time.Second, method: "GET", procs: 1}
 	with := func(change func(o *loadOptions)) loadOptions {
 		o := defaults
 		change(&o)
@@ -66,7 +67,7 @@ func TestLoadBodyFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`{"from":"file"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o := loadOptions{connections: 1, duration: time.Second, timeout: time.Second, method: "PUT", bodyFile: path}
+	o := loadOptions{connections: 1, duration: time.Second, timeout: time.Second, method: "PUT", bodyFile: path, procs: 1}
 	got, err := loadOptionsFromFlags(&o, "http://127.0.0.1/")
 	if err != nil || string(got.Body) != `{"from":"file"}` {
 		t.Fatalf("body %q, err %v", got.Body, err)
@@ -90,6 +91,7 @@ func TestLoadUsageErrors(t *testing.T) {
 		{[]string{"load", "--body", "a", "--body-file", "b", "http://127.0.0.1/"}, "not both"},
 		{[]string{"load", "--body-file", "/no/such/file", "http://127.0.0.1/"}, "--body-file"},
 		{[]string{"load", "-n", "ten", "http://127.0.0.1/"}, "invalid argument"},
+		{[]string{"load", "--procs", "0", "http://127.0.0.1/"}, "--procs must be at least 1"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			streams, out, errOut := testStreams()
@@ -114,8 +116,12 @@ func TestLoadTextReport(t *testing.T) {
 	}))
 	defer srv.Close()
 	streams, out, errOut := testStreams()
-	if code := run([]string{"load", "-n", "50", "-c", "2", srv.URL + "/item/{i}"}, streams); code != exitOK {
+	procs := runtime.GOMAXPROCS(0)
+	if code := run([]string{"load", "-n", "50", "-c", "2", "--procs", "1", srv.URL + "/item/{i}"}, streams); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if got := runtime.GOMAXPROCS(0); got != procs {
+		t.Errorf("GOMAXPROCS left at %d after the run, was %d", got, procs)
 	}
 	text := out.String()
 	// /item/7 and /item/17, 27, 37, 47 are 404s.
