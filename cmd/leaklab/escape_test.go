@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/leaklab/leaklab/internal/testbin"
+	"github.com/leaklab/leaklab/leaks"
 )
 
 const (
@@ -298,5 +302,89 @@ func TestEscapeProfile(t *testing.T) {
 	stdout, _, _ = runLeaklab(t, lessonDir, "escape", "--profile", prof, "--kind", "moved-to-heap")
 	if !strings.Contains(stdout, "Priced with "+prof) || !strings.Contains(stdout, "MakeCounter  moved to heap: n") {
 		t.Errorf("text report:\n%s", stdout)
+	}
+}
+
+// The priced view against a live sample service: the escaping-hot-path
+// service allocates in (*statsService).summarize, and after driving it the
+// allocs profile fetched over HTTP ranks summarize's escapes.
+func TestEscapeProfileFromLiveService(t *testing.T) {
+	svc := testbin.StartService(t, "escaping-hot-path", false)
+	spec, err := leaks.Lookup("escaping-hot-path")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := spec.Endpoints[0]
+	// Enough garbage for the runtime's default sampling (one sample per
+	// 512 KiB) to see summarize many times; bounded in count.
+	const requests, workers = 3000, 4
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < requests; i += workers {
+				req, err := ep.Request(svc.URL, i)
+				if err != nil {
+					errs <- err
+					return
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runLeaklab(t, "../..", "escape", "./leaks", "--profile", svc.URL+"/debug/pprof/allocs",
+		"--kind", "moved-to-heap,escapes", "--output", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r struct {
+		Pricing struct {
+			Ranked []struct {
+				File, Function, Message string
+				Cost                    struct {
+					AllocBytes int64 `json:"alloc_bytes"`
+				} `json:"cost"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatal(err)
+	}
+	var summarize []string
+	for _, x := range r.Pricing.Ranked {
+		if x.Function == "(*statsService).summarize" && x.Cost.AllocBytes > 0 {
+			summarize = append(summarize, x.Message)
+		}
+	}
+	if len(summarize) == 0 {
+		t.Fatalf("no escape in (*statsService).summarize was priced; ranking: %+v", r.Pricing.Ranked)
+	}
+	t.Logf("priced escapes in summarize: %q", summarize)
+}
+
+func TestEscapeWithoutGo(t *testing.T) {
+	cmd := exec.Command(testbin.Build(t), "escape", ".")
+	cmd.Dir = lessonDir
+	cmd.Env = []string{"PATH=" + t.TempDir(), "HOME=" + t.TempDir()}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitFailure {
+		t.Fatalf("err = %v, want exit %d\n%s", err, exitFailure, out)
+	}
+	if !strings.Contains(string(out), "no go command found") {
+		t.Errorf("output %q does not say the go command is missing", out)
 	}
 }
