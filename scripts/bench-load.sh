@@ -9,6 +9,7 @@
 #
 # Usage: scripts/bench-load.sh            (RUNS=5 CONNS=64 DURATION=5s)
 #        RUNS=9 DURATION=10s scripts/bench-load.sh
+#        WRK_THREADS=1 LEAKLAB_ARGS='--procs 2' scripts/bench-load.sh
 # Needs Go and wrk (Debian: apt-get install wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,8 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 CONNS=${CONNS:-64}
 DURATION=${DURATION:-5s}
-WRK_THREADS=${WRK_THREADS:-2}
+WRK_THREADS=${WRK_THREADS:-2}   # wrk's default
+LEAKLAB_ARGS=${LEAKLAB_ARGS:-}  # e.g. --procs 2
 
 command -v wrk >/dev/null || { echo "bench-load: wrk not found; install it (Debian: apt-get install wrk)" >&2; exit 1; }
 command -v go >/dev/null || { echo "bench-load: go not found" >&2; exit 1; }
@@ -76,7 +78,8 @@ run_wrk() {
 }
 run_leaklab() {
 	local cpu
-	{ time "$work/leaklab" load -c "$CONNS" -d "$DURATION" --output json "$url" >"$work/leaklab.json"; } 2>"$work/leaklab.time"
+	# shellcheck disable=SC2086 # LEAKLAB_ARGS is a list of flags
+	{ time "$work/leaklab" load -c "$CONNS" -d "$DURATION" $LEAKLAB_ARGS --output json "$url" >"$work/leaklab.json"; } 2>"$work/leaklab.time"
 	cpu=$(cat "$work/leaklab.time")
 	# Flat JSON fields: no jq needed.
 	awk -v cpu="$cpu" -F'[:,]' '
@@ -85,7 +88,8 @@ run_leaklab() {
 		END { split(cpu, c, " "); printf "%.0f %.2f\n", rps, (c[1] + c[2]) * 1e6 / n }' "$work/leaklab.json"
 }
 
-echo "target $url; $RUNS runs of $DURATION each, $CONNS connections, wrk -t $WRK_THREADS; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "target $url; $RUNS runs of $DURATION each, $CONNS connections, wrk -t $WRK_THREADS, leaklab load ${LEAKLAB_ARGS:-(defaults)}"
+echo "$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 run_wrk >/dev/null # warm up the server
 : >"$work/results"
 printf '%-4s %-8s %12s %18s\n' run tool requests/s cpu_us/request
@@ -107,3 +111,4 @@ echo
 echo "median requests/s: wrk $wrk_rps, leaklab $ll_rps"
 echo "median generator CPU per request: wrk ${wrk_cpu}us, leaklab ${ll_cpu}us"
 awk -v a="$ll_rps" -v b="$wrk_rps" 'BEGIN { printf "ratio leaklab/wrk (median requests/s): %.2f\n", a / b }'
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
