@@ -38,6 +38,11 @@ const (
 	lateP      = 0.05  // second-half p-value for "likely": still growing at the end
 	lateLooseP = 0.2   // ... and for "possible"
 
+	// minHeapSteadiness is the least LateSteadiness a heap site needs:
+	// sampled estimates of a cache that replaces entries wander both ways
+	// (each entry is sampled or not), retained objects only accumulate.
+	minHeapSteadiness = 0.5
+
 	// MinSnapshots is how many snapshots a trend needs.
 	MinSnapshots = 5
 	// maxPoints bounds each site's series; longer watches are decimated,
@@ -326,6 +331,9 @@ func (d *Detector) judge(ser *series, st *site) (Suspect, bool) {
 	confidence := ""
 	leaked := d.leaks[st.key]
 	grows := tr.N >= MinSnapshots && tr.SlopePerMinute >= minGrowth && tr.Separated && tr.LateSlopePerMinute > 0
+	if st.key.kind == KindHeap && tr.LateSteadiness < minHeapSteadiness {
+		grows = false
+	}
 	switch {
 	case leaked > 0:
 		confidence = Proven

@@ -29,6 +29,12 @@ type Trend struct {
 	LateP float64 `json:"late_p_value"`
 	// LateSlopePerMinute is the Theil–Sen slope of the second half.
 	LateSlopePerMinute float64 `json:"late_slope_per_minute"`
+	// LateSteadiness is, over the second half, the net change divided by
+	// the total movement (the sum of every rise and fall): 1 for a series
+	// that only climbs, near 0 for one that goes up and down. A sampled
+	// heap site whose objects are retained only climbs; a cache that
+	// replaces its entries moves both ways.
+	LateSteadiness float64 `json:"late_steadiness"`
 	// Separated is true when every value of the last third exceeds every
 	// value of the first third: the level moved beyond the noise.
 	Separated bool    `json:"separated"`
@@ -54,6 +60,7 @@ func fitTrend(pts []Point) Trend {
 	late := pts[len(pts)/2:]
 	tr.LateSlopePerMinute = theilSen(late) * 60
 	tr.LateP = mannKendallP(late)
+	tr.LateSteadiness = steadiness(late)
 	third := len(pts) / 3
 	if third > 0 {
 		firstMax, lastMin := math.Inf(-1), math.Inf(1)
@@ -66,6 +73,18 @@ func fitTrend(pts []Point) Trend {
 		tr.Separated = lastMin > firstMax
 	}
 	return tr
+}
+
+// steadiness is the net change over the total variation of pts.
+func steadiness(pts []Point) float64 {
+	var moved float64
+	for i := 1; i < len(pts); i++ {
+		moved += math.Abs(pts[i].V - pts[i-1].V)
+	}
+	if moved == 0 {
+		return 0
+	}
+	return (pts[len(pts)-1].V - pts[0].V) / moved
 }
 
 // theilSen returns the median pairwise slope per second.

@@ -1,0 +1,252 @@
+package watch_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/leaklab/leaklab/internal/testbin"
+	"github.com/leaklab/leaklab/profiles/watch"
+)
+
+// The workloads below run in a child process (this test binary, re-executed
+// with LEAKLAB_WATCH_WORKLOAD set), so the watcher's own allocations and
+// goroutines are not part of what it watches.
+const workloadEnv = "LEAKLAB_WATCH_WORKLOAD"
+
+// workloadCode is the own-code prefix of the workload functions.
+var workloadCode = watch.OwnCode{Prefixes: []string{"github.com/leaklab/leaklab/profiles/watch_test."}}
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(workloadEnv); mode != "" {
+		serveWorkload(mode)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// serveWorkload runs the healthy-but-noisy workload, plus a leak when mode
+// asks for one, and serves /debug/pprof on a loopback port it prints.
+func serveWorkload(mode string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("listen:", err)
+		os.Exit(1)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	go http.Serve(ln, mux)
+
+	go levellingCache()
+	go parkedPool(300)
+	go goroutineBursts()
+	go allocationChurn()
+	go comeAndGo(50, time.Second, 0)
+	switch mode {
+	case "heapleak":
+		go leakSmallObjects(3 << 20) // 3 MB per minute, in 64-byte objects
+	case "goroutineleak":
+		go comeAndGo(5, time.Second, 0.1) // 5 jobs/s, one in ten never returns: 30 per minute
+	}
+	fmt.Printf("http://%s\n", ln.Addr())
+	select {}
+}
+
+// levellingCache fills an LRU-like cache for 10 s, then keeps replacing
+// entries at the same rate: it grows, then levels off.
+func levellingCache() {
+	const capacity = 200
+	cache := map[int][]byte{}
+	for i := 0; ; i++ {
+		cache[i] = make([]byte, 64<<10)
+		delete(cache, i-capacity)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// parkedPool starts n workers that wait for work that rarely comes.
+func parkedPool(n int) {
+	jobs := make(chan int)
+	for range n {
+		go func() {
+			for j := range jobs {
+				_ = j * j
+			}
+		}()
+	}
+	for {
+		time.Sleep(time.Second)
+		jobs <- 1
+	}
+}
+
+// goroutineBursts starts up to 200 short-lived goroutines at random moments.
+func goroutineBursts() {
+	for {
+		time.Sleep(time.Duration(200+rand.IntN(800)) * time.Millisecond)
+		for range rand.IntN(200) {
+			go burstWorker(time.Duration(10+rand.IntN(300)) * time.Millisecond)
+		}
+	}
+}
+
+func burstWorker(d time.Duration) { time.Sleep(d) }
+
+var sink []byte
+
+// allocationChurn makes about 6 MB/s of garbage in objects of many sizes.
+func allocationChurn() {
+	for {
+		for range 100 {
+			sink = make([]byte, 64+rand.IntN(2<<10))
+		}
+		sink = make([]byte, 256<<10)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// comeAndGo starts perSecond jobs per second (Poisson arrivals), each
+// living an exponentially distributed time of mean life, and each with
+// probability stuck never returning.
+func comeAndGo(perSecond float64, life time.Duration, stuck float64) {
+	block := make(chan struct{}) // never closed
+	for {
+		time.Sleep(time.Duration(rand.ExpFloat64() / perSecond * float64(time.Second)))
+		go handleJob(time.Duration(rand.ExpFloat64()*float64(life)), rand.Float64() < stuck, block)
+	}
+}
+
+func handleJob(d time.Duration, stuck bool, block chan struct{}) {
+	if stuck {
+		<-block
+	}
+	time.Sleep(d)
+}
+
+var leaked [][]byte
+
+// leakSmallObjects retains perMinute bytes a minute in 64-byte objects.
+func leakSmallObjects(perMinute int) {
+	const size = 64
+	perTick := perMinute / size / 600 // every 100ms
+	for {
+		for range perTick {
+			leaked = append(leaked, make([]byte, size))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// startWorkload re-executes the test binary as a workload process.
+func startWorkload(t *testing.T, mode string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), workloadEnv+"="+mode)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = &testbin.SyncBuffer{}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "http://") {
+		t.Fatalf("workload %s did not start: %q %v", mode, line, err)
+	}
+	return strings.TrimSpace(line)
+}
+
+func watchWorkload(t *testing.T, mode string, every, dur time.Duration) *watch.Report {
+	t.Helper()
+	url := startWorkload(t, mode)
+	time.Sleep(2 * time.Second) // let the pool and the first bursts start; the cache keeps filling after this
+	rep, err := watch.Run(context.Background(), url, watch.Options{Every: every, For: dur, Own: workloadCode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func suspectNames(rep *watch.Report) []string {
+	var out []string
+	for _, s := range rep.Suspects {
+		out = append(out, fmt.Sprintf("%s %s %s (%+v)", s.Kind, s.Confidence, s.Function, s.Evidence))
+	}
+	return out
+}
+
+// A levelling cache, a pool of 300 parked workers, bursts of short-lived
+// goroutines, heavy allocation churn and a site where goroutines come and
+// go at random are healthy. Three watches at once, to catch a flaky verdict.
+func TestHealthyWorkloadHasNoSuspects(t *testing.T) {
+	if testing.Short() {
+		t.Skip("watches for 30s; skipped with -short")
+	}
+	t.Parallel()
+	var wg sync.WaitGroup
+	reps := make([]*watch.Report, 3)
+	for i := range reps {
+		wg.Go(func() { reps[i] = watchWorkload(t, "healthy", 2*time.Second, 30*time.Second) })
+	}
+	wg.Wait()
+	for i, rep := range reps {
+		if rep == nil {
+			continue
+		}
+		if len(rep.Suspects) > 0 {
+			t.Errorf("watch %d: healthy workload reported %v", i, suspectNames(rep))
+		}
+	}
+}
+
+// A leak of 3 MB a minute in small objects, under the same noise, is
+// found by the default one-minute watch.
+func TestFindsSmallHeapLeakInOneMinute(t *testing.T) {
+	if testing.Short() {
+		t.Skip("watches for a minute; skipped with -short")
+	}
+	t.Parallel()
+	rep := watchWorkload(t, "heapleak", watch.DefaultEvery, watch.DefaultFor)
+	want := "github.com/leaklab/leaklab/profiles/watch_test.leakSmallObjects"
+	for _, s := range rep.Suspects {
+		if s.Kind == watch.KindHeap && s.Function == want {
+			if s.GrowthPerMinute < 1<<20 || s.GrowthPerMinute > 8<<20 {
+				t.Errorf("growth %.0f bytes/min, want about 3 MB/min", s.GrowthPerMinute)
+			}
+			if len(rep.Suspects) > 1 {
+				t.Errorf("only the leak should be reported: %v", suspectNames(rep))
+			}
+			return
+		}
+	}
+	t.Errorf("%s not among the suspects %v; top growing %+v", want, suspectNames(rep), rep.TopGrowing)
+}
+
+// Thirty goroutines a minute leaking at a site where healthy goroutines
+// also come and go is found in 20 s: goroutine counts are exact.
+func TestFindsGoroutineLeakIn20Seconds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("watches for 20s; skipped with -short")
+	}
+	t.Parallel()
+	rep := watchWorkload(t, "goroutineleak", 2*time.Second, 20*time.Second)
+	want := "github.com/leaklab/leaklab/profiles/watch_test.handleJob"
+	for _, s := range rep.Suspects {
+		if s.Kind == watch.KindGoroutine && s.Function == want && s.WaitState == "chan receive" {
+			return
+		}
+	}
+	t.Errorf("%s [chan receive] not among the suspects %v; top growing %+v", want, suspectNames(rep), rep.TopGrowing)
+}
