@@ -48,6 +48,14 @@ type Options struct {
 	// Public allows listening on a non-loopback address.
 	Public bool
 	Logger *slog.Logger
+	// Listener, when set, is served instead of listening on Addr: a
+	// process started by 'leaklab scale' serves a socket it inherited or
+	// bound with SO_REUSEPORT. Start owns it from then on: it closes it
+	// when it fails and at shutdown. Addr is ignored.
+	Listener net.Listener
+	// Middleware, when set, wraps every request the service serves (app,
+	// metrics and pprof alike), e.g. to count them per process.
+	Middleware func(http.Handler) http.Handler
 }
 
 // Env is what a service's code path gets from the scaffolding.
@@ -105,7 +113,15 @@ func (e *ListenError) Error() string {
 func (e *ListenError) Unwrap() error { return e.Err }
 
 // Start runs svc in the background until ctx ends or Shutdown is called.
-func Start(ctx context.Context, svc *Service, opts Options) (*Server, error) {
+func Start(ctx context.Context, svc *Service, opts Options) (_ *Server, err error) {
+	if opts.Listener != nil {
+		opts.Addr = opts.Listener.Addr().String()
+		defer func() {
+			if err != nil {
+				opts.Listener.Close()
+			}
+		}()
+	}
 	if opts.Addr == "" {
 		opts.Addr = DefaultAddr
 	}
@@ -150,11 +166,14 @@ func Start(ctx context.Context, svc *Service, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("%s: %w", svc.Name, err)
 	}
 
-	ln, err := net.Listen("tcp", opts.Addr)
-	if err != nil {
-		cancel()
-		env.runClosers()
-		return nil, &ListenError{Addr: opts.Addr, Err: err}
+	ln := opts.Listener
+	if ln == nil {
+		ln, err = net.Listen("tcp", opts.Addr)
+		if err != nil {
+			cancel()
+			env.runClosers()
+			return nil, &ListenError{Addr: opts.Addr, Err: err}
+		}
 	}
 
 	mux := http.NewServeMux()
@@ -167,6 +186,10 @@ func Start(ctx context.Context, svc *Service, opts Options) (*Server, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mountPprof(mux)
 
+	var handler http.Handler = mux
+	if opts.Middleware != nil {
+		handler = opts.Middleware(mux)
+	}
 	s := &Server{
 		Service: svc,
 		Variant: variant,
@@ -175,7 +198,7 @@ func Start(ctx context.Context, svc *Service, opts Options) (*Server, error) {
 		cancel:  cancel,
 		done:    make(chan error, 1),
 		http: &http.Server{
-			Handler:           mux,
+			Handler:           handler,
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},

@@ -48,6 +48,9 @@ net/http/pprof.`,
 		newCmdCapture(f), newCmdProfiles(f), newCmdDiff(f),
 		newCmdEscape(f),
 		newCmdWatch(f),
+		newCmdExercise(f),
+		newCmdDemo(f),
+		newCmdScale(f),
 		newCmdCollect(f),
 	)
 	root.InitDefaultCompletionCmd()

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/leaklab/leaklab/leaks"
+	"github.com/leaklab/leaklab/scale"
+	"github.com/spf13/cobra"
+)
+
+type scaleOptions struct {
+	service        string
+	fixed          bool
+	command        string
+	path           string
+	readyPath      string
+	strategies     string
+	workers        int
+	procsPerWorker int
+	runs           int
+	duration       time.Duration
+	warmup         time.Duration
+	connections    int
+	noKeepAlive    bool
+	addr           string
+	startTimeout   time.Duration
+	benchfmt       string
+	html           string
+	workerLogs     bool
+}
+
+func newCmdScale(f *factory) *cobra.Command {
+	opts := &scaleOptions{}
+	cmd := &cobra.Command{
+		Use:   "scale (--service NAME | --cmd COMMAND)",
+		Short: "Compare clustered (multi-process) with single-process throughput",
+		Long: `Answer "would running N processes, like Node's cluster module, serve more than
+one Go process?" with numbers.
+
+Each strategy runs the target on one loopback port:
+
+  single      one process with GOMAXPROCS=N (N = --workers)
+  reuseport   N processes, each with its own SO_REUSEPORT socket on the port
+  roundrobin  N processes; leaklab accepts every connection and passes it to
+              the next worker over a unix socket (SCM_RIGHTS), as Node's
+              cluster does by default
+  shared-fd   N processes inheriting one listening socket, racing to accept
+              (Node's SCHED_NONE)
+
+Multi-process workers get GOMAXPROCS=--procs-per-worker (1). Runs take
+turns (single, reuseport, ..., single, reuseport, ...), each on freshly
+started processes after a warm-up, with 'leaklab load' in the closed model.
+Per strategy the report gives requests/s (median, 95% confidence interval),
+p50 and p99 latency, the workers' CPU per request, their peak RSS, restarts,
+and how connections and requests fell on the workers; each strategy is
+compared with single by the Mann-Whitney U test, as benchstat does.
+
+The target is a catalog service (--service) or any command (--cmd, run with
+/bin/sh -c) that serves HTTP on the listener it is given:
+
+  LEAKLAB_LISTEN_FD=3     fd 3 is a listening TCP socket: accept on it
+  LEAKLAB_CONN_FD=3       fd 3 is a unix socket; each message carries one
+                          accepted TCP connection (SCM_RIGHTS): serve it
+  LEAKLAB_LISTEN_ADDR=A   listen on A yourself, with SO_REUSEPORT when
+  LEAKLAB_REUSEPORT=1     is set
+  LEAKLAB_STATS_FD=4      optional: a unix socket; write a JSON line
+                          {"pid":..,"connections":..,"requests":..} when
+                          ready and again for every newline read from it
+
+A worker that crashes is restarted, and the restarts are counted. Every
+worker runs in its own process group and dies with leaklab (Pdeathsig),
+even when leaklab is killed.`,
+		Example: `  # the CPU-bound sample, fixed variant, every strategy, 2 workers
+  leaklab scale --service cpu-bound --fixed --workers 2
+
+  # the I/O-bound sample's leaky variant: a per-process bottleneck
+  leaklab scale --service io-bound --strategies single,reuseport -c 64
+
+  # your own server (it must take its listener as described above)
+  leaklab scale --cmd './myserver' --path /api/items --runs 8 -d 5s
+
+  # keep the raw runs for benchstat, and a page with charts
+  leaklab scale --service cpu-bound --fixed --benchfmt scale.txt --html scale.html
+  benchstat -col /strategy scale.txt`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 0 {
+				return usageErrorf("scale takes no arguments (give the target with --service NAME or --cmd COMMAND)")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runScale(cmd.Context(), f, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.service, "service", "", "catalog service to run in each worker (see 'leaklab services')")
+	fl.BoolVar(&opts.fixed, "fixed", false, "run the service's fixed twin")
+	fl.StringVar(&opts.command, "cmd", "", "command to run in each worker (via /bin/sh -c) instead of a catalog service")
+	fl.StringVar(&opts.path, "path", "", "request path to load (default: the service's first endpoint, or / with --cmd); {i} is the request number")
+	fl.StringVar(&opts.readyPath, "ready-path", "", "path polled until the target answers (default /healthz for a service, else /)")
+	fl.StringVar(&opts.strategies, "strategies", "single,reuseport,roundrobin,shared-fd", "strategies to compare, comma-separated")
+	fl.IntVar(&opts.workers, "workers", runtime.NumCPU(), "worker processes (single: its GOMAXPROCS)")
+	fl.IntVar(&opts.procsPerWorker, "procs-per-worker", scale.DefaultProcsPerWorker, "GOMAXPROCS of each process in the multi-process strategies")
+	fl.IntVar(&opts.runs, "runs", scale.DefaultRuns, "measured runs per strategy (6 or more for a 95% interval)")
+	fl.DurationVarP(&opts.duration, "duration", "d", scale.DefaultRunDuration, "length of each measured run")
+	fl.DurationVar(&opts.warmup, "warmup", scale.DefaultWarmup, "load before each measured run, not counted")
+	fl.IntVarP(&opts.connections, "connections", "c", scale.DefaultCompareConnections, "concurrent connections of the load generator")
+	fl.BoolVar(&opts.noKeepAlive, "no-keepalive", false, "a new connection for every request (exercises the accept path)")
+	fl.StringVar(&opts.addr, "addr", "127.0.0.1:0", "loopback address the workers serve (port 0 picks a free one)")
+	fl.DurationVar(&opts.startTimeout, "start-timeout", scale.DefaultStartTimeout, "how long the workers may take to answer")
+	fl.StringVar(&opts.benchfmt, "benchfmt", "", "also write every run in Go benchmark format to this file (for benchstat)")
+	fl.StringVar(&opts.html, "html", "", "also write a self-contained HTML report with charts to this file")
+	fl.BoolVar(&opts.workerLogs, "worker-logs", false, "pass the workers' standard error through")
+	cmd.AddCommand(newCmdScaleWorker())
+	return cmd
+}
+
+// scaleTarget turns --service or --cmd into what each worker runs.
+func (o *scaleOptions) scaleTarget() (scale.Target, string, error) {
+	switch {
+	case o.service != "" && o.command != "":
+		return scale.Target{}, "", usageErrorf("give --service or --cmd, not both")
+	case o.service != "":
+		svc, err := leaks.Lookup(o.service)
+		if err != nil {
+			return scale.Target{}, "", &usageError{err: err}
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return scale.Target{}, "", fmt.Errorf("finding the leaklab binary to run workers: %w", err)
+		}
+		argv := []string{exe, "scale", "worker", svc.Name}
+		if o.fixed {
+			argv = append(argv, "--fixed")
+		}
+		path := o.path
+		if path == "" {
+			path = svc.Endpoints[0].Path
+			if m := svc.Endpoints[0].Method; m != "" && m != "GET" {
+				return scale.Target{}, "", usageErrorf("%s's endpoint is %s %s; scale sends GET, so pick a GET path with --path", svc.Name, m, path)
+			}
+		}
+		ready := o.readyPath
+		if ready == "" {
+			ready = "/healthz"
+		}
+		name := fmt.Sprintf("%s (%s)", svc.Name, leaks.VariantOf(o.fixed))
+		return scale.Target{Name: name, Argv: argv, ReadyPath: ready, ReportsCounts: true}, path, nil
+	case o.command != "":
+		if o.fixed {
+			return scale.Target{}, "", usageErrorf("--fixed goes with --service, not --cmd")
+		}
+		path := o.path
+		if path == "" {
+			path = "/"
+		}
+		// exec, so the command itself is the worker: it gets the
+		// Pdeathsig, and signals reach it rather than a shell.
+		return scale.Target{Name: o.command, Argv: []string{"/bin/sh", "-c", "exec " + o.command}, ReadyPath: o.readyPath}, path, nil
+	}
+	return scale.Target{}, "", usageErrorf("give the target: --service NAME (see 'leaklab services') or --cmd COMMAND")
+}
+
+func runScale(ctx context.Context, f *factory, o *scaleOptions) error {
+	target, path, err := o.scaleTarget()
+	if err != nil {
+		return err
+	}
+	strategies, err := scale.ParseStrategies(o.strategies)
+	if err != nil {
+		return &usageError{err: fmt.Errorf("--strategies: %w", err)}
+	}
+	for _, out := range []struct{ flag, path string }{{"--benchfmt", o.benchfmt}, {"--html", o.html}} {
+		if err := checkOutputPath(out.flag, out.path); err != nil {
+			return err
+		}
+	}
+	opts := scale.CompareOptions{
+		Target: target, Strategies: strategies, Workers: o.workers, ProcsPerWorker: o.procsPerWorker,
+		Runs: o.runs, Warmup: o.warmup, Duration: o.duration, Connections: o.connections, Path: path,
+		DisableKeepAlive: o.noKeepAlive, Addr: o.addr, StartTimeout: o.startTimeout,
+	}
+	if o.procsPerWorker < 1 {
+		return usageErrorf("--procs-per-worker must be at least 1")
+	}
+	if o.connections < 1 {
+		return usageErrorf("-c must be at least 1")
+	}
+	if o.duration <= 0 {
+		return usageErrorf("-d must be positive")
+	}
+	if o.workerLogs {
+		opts.Stderr = f.streams.ErrOut
+	}
+	if f.streams.ErrIsTerminal {
+		opts.Progress = func(p scale.CompareProgress) {
+			if p.Done {
+				fmt.Fprintf(f.streams.ErrOut, "%.0f req/s\n", p.Result.RPS)
+				return
+			}
+			fmt.Fprintf(f.streams.ErrOut, "run %d/%d %-10s ", p.Run, p.Runs, p.Strategy)
+		}
+	}
+	rep, err := scale.Compare(ctx, opts)
+	var optErr *scale.CompareOptionError
+	var addrErr *scale.AddrError
+	if errors.As(err, &optErr) || errors.As(err, &addrErr) {
+		return &usageError{err: err}
+	}
+	if err != nil {
+		return err
+	}
+	if o.benchfmt != "" {
+		if err := writeFileAtomic(o.benchfmt, rep.WriteBenchfmt); err != nil {
+			return err
+		}
+	}
+	if o.html != "" {
+		if err := writeFileAtomic(o.html, rep.WriteHTML); err != nil {
+			return err
+		}
+	}
+	return f.render(rep, rep.WriteText)
+}
+
+// checkOutputPath fails before any measuring when a report file could not
+// be written, so minutes of runs are not lost to a typo.
+func checkOutputPath(flag, path string) error {
+	if path == "" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return usageErrorf("%s %s: directory %s does not exist", flag, path, dir)
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return usageErrorf("%s %s: is a directory", flag, path)
+	}
+	return nil
+}
+
+// writeFileAtomic writes through a temporary file and renames it, so a
+// failure never leaves a partial report.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// newCmdScaleWorker is the process 'leaklab scale --service' starts in
+// each worker: the catalog service served on the listener the master
+// arranged (see package scale's worker protocol). Hidden: people run
+// 'scale', not this.
+func newCmdScaleWorker() *cobra.Command {
+	var fixed bool
+	cmd := &cobra.Command{
+		Use:    "worker NAME",
+		Short:  "Serve a sample service as a 'leaklab scale' worker",
+		Hidden: true,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("scale worker takes one service name")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runScaleWorker(cmd.Context(), cmd.ErrOrStderr(), args[0], fixed)
+		},
+	}
+	cmd.Flags().BoolVar(&fixed, "fixed", false, "run the fixed twin")
+	return cmd
+}
+
+func runScaleWorker(ctx context.Context, stderr io.Writer, name string, fixed bool) error {
+	svc, err := leaks.Lookup(name)
+	if err != nil {
+		return &usageError{err: err}
+	}
+	// SIGTERM from the master is the normal end: shut down cleanly.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	w, err := scale.NewWorker()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := leaks.Start(ctx, svc, leaks.Options{Listener: w.Listener(), Fixed: fixed, Middleware: w.Middleware, Logger: logger})
+	if err != nil {
+		return err
+	}
+	go w.ServeStats()
+	err = srv.Wait()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); err == nil {
+		err = serr
+	}
+	if err != nil && strings.Contains(err.Error(), "use of closed") {
+		err = nil
+	}
+	return err
+}

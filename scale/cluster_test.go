@@ -1,0 +1,266 @@
+package scale_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/leaklab/leaklab/internal/testbin"
+	"github.com/leaklab/leaklab/scale"
+)
+
+// markerVar tags every process a test starts, in its environment, so the
+// test can find survivors in /proc whoever their parent turned out to be.
+const markerVar = "LEAKLAB_SCALE_TEST_MARKER"
+
+var markerSeq atomic.Int64
+
+func newMarker() string {
+	return fmt.Sprintf("%d-%d-%d", os.Getpid(), time.Now().UnixNano(), markerSeq.Add(1))
+}
+
+// serviceTarget runs a catalog service in each worker with the real
+// leaklab binary, tagged with marker.
+func serviceTarget(t *testing.T, service, marker string) scale.Target {
+	bin := testbin.Build(t)
+	return scale.Target{
+		Name:          service,
+		Argv:          []string{bin, "scale", "worker", service, "--fixed"},
+		Env:           []string{markerVar + "=" + marker},
+		ReadyPath:     "/healthz",
+		ReportsCounts: true,
+	}
+}
+
+// launch starts a cluster and, at the end of the test, stops it and
+// checks that no process is left and the port is free again.
+func launch(t *testing.T, opts scale.LaunchOptions, marker string) *scale.Cluster {
+	t.Helper()
+	c, err := scale.Launch(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Launch %s: %v", opts.Strategy, err)
+	}
+	// The leftover check below must be able to see the workers at all.
+	if n := len(survivors(marker)); n != len(c.PIDs()) {
+		t.Fatalf("%d processes carry the marker, want the %d workers", n, len(c.PIDs()))
+	}
+	t.Cleanup(func() {
+		addr := c.Addr()
+		c.Stop()
+		assertNoneLeft(t, marker)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("after Stop, %s is still taken: %v", addr, err)
+			return
+		}
+		ln.Close()
+	})
+	return c
+}
+
+// survivors lists the processes whose environment carries marker.
+func survivors(marker string) []int {
+	want := []byte(markerVar + "=" + marker)
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil {
+			continue
+		}
+		stat, _ := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if bytes.Contains(stat, []byte(") Z ")) {
+			continue // a zombie holds nothing; its parent reaps it
+		}
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if bytes.Equal(kv, want) {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// assertNoneLeft polls /proc until no process carries marker; processes
+// being killed may take a moment to go.
+func assertNoneLeft(t *testing.T, marker string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left := survivors(marker)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			var desc []string
+			for _, pid := range left {
+				cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				desc = append(desc, fmt.Sprintf("%d %q", pid, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})))
+				syscall.Kill(pid, syscall.SIGKILL) // do not leave them to the next test
+			}
+			t.Fatalf("processes left behind: %s", strings.Join(desc, "; "))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// driveUntilSpread sends batches of requests, a new connection for each,
+// until every worker has served some or the deadline passes, and returns
+// the last snapshot.
+func driveUntilSpread(t *testing.T, c *scale.Cluster, path string) []scale.WorkerSnapshot {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := scale.Load(context.Background(), scale.LoadOptions{
+			URL: c.URL() + path, Connections: 8, Requests: 200, DisableKeepAlive: true,
+		})
+		if err != nil {
+			t.Fatalf("load: %v", err)
+		}
+		if res.Errors > 0 {
+			t.Fatalf("%s: %d of %d requests failed: %v", c.Strategy(), res.Errors, res.Requests, res.ErrorExamples)
+		}
+		snap := c.Snapshot()
+		served := 0
+		for _, w := range snap {
+			if !w.CountsKnown {
+				t.Fatalf("%s: worker %d (pid %d) did not report its counts", c.Strategy(), w.Index, w.PID)
+			}
+			if w.Counts.Requests > 0 {
+				served++
+			}
+		}
+		if served == len(snap) {
+			return snap
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: after 30s only %d of %d workers served requests: %+v", c.Strategy(), served, len(snap), snap)
+		}
+	}
+}
+
+// Every strategy serves requests, and every multi-process strategy
+// spreads them over all of its workers.
+func TestStrategiesServeAndSpread(t *testing.T) {
+	for _, s := range scale.AllStrategies {
+		t.Run(string(s), func(t *testing.T) {
+			marker := newMarker()
+			c := launch(t, scale.LaunchOptions{Target: serviceTarget(t, "cpu-bound", marker), Strategy: s, Workers: 2}, marker)
+			snap := driveUntilSpread(t, c, "/tags?doc={i}")
+			want := 2
+			if s == scale.Single {
+				want = 1
+			}
+			if len(snap) != want {
+				t.Fatalf("%d worker processes, want %d", len(snap), want)
+			}
+			pids := map[int]bool{}
+			for _, w := range snap {
+				pids[w.PID] = true
+				if w.Counts.PID != w.PID {
+					t.Errorf("worker %d: master knows pid %d, the worker says %d", w.Index, w.PID, w.Counts.PID)
+				}
+				if w.CPU <= 0 || w.PeakRSS <= 0 {
+					t.Errorf("worker %d: CPU %v, peak RSS %d from /proc; want both positive", w.Index, w.CPU, w.PeakRSS)
+				}
+				if s == scale.RoundRobin && w.Handed < w.Counts.Connections {
+					t.Errorf("worker %d accepted %d connections but the master handed it %d", w.Index, w.Counts.Connections, w.Handed)
+				}
+			}
+			if len(pids) != want {
+				t.Errorf("workers share processes: %v", pids)
+			}
+			if got := c.Restarts(); got != 0 {
+				t.Errorf("%d restarts in a healthy cluster", got)
+			}
+		})
+	}
+}
+
+// A worker killed under a multi-process strategy is restarted, counted,
+// and serves again.
+func TestCrashedWorkerIsRestarted(t *testing.T) {
+	for _, s := range []scale.Strategy{scale.ReusePort, scale.RoundRobin, scale.SharedFD} {
+		t.Run(string(s), func(t *testing.T) {
+			marker := newMarker()
+			c := launch(t, scale.LaunchOptions{Target: serviceTarget(t, "cpu-bound", marker), Strategy: s, Workers: 2}, marker)
+			victim := c.PIDs()[1]
+			if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				pids := c.PIDs()
+				if c.Restarts() == 1 && pids[1] != 0 && pids[1] != victim {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after 15s: restarts %d, pids %v (killed %d)", c.Restarts(), pids, victim)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			snap := driveUntilSpread(t, c, "/tags?doc={i}")
+			if snap[1].PID == victim {
+				t.Fatalf("slot 1 still reports the killed pid %d", victim)
+			}
+			if got := c.Restarts(); got != 1 {
+				t.Errorf("restarts = %d, want 1", got)
+			}
+		})
+	}
+}
+
+// The launch errors a user can meet: each is one clear error and leaves
+// no process running.
+func TestLaunchRefusals(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	bin := testbin.Build(t)
+	cases := []struct {
+		name     string
+		strategy scale.Strategy
+		argv     []string
+		addr     string
+		want     string
+	}{
+		{"never listens", scale.SharedFD, []string{"/bin/sh", "-c", "exec sleep 60"}, "", "did not answer"},
+		{"never listens under reuseport", scale.ReusePort, []string{"/bin/sh", "-c", "exec sleep 60"}, "", "did not all listen"},
+		{"exits at once", scale.RoundRobin, []string{"/bin/sh", "-c", "echo no such server >&2; exit 3"}, "", "no such server"},
+		{"unknown service", scale.Single, []string{bin, "scale", "worker", "no-such-service"}, "", "unknown service"},
+		{"port in use", scale.Single, []string{bin, "scale", "worker", "cpu-bound"}, taken.Addr().String(), "port is taken"},
+		{"port in use under reuseport", scale.ReusePort, []string{bin, "scale", "worker", "cpu-bound"}, taken.Addr().String(), "port is taken"},
+		{"public address", scale.Single, []string{bin, "scale", "worker", "cpu-bound"}, "0.0.0.0:0", "loopback only"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			marker := newMarker()
+			c, err := scale.Launch(context.Background(), scale.LaunchOptions{
+				Target:   scale.Target{Name: "target", Argv: tc.argv, Env: []string{markerVar + "=" + marker}},
+				Strategy: tc.strategy, Workers: 2, Addr: tc.addr, StartTimeout: 2 * time.Second,
+			})
+			if err == nil {
+				c.Stop()
+				t.Fatalf("Launch succeeded; want an error containing %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q: want one line containing %q", err, tc.want)
+			}
+			assertNoneLeft(t, marker)
+		})
+	}
+}
