@@ -3,6 +3,7 @@ package leaks
 import (
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -64,12 +65,15 @@ const (
 var errBankDown = errors.New("bank callback endpoint unavailable")
 
 type bankAPI struct {
-	down  bool
-	calls atomic.Int64
+	down          bool
+	calls         atomic.Int64
+	lastSignature atomic.Uint32
 }
 
+// notify sends the bank the transaction and its signed audit record.
 func (b *bankAPI) notify(tx *transaction) error {
 	b.calls.Add(1)
+	b.lastSignature.Store(crc32.ChecksumIEEE(tx.audit))
 	if b.down {
 		return errBankDown
 	}
