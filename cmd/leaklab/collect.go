@@ -23,6 +23,7 @@ type collectOptions struct {
 	every        time.Duration
 	duration     time.Duration
 	timeout      time.Duration
+	noGC         bool
 	concurrency  int
 	refresh      time.Duration
 	listen       string
@@ -84,6 +85,7 @@ to finish, and nothing half-written ever appears in the store.`,
 	fl.DurationVar(&opts.every, "every", collect.DefaultEvery, "interval between two captures of a target")
 	fl.DurationVar(&opts.duration, "for", 0, "stop after this long (default: until interrupted)")
 	fl.DurationVar(&opts.timeout, "timeout", 0, "give up on one capture after this long (default 10s, at most --every)")
+	fl.BoolVar(&opts.noGC, "no-gc", false, "do not ask targets to collect garbage before each heap profile (cheaper for them; in-use numbers as of their last GC)")
 	fl.IntVar(&opts.concurrency, "concurrency", collect.DefaultConcurrency, "targets captured at once")
 	fl.DurationVar(&opts.refresh, "refresh", collect.DefaultRefresh, "how often to re-read --targets or ask --prometheus again")
 	fl.StringVar(&opts.listen, "listen", collect.DefaultListen, "address for the push API (/ingest), /metrics and /healthz; empty disables")
@@ -177,7 +179,7 @@ func collectRun(ctx context.Context, f *factory, opts *collectOptions) error {
 
 func (opts *collectOptions) toOptions() (collect.Options, error) {
 	co := collect.Options{
-		Types: opts.types, Every: opts.every, Timeout: opts.timeout, Concurrency: opts.concurrency,
+		Types: opts.types, Every: opts.every, Timeout: opts.timeout, NoGC: opts.noGC, Concurrency: opts.concurrency,
 		Refresh: opts.refresh, Forward: opts.forward, Grace: opts.grace,
 	}
 	switch {

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 	"sync"
 	"time"
@@ -71,6 +72,10 @@ type Options struct {
 	Refresh time.Duration
 	// Timeout bounds one capture (a cpu profile's own seconds come on top).
 	Timeout time.Duration
+	// NoGC skips the garbage collection a heap capture asks the target
+	// for (see profiles.FetchOptions.NoGC): cheaper for the targets, but
+	// in-use numbers are as of their last GC.
+	NoGC bool
 	// Concurrency bounds how many targets are captured at once.
 	Concurrency int
 	// MaxBackoff caps the wait before retrying a failing target.
@@ -250,10 +255,13 @@ func New(opts Options) (*Collector, error) {
 }
 
 // Handler serves the push API (POST /ingest), the collector's own
-// /metrics and /healthz.
+// /metrics, /healthz, and /debug/pprof: a profiler should be profilable
+// itself (the listener is loopback unless --public).
 func (c *Collector) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ingest", c.handleIngest)
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(c.opts.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -2,6 +2,7 @@ package collect
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -421,5 +422,41 @@ func TestRetentionRemovesOnlyCollectedProfiles(t *testing.T) {
 		if strings.HasPrefix(f, old.ID) || strings.HasPrefix(f, recent[0].ID) {
 			t.Errorf("retention left %s behind", filepath.Join(st.Dir(), f))
 		}
+	}
+}
+
+// TestNoGC checks what a heap capture asks the target: a GC first by
+// default (in-use numbers current, as 'capture' does), none with NoGC.
+func TestNoGC(t *testing.T) {
+	svc := startService(t, "abandoned-worker", true, leaks.Options{})
+	for _, noGC := range []bool{false, true} {
+		t.Run(fmt.Sprint("NoGC=", noGC), func(t *testing.T) {
+			queries := make(chan string, 100)
+			proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/debug/pprof/heap" {
+					queries <- r.URL.RawQuery
+				}
+				resp, err := http.Get(svc.URL() + r.URL.RequestURI())
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusBadGateway)
+					return
+				}
+				defer resp.Body.Close()
+				w.WriteHeader(resp.StatusCode)
+				io.Copy(w, resp.Body)
+			}))
+			defer proxy.Close()
+			r := startCollector(t, Options{Discover: StaticTargets{{URL: proxy.URL}}, Every: 200 * time.Millisecond, NoGC: noGC, Types: []string{profiles.TypeHeap}}, false)
+			var q string
+			select {
+			case q = <-queries:
+			case <-time.After(30 * time.Second):
+				t.Fatal("no heap capture within 30s")
+			}
+			r.stop(t)
+			if asksGC := strings.Contains(q, "gc=1"); asksGC == noGC {
+				t.Errorf("heap request query %q with NoGC=%v", q, noGC)
+			}
+		})
 	}
 }

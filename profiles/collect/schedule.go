@@ -189,7 +189,7 @@ func (c *Collector) captureRound(tr *targetRun) bool {
 			timeout += profiles.DefaultCPUSeconds * time.Second
 		}
 		cp, err := profiles.Fetch(c.fetchCtx, t.URL, profiles.FetchOptions{
-			Type: typ, Timeout: timeout, Client: c.opts.Client, Limits: c.opts.Limits, Labels: labels,
+			Type: typ, Timeout: timeout, NoGC: c.opts.NoGC, Client: c.opts.Client, Limits: c.opts.Limits, Labels: labels,
 		})
 		var size int64
 		reason := ""
