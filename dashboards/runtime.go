@@ -35,6 +35,12 @@ func runtimeDashboard() *dashboard.DashboardBuilder {
 		}
 	}
 
+	// The "Is it leaking?" stats and the growth time series show the same
+	// slopes: one expression each.
+	heapGrowth := target{"deriv(" + sel("go_gc_heap_live_bytes") + "[" + growthWindow + "])", runtimeLegend}
+	goroutineGrowth := target{"deriv(" + sel("go_sched_goroutines_goroutines") + "[" + growthWindow + "]) * 60", runtimeLegend}
+	rssGrowth := target{"deriv(" + sel("process_resident_memory_bytes") + "[" + growthWindow + "])", runtimeLegend}
+
 	return baseDashboard("Go runtime and process metrics of each service: live heap, RSS, goroutines by state, allocation rate, GC pauses and CPU, open files, and growth rates that make a leak visible at a glance.", "runtime").
 		WithVariable(datasourceVariable()).
 		WithVariable(labelVariable("job", "Job", "go_info")).
@@ -47,16 +53,13 @@ func runtimeDashboard() *dashboard.DashboardBuilder {
 		WithRow(dashboard.NewRowBuilder("Is it leaking?")).
 		WithPanel(growthStat("Live heap growth",
 			"Slope of the live heap (bytes marked live by the last GC) over the growth window. A leak keeps this above zero while traffic runs; a healthy service hovers around zero.",
-			"Bps", 1024,
-			target{"deriv(" + sel("go_gc_heap_live_bytes") + "[" + growthWindow + "])", runtimeLegend})).
+			"Bps", 1024, heapGrowth)).
 		WithPanel(growthStat("Goroutine growth",
 			"Goroutines added per minute over the growth window. A goroutine leak keeps this above zero; a healthy service returns to zero.",
-			"cpm", 1,
-			target{"deriv(" + sel("go_sched_goroutines_goroutines") + "[" + growthWindow + "]) * 60", runtimeLegend})).
+			"cpm", 1, goroutineGrowth)).
 		WithPanel(growthStat("RSS growth",
 			"Slope of the resident set size over the growth window: what the operating system sees, including heap the runtime has not yet returned.",
-			"Bps", 64*1024,
-			target{"deriv(" + sel("process_resident_memory_bytes") + "[" + growthWindow + "])", runtimeLegend})).
+			"Bps", 64*1024, rssGrowth)).
 		WithRow(dashboard.NewRowBuilder("Memory")).
 		WithPanel(graph("Live heap and heap goal",
 			"Live heap: bytes of heap objects the last GC found reachable. Heap goal: the heap size at which the next GC starts (GOGC, GOMEMLIMIT). A leak lifts the live heap's floor cycle after cycle.",
@@ -78,8 +81,7 @@ func runtimeDashboard() *dashboard.DashboardBuilder {
 			target{rate(sel("go_gc_heap_allocs_bytes_total")), runtimeLegend})).
 		WithPanel(graph("Live heap growth rate",
 			"deriv() of the live heap over the growth window, as a time series: a leak is a line that stays above zero.",
-			"Bps", half,
-			target{"deriv(" + sel("go_gc_heap_live_bytes") + "[" + growthWindow + "])", runtimeLegend})).
+			"Bps", half, heapGrowth)).
 		WithRow(dashboard.NewRowBuilder("Goroutines")).
 		WithPanel(graph("Goroutines by state",
 			"Goroutines the scheduler has running, runnable (waiting for a P), waiting (blocked on a channel, lock, timer or network), and outside Go (in a syscall or cgo). A goroutine leak grows 'waiting'.",
@@ -87,8 +89,7 @@ func runtimeDashboard() *dashboard.DashboardBuilder {
 			Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal))).
 		WithPanel(graph("Goroutine growth rate",
 			"Goroutines added per minute (deriv over the growth window). It stays above zero while goroutines leak.",
-			"cpm", half,
-			target{"deriv(" + sel("go_sched_goroutines_goroutines") + "[" + growthWindow + "]) * 60", runtimeLegend})).
+			"cpm", half, goroutineGrowth)).
 		WithRow(dashboard.NewRowBuilder("Garbage collector")).
 		WithPanel(graph("GC stop-the-world pauses",
 			"Quantiles of the total stop-the-world pause of each GC, from the runtime's histogram (go_sched_pauses_total_gc_seconds).",
