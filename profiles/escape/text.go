@@ -140,22 +140,23 @@ func splitPos(line string) (Position, string, bool) {
 		return Position{}, "", false
 	}
 	head, msg := line[:i], line[i+2:]
-	c := strings.LastIndexByte(head, ':')
-	if c < 0 {
+	head, col, ok := cutNumber(head)
+	if !ok {
 		return Position{}, "", false
 	}
-	col, err := strconv.Atoi(head[c+1:])
-	if err != nil {
+	file, ln, ok := cutNumber(head)
+	if !ok {
 		return Position{}, "", false
 	}
-	head = head[:c]
-	l := strings.LastIndexByte(head, ':')
-	if l < 0 {
-		return Position{}, "", false
+	return Position{File: file, Line: ln, Column: col}, msg, true
+}
+
+// cutNumber splits "rest:N" into rest and N.
+func cutNumber(s string) (string, int, bool) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return "", 0, false
 	}
-	ln, err := strconv.Atoi(head[l+1:])
-	if err != nil {
-		return Position{}, "", false
-	}
-	return Position{File: head[:l], Line: ln, Column: col}, msg, true
+	n, err := strconv.Atoi(s[i+1:])
+	return s[:i], n, err == nil
 }
