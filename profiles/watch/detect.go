@@ -330,7 +330,9 @@ func (d *Detector) judge(ser *series, st *site) (Suspect, bool) {
 	}
 	confidence := ""
 	leaked := d.leaks[st.key]
-	grows := tr.N >= MinSnapshots && tr.SlopePerMinute >= minGrowth && tr.Separated && tr.LateSlopePerMinute > 0
+	// Still rising in the second half: a net rise there (sparse steps can
+	// leave the median slope of the half at zero).
+	grows := tr.N >= MinSnapshots && tr.SlopePerMinute >= minGrowth && tr.Separated && tr.LateSteadiness > 0
 	if st.key.kind == KindHeap && tr.LateSteadiness < minHeapSteadiness {
 		grows = false
 	}
