@@ -72,6 +72,9 @@ that the shipped dashboards/stack/prometheus/prometheus.yml reads.`,
 				}
 				return nil
 			}
+			if err := rejectAllOnlyFlags(cmd); err != nil {
+				return err
+			}
 			if len(args) != 1 {
 				return usageErrorf("run takes one service name (see 'leaklab services')")
 			}

@@ -49,6 +49,17 @@ func addRunAllFlags(fl *pflag.FlagSet, o *runAllOptions) {
 	fl.StringVar(&o.targetsFile, "targets-file", "", "with --all: write a Prometheus file_sd targets file (labels service, variant) here")
 }
 
+// rejectAllOnlyFlags refuses --all's flags on a single-service run, where
+// they would be ignored silently.
+func rejectAllOnlyFlags(cmd *cobra.Command) error {
+	for _, name := range []string{"variants", "base-port", "targets-file"} {
+		if cmd.Flags().Changed(name) {
+			return usageErrorf("--%s works with --all only", name)
+		}
+	}
+	return nil
+}
+
 // runningChild is one service 'run --all' started.
 type runningChild struct {
 	Name    string        `json:"name"`

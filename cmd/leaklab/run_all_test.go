@@ -34,8 +34,10 @@ func TestRunAllUsageErrors(t *testing.T) {
 		{[]string{"run", "--all", "--base-port", "0"}, "must lie in 1-65535"},
 		{[]string{"run", "--all", "--max-leak", "lots"}, "--max-leak"},
 		{[]string{"run", "--all", "--targets-file", "/no/such/dir/targets.json"}, "directory /no/such/dir does not exist"},
+		{[]string{"run", "unbounded-cache", "--variants", "both"}, "--variants works with --all only"},
+		{[]string{"run", "unbounded-cache", "--targets-file", "t.json"}, "--targets-file works with --all only"},
 	} {
-		t.Run(strings.Join(tc.args[2:], " "), func(t *testing.T) {
+		t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
 			streams, out, errOut := testStreams()
 			if got := run(tc.args, streams); got != exitUsage {
 				t.Errorf("exit code %d, want %d (stderr: %s)", got, exitUsage, errOut)
