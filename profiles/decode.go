@@ -20,6 +20,10 @@ type decoded struct {
 	funcFile  []int64
 
 	locIndex map[uint64]int32 // location id → index into locStart
+	// locDense is locIndex as a slice (-1 for no location) when the ids
+	// are dense, as the Go runtime writes them: a map lookup per frame
+	// was most of the time spent diffing big profiles.
+	locDense []int32
 	locStart []int32          // lines of location i are lines[locStart[i]:locStart[i+1]]
 	lines    []lineRec
 
@@ -137,6 +141,7 @@ func decodeProfile(buf []byte, maxSamples int) (*decoded, error) {
 		}
 	}
 	d.locStart = append(d.locStart, int32(len(d.lines)))
+	d.buildDenseLocIndex()
 	for i, id := range lineFuncIDs {
 		if id == 0 {
 			d.lines[i].fn = -1
@@ -190,6 +195,35 @@ func decodeProfile(buf []byte, maxSamples int) (*decoded, error) {
 		return nil, fmt.Errorf("malformed profile: no sample types")
 	}
 	return d, nil
+}
+
+func (d *decoded) buildDenseLocIndex() {
+	var maxID uint64
+	for id := range d.locIndex {
+		maxID = max(maxID, id)
+	}
+	if maxID > 2*uint64(len(d.locIndex))+1024 {
+		return
+	}
+	d.locDense = make([]int32, maxID+1)
+	for i := range d.locDense {
+		d.locDense[i] = -1
+	}
+	for id, i := range d.locIndex {
+		d.locDense[id] = i
+	}
+}
+
+// location returns the index of location id.
+func (d *decoded) location(id uint64) (int32, bool) {
+	if d.locDense != nil {
+		if id < uint64(len(d.locDense)) && d.locDense[id] >= 0 {
+			return d.locDense[id], true
+		}
+		return 0, false
+	}
+	li, ok := d.locIndex[id]
+	return li, ok
 }
 
 func decodeValueType(wire int, payload []byte) ([2]int64, error) {
@@ -300,7 +334,7 @@ func (d *decoded) forEachSample(vi int, f func(locs []int32, value int64) error)
 			switch field {
 			case fieldSampleLocationID:
 				err = forEachVarint(wire, v, payload, func(id uint64) {
-					li, ok := d.locIndex[id]
+					li, ok := d.location(id)
 					if !ok {
 						lerr = fmt.Errorf("malformed profile: sample refers to missing location %d", id)
 					}
