@@ -181,9 +181,12 @@ func TestPullStoresHistoryFromRealServices(t *testing.T) {
 			t.Errorf("stored profile does not parse: %v", err)
 		}
 	}
-	leakyVariant := list(t, r.store, profiles.Filter{Target: leaky.URL()})[0].Labels["variant"]
-	if leakyVariant != "leaky" {
-		t.Errorf("variant label of the leaky target = %q, want leaky", leakyVariant)
+	// Every capture carries the variant, not only the first (later ones
+	// reuse what the first learned).
+	for _, m := range list(t, r.store, profiles.Filter{Target: leaky.URL()}) {
+		if m.Labels["variant"] != "leaky" {
+			t.Errorf("%s: variant label %q, want leaky", m.ID, m.Labels["variant"])
+		}
 	}
 	if sum.Captures < 12 || sum.Failures != 0 || len(sum.Targets) != 2 {
 		t.Errorf("summary %+v: want >= 12 captures, no failures, 2 targets", sum)
@@ -246,7 +249,9 @@ func TestBadTargets(t *testing.T) {
 	gone := "http://" + ln.Addr().String()
 	ln.Close()
 
-	targets := StaticTargets{{URL: good.URL()}, {URL: hang.URL}, {URL: junk.URL}, {URL: gone}}
+	// dies answers until it has been captured once, then goes away.
+	dies := startService(t, "abandoned-worker", true, leaks.Options{})
+	targets := StaticTargets{{URL: good.URL()}, {URL: hang.URL}, {URL: junk.URL}, {URL: gone}, {URL: dies.URL()}}
 	reg := prometheus.NewRegistry()
 	r := startCollector(t, Options{
 		Discover: targets, Every: 200 * time.Millisecond, Timeout: 300 * time.Millisecond, Registry: reg,
@@ -254,14 +259,21 @@ func TestBadTargets(t *testing.T) {
 	failures := func(target, typ, reason string) float64 {
 		return testutil.ToFloat64(r.c.m.failures.WithLabelValues(target, typ, reason))
 	}
+	waitFor(t, "a capture of the target about to die", 30*time.Second, func() bool {
+		return len(list(t, r.store, profiles.Filter{Target: dies.URL()})) > 0
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	dies.Shutdown(ctx)
+	cancel()
 	waitFor(t, "a failure of each kind and good captures", 30*time.Second, func() bool {
 		return failures(hang.URL, "heap", "timeout") >= 1 &&
 			failures(junk.URL, "heap", "not_profile") >= 1 &&
 			failures(junk.URL, "goroutine", "not_profile") >= 1 &&
 			failures(gone, "heap", "unreachable") >= 1 &&
+			failures(dies.URL(), "heap", "unreachable") >= 1 &&
 			len(list(t, r.store, profiles.Filter{Target: good.URL()})) >= 4
 	})
-	for _, bad := range []string{hang.URL, junk.URL, gone} {
+	for _, bad := range []string{hang.URL, junk.URL, gone, dies.URL()} {
 		if got := testutil.ToFloat64(r.c.m.up.WithLabelValues(bad)); got != 0 {
 			t.Errorf("target_up{%s} = %v, want 0", bad, got)
 		}
@@ -273,13 +285,16 @@ func TestBadTargets(t *testing.T) {
 	}
 	sum := r.stop(t)
 	for _, m := range list(t, r.store, profiles.Filter{}) {
-		if m.Target != good.URL() {
+		if m.Target != good.URL() && m.Target != dies.URL() {
 			t.Errorf("stored a profile from bad target %s", m.Target)
 		}
 	}
 	for _, ts := range sum.Targets {
 		if ts.Target != good.URL() && (ts.Failures == 0 || ts.LastError == "") {
 			t.Errorf("summary of %s: %+v, want failures and the last error", ts.Target, ts)
+		}
+		if ts.Target == dies.URL() && !strings.Contains(ts.LastError, "connection refused") {
+			t.Errorf("the target that died failed with %q, want the connection refused line", ts.LastError)
 		}
 	}
 }

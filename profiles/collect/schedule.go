@@ -18,9 +18,11 @@ import (
 // slot, takes a concurrency token, captures every type, and works out when
 // to come back.
 type targetRun struct {
-	target  atomic.Pointer[Target] // labels may change on a refresh
-	cancel  context.CancelFunc
-	failing map[string]bool // type → failing, touched only by the run's goroutine
+	target atomic.Pointer[Target] // labels may change on a refresh
+	cancel context.CancelFunc
+	// failing and identity are touched only by the run's goroutine.
+	failing  map[string]bool // type → failing
+	identity identity
 }
 
 // pull runs the schedules until ctx ends, refreshing the targets every
@@ -188,9 +190,7 @@ func (c *Collector) captureRound(tr *targetRun) bool {
 		if typ == profiles.TypeCPU {
 			timeout += profiles.DefaultCPUSeconds * time.Second
 		}
-		cp, err := profiles.Fetch(c.fetchCtx, t.URL, profiles.FetchOptions{
-			Type: typ, Timeout: timeout, NoGC: c.opts.NoGC, Client: c.opts.Client, Limits: c.opts.Limits, Labels: labels,
-		})
+		cp, err := c.fetch(tr, t, typ, labels, timeout)
 		var size int64
 		reason := ""
 		if err != nil {
