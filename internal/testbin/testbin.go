@@ -149,3 +149,10 @@ func (b *SyncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// Kill ends the service abruptly (SIGKILL), as a crash would, and waits
+// for it; the cleanup then has nothing left to stop.
+func (s *Service) Kill() {
+	_ = s.Cmd.Process.Kill()
+	_ = s.Cmd.Wait()
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leaklab/leaklab/internal/testbin"
+	"github.com/leaklab/leaklab/leaks"
+	"github.com/leaklab/leaklab/scale"
+)
+
+// leaklab runs the real binary with its own LEAKLAB_HOME and returns
+// stdout, stderr and the exit code.
+func leaklab(t *testing.T, home string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(testbin.Build(t), args...)
+	cmd.Env = append(os.Environ(), "LEAKLAB_HOME="+home)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+// steadyLoad sends the service's steady load to its first endpoint until
+// the test ends.
+func steadyLoad(t *testing.T, url, name string) {
+	svc, _ := leaks.Lookup(name)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		scale.Load(ctx, scale.LoadOptions{URL: url + svc.Endpoints[0].Path, Method: svc.Endpoints[0].Method, Rate: svc.Rate, Connections: 4, Duration: 5 * time.Minute})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+type watchJSON struct {
+	Target    string `json:"target"`
+	Snapshots int    `json:"snapshots"`
+	Suspects  []struct {
+		Kind            string   `json:"kind"`
+		Function        string   `json:"function"`
+		Stack           []string `json:"stack"`
+		Confidence      string   `json:"confidence"`
+		GrowthPerMinute float64  `json:"growth_per_minute"`
+		Unit            string   `json:"unit"`
+		Next            string   `json:"next"`
+	} `json:"suspects"`
+	Incomplete string `json:"incomplete"`
+}
+
+// The watch JSON contract and exit codes, through the real binary: a leaky
+// service gives exit 3 and names its culprit, its fixed twin exit 0.
+func TestWatchContractAndExitCodes(t *testing.T) {
+	t.Parallel()
+	svc, _ := leaks.Lookup("abandoned-worker")
+	for _, fixed := range []bool{false, true} {
+		t.Run(string(leaks.VariantOf(fixed)), func(t *testing.T) {
+			t.Parallel()
+			url := testbin.StartService(t, svc.Name, fixed).URL
+			steadyLoad(t, url, svc.Name)
+			out, errOut, code := leaklab(t, t.TempDir(), "watch", url, "--for", "12s", "--every", "1s", "--output", "json")
+			var rep watchJSON
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("not JSON (%v): %s\nstderr: %s", err, out, errOut)
+			}
+			if rep.Target != url || rep.Snapshots < 10 || rep.Suspects == nil {
+				t.Errorf("report header: %+v", rep)
+			}
+			if fixed {
+				if code != 0 || len(rep.Suspects) != 0 {
+					t.Errorf("fixed: exit %d, suspects %+v; want 0 and none", code, rep.Suspects)
+				}
+				return
+			}
+			if code != 3 || len(rep.Suspects) == 0 {
+				t.Fatalf("leaky: exit %d, suspects %+v; want 3 and the culprit", code, rep.Suspects)
+			}
+			s := rep.Suspects[0]
+			if s.Function != svc.Culprit || s.Kind != "goroutine" || s.Unit != "goroutines" || s.GrowthPerMinute <= 0 ||
+				(s.Confidence != "likely" && s.Confidence != "possible" && s.Confidence != "proven") || !strings.HasPrefix(s.Next, "leaklab diff ") {
+				t.Errorf("suspect %+v", s)
+			}
+			if len(s.Stack) == 0 || s.Stack[len(s.Stack)-1] != svc.Culprit {
+				t.Errorf("stack should be leaf first and end at the goroutine's own function: %v", s.Stack)
+			}
+		})
+	}
+}
+
+func TestWatchUnreachableTarget(t *testing.T) {
+	t.Parallel()
+	out, errOut, code := leaklab(t, t.TempDir(), "watch", "http://127.0.0.1:1", "--for", "2s", "--every", "1s")
+	if code != 1 || out != "" || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, "127.0.0.1:1") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and one line naming the target", code, out, errOut)
+	}
+	_, errOut, code = leaklab(t, t.TempDir(), "watch", "http://127.0.0.1:1", "--for", "1s", "--every", "2s")
+	if code != 2 {
+		t.Errorf("--for shorter than --every: exit %d (%s), want 2", code, errOut)
+	}
+}
+
+// A target that dies mid-watch: the report says what was seen and that the
+// watch ended early.
+func TestWatchTargetDies(t *testing.T) {
+	t.Parallel()
+	proc := testbin.StartService(t, "unbounded-cache", true)
+	go func() {
+		time.Sleep(4 * time.Second)
+		proc.Kill()
+	}()
+	out, errOut, code := leaklab(t, t.TempDir(), "watch", proc.URL, "--for", "30s", "--every", "1s")
+	if code == 0 || !strings.Contains(out, "The watch ended early: the target stopped answering") || !strings.Contains(errOut, "ended early") {
+		t.Errorf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+}
+
+// The HTML report renders in headless Chromium, every suspect's chart is
+// drawn, and the console stays clean.
+func TestWatchHTMLInChromium(t *testing.T) {
+	t.Parallel()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("LEAKLAB_CI") != "" {
+			t.Fatal("chromium is required in CI (.ci/run installs it)")
+		}
+		t.Skip("SKIPPED: chromium is not installed (apt-get install chromium); the HTML report is not checked in a browser")
+	}
+	url := testbin.StartService(t, "wallet-callbacks", false).URL
+	steadyLoad(t, url, "wallet-callbacks")
+	page := filepath.Join(t.TempDir(), "report.html")
+	if _, errOut, code := leaklab(t, t.TempDir(), "watch", url, "--for", "10s", "--every", "1s", "--html", page); code != 3 {
+		t.Fatalf("watch exit %d: %s", code, errOut)
+	}
+	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--user-data-dir="+t.TempDir(),
+		"--enable-logging=stderr", "--v=0", "--dump-dom", "file://"+page)
+	var dom, logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &dom, &logs
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium: %v\n%s", err, logs.String())
+	}
+	suspects := strings.Count(dom.String(), `class="suspect"`)
+	charts := regexp.MustCompile(`<polyline class="series"[^>]* points="[0-9.]+,[0-9.]+ [^"]+"`).FindAllString(dom.String(), -1)
+	if suspects == 0 || len(charts) != suspects {
+		t.Errorf("%d suspects, %d drawn charts in the rendered DOM", suspects, len(charts))
+	}
+	if m := regexp.MustCompile(`(?m)^.*(CONSOLE|Uncaught|ERROR:.*file://).*$`).FindString(logs.String()); m != "" {
+		t.Errorf("console error: %s", m)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	out, errOut, code := leaklab(t, t.TempDir(), "demo", "--for", "16s", "--every", "2s", "--output", "json")
+	var rep watchJSON
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v\nstdout: %s\nstderr: %s", code, err, out, errOut)
+	}
+	svc, _ := leaks.Lookup(demoService)
+	for _, s := range rep.Suspects {
+		if s.Function == svc.Culprit {
+			return
+		}
+	}
+	t.Errorf("the demo did not name %s: %+v", svc.Culprit, rep.Suspects)
+}
+
+func TestExerciseFlow(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	const name = "unbounded-cache"
+	for i := 1; i <= 4; i++ {
+		out, _, code := leaklab(t, home, "exercise", "hint", name)
+		if code != 0 || !strings.Contains(out, "Hint "+string(rune('0'+min(i, 3)))+"/3") {
+			t.Errorf("hint %d: exit %d: %s", i, code, out)
+		}
+	}
+	url := testbin.StartService(t, name, false).URL
+	steadyLoad(t, url, name)
+	out, _, code := leaklab(t, home, "exercise", "check", name, "--url", url, "--for", "10s", "--answer", "(*pageCache).lookup", "--output", "json")
+	var rep struct {
+		LeakStillThere bool `json:"leak_still_there"`
+		Correct        bool `json:"correct"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 3 || !rep.LeakStillThere || rep.Correct {
+		t.Errorf("wrong answer: exit %d, %+v, %v: %s", code, rep, err, out)
+	}
+	out, _, _ = leaklab(t, home, "exercise", "check", name, "--url", url, "--for", "6s", "--answer", "pageCache.render")
+	if !strings.Contains(out, "Correct: github.com/leaklab/leaklab/leaks.(*pageCache).render") {
+		t.Errorf("right answer: %s", out)
+	}
+	out, _, _ = leaklab(t, home, "exercise", "list")
+	if !regexp.MustCompile(`(?m)^unbounded-cache\s+heap\s+solved\s+3/3`).MatchString(out) {
+		t.Errorf("progress not remembered:\n%s", out)
+	}
+	out, _, code = leaklab(t, home, "exercise", "solution", name)
+	if code != 0 || !strings.Contains(out, "func (c *pageCache) render(id string) []byte") || !strings.Contains(out, "leaklab run unbounded-cache --fixed") {
+		t.Errorf("solution: exit %d:\n%s", code, out)
+	}
+}
