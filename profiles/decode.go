@@ -24,7 +24,7 @@ type decoded struct {
 	// are dense, as the Go runtime writes them: a map lookup per frame
 	// was most of the time spent diffing big profiles.
 	locDense []int32
-	locStart []int32          // lines of location i are lines[locStart[i]:locStart[i+1]]
+	locStart []int32 // lines of location i are lines[locStart[i]:locStart[i+1]]
 	lines    []lineRec
 
 	samples [][]byte // raw Sample messages
