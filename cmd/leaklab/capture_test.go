@@ -148,7 +148,7 @@ func TestCaptureListDiffHeapEndToEnd(t *testing.T) {
 
 	// Against the live service, written for go tool pprof.
 	out := filepath.Join(t.TempDir(), "diff.pb.gz")
-	text := mustLeaklab(t, home, "diff", baseID[:18], svc.URL, "-o", out, "--top", "3")
+	text := mustLeaklab(t, home, "diff", baseID[:len(baseID)-2], svc.URL, "-o", out, "--top", "3")
 	if !strings.Contains(text, culprit) || !strings.Contains(text, "(3 of ") {
 		t.Errorf("diff text:\n%s", text)
 	}
