@@ -269,7 +269,7 @@ func get(ctx context.Context, client *http.Client, u string, l Limits, timeout t
 		}
 		return nil, &StatusError{Code: resp.StatusCode, Msg: msg}
 	}
-	data, err := readUncompressed(resp.Body, l)
+	data, err := readUncompressed(resp.Body, l, 0)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, describeNetError(ctx, err, timeout)

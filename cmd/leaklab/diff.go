@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/leaklab/leaklab/profiles"
@@ -84,24 +87,9 @@ func diffRun(cmd *cobra.Command, f *factory, opts *diffOptions) error {
 		return err
 	}
 	ro := profiles.RefOptions{Store: store, Fetch: profiles.FetchOptions{Type: opts.typ, Seconds: opts.seconds, Timeout: opts.timeout}}
-	// Sides that are not URLs first, so that a URL side can be captured
-	// with the other side's type.
-	refs := []string{opts.base, opts.current}
-	sides := make([]*profiles.Captured, 2)
-	for _, pass := range []bool{false, true} {
-		for i, ref := range refs {
-			if strings.Contains(ref, "://") != pass {
-				continue
-			}
-			if pass && opts.typ == "" {
-				if other := sides[1-i]; other != nil && other.Type != "contention" && other.Type != "unknown" {
-					ro.Fetch.Type = other.Type
-				}
-			}
-			if sides[i], err = profiles.LoadRef(cmd.Context(), ref, ro); err != nil {
-				return err
-			}
-		}
+	sides, err := loadDiffSides(cmd.Context(), [2]string{opts.base, opts.current}, opts.typ, ro)
+	if err != nil {
+		return err
 	}
 	rep, err := profiles.Diff(sides[0], sides[1], opts.diff)
 	if err != nil {
@@ -133,4 +121,36 @@ func diffRun(cmd *cobra.Command, f *factory, opts *diffOptions) error {
 		return nil
 	}
 	return f.render(rep, func(w io.Writer) error { return rep.WriteText(w) })
+}
+
+// loadDiffSides loads both sides: files and store IDs at the same time
+// (reading and decoding big profiles is most of a diff's work), then URLs,
+// which are captured with the other side's type unless --type says.
+func loadDiffSides(ctx context.Context, refs [2]string, typ string, ro profiles.RefOptions) ([2]*profiles.Captured, error) {
+	var sides [2]*profiles.Captured
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i, ref := range refs {
+		if !strings.Contains(ref, "://") {
+			wg.Go(func() { sides[i], errs[i] = profiles.LoadRef(ctx, ref, ro) })
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs[0], errs[1]); err != nil {
+		return sides, err
+	}
+	for i, ref := range refs {
+		if !strings.Contains(ref, "://") {
+			continue
+		}
+		o := ro
+		if other := sides[1-i]; typ == "" && other != nil && other.Type != "contention" && other.Type != "unknown" {
+			o.Fetch.Type = other.Type
+		}
+		var err error
+		if sides[i], err = profiles.LoadRef(ctx, ref, o); err != nil {
+			return sides, err
+		}
+	}
+	return sides, nil
 }
