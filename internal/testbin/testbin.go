@@ -47,6 +47,36 @@ func Build(t testing.TB) string {
 	return buildPath
 }
 
+var (
+	experimentMu    sync.Mutex
+	experimentBuilt = map[string]string{}
+)
+
+// BuildExperiment compiles cmd/leaklab with GOEXPERIMENT=exp (once per
+// test process), e.g. "goroutineleakprofile" for the runtime's goroutine
+// leak profile. The first build recompiles the standard library.
+func BuildExperiment(t testing.TB, exp string) string {
+	t.Helper()
+	experimentMu.Lock()
+	defer experimentMu.Unlock()
+	if p, ok := experimentBuilt[exp]; ok {
+		return p
+	}
+	dir, err := os.MkdirTemp("", "leaklab-testbin-"+exp+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "leaklab")
+	cmd := exec.Command("go", "build", "-o", path, "github.com/leaklab/leaklab/cmd/leaklab")
+	cmd.Dir = moduleRoot()
+	cmd.Env = append(os.Environ(), "GOEXPERIMENT="+exp)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("GOEXPERIMENT=%s go build cmd/leaklab: %v\n%s", exp, err, out)
+	}
+	experimentBuilt[exp] = path
+	return path
+}
+
 func moduleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
@@ -66,7 +96,12 @@ type Service struct {
 // service is stopped with SIGTERM when the test ends.
 func StartService(t testing.TB, name string, fixed bool, extra ...string) *Service {
 	t.Helper()
-	bin := Build(t)
+	return StartServiceWith(t, Build(t), name, fixed, extra...)
+}
+
+// StartServiceWith is StartService with a given leaklab binary.
+func StartServiceWith(t testing.TB, bin, name string, fixed bool, extra ...string) *Service {
+	t.Helper()
 	args := []string{"run", name, "--addr", "127.0.0.1:0", "--output", "json"}
 	if fixed {
 		args = append(args, "--fixed")
