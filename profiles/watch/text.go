@@ -82,6 +82,9 @@ func formatValue(v float64, unit string, signed bool) string {
 	if unit == "bytes" {
 		return sign + bytesize.Format(int64(v))
 	}
+	if v == 1 && strings.HasSuffix(unit, "s") {
+		unit = strings.TrimSuffix(unit, "s")
+	}
 	return sign + strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) + " " + unit
 }
 
