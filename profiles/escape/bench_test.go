@@ -7,19 +7,22 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // BenchmarkAnalyzeVsPeer times Analyze and the bare 'go build
-// -gcflags=-m=2' it wraps side by side on the lesson package. Each
-// iteration builds a fresh copy (the build cache keys on the directory),
-// so both compile the package while the standard library comes from the
-// cache. scripts/bench-escape.sh does the same on a large module.
+// -gcflags=-m=2' it wraps side by side on the lesson package: every
+// iteration runs both, in alternating order, each on a fresh copy (the
+// build cache keys on the directory, so both compile the package while the
+// standard library comes from the cache). It reports each one's time per
+// run and their ratio. scripts/bench-escape.sh does the same on a large
+// module.
 //
-//	go test -run '^$' -bench AnalyzeVsPeer ./profiles/escape
+//	go test -run '^$' -bench AnalyzeVsPeer -benchtime 20x ./profiles/escape
 func BenchmarkAnalyzeVsPeer(b *testing.B) {
 	src := "../../leaks/escapes"
-	fresh := func(b *testing.B, i int) string {
-		dir := filepath.Join(b.TempDir(), strconv.Itoa(i))
+	fresh := func(b *testing.B, name string) string {
+		dir := filepath.Join(b.TempDir(), name)
 		if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
 			b.Fatal(err)
 		}
@@ -29,26 +32,39 @@ func BenchmarkAnalyzeVsPeer(b *testing.B) {
 		}
 		return dir
 	}
-	b.Run("go-build-m2", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
-			b.StopTimer()
-			dir := fresh(b, i)
-			b.StartTimer()
-			cmd := exec.Command("go", "build", "-o", os.DevNull, "-gcflags=-m=2", ".")
-			cmd.Dir = dir
-			if out, err := cmd.CombinedOutput(); err != nil {
-				b.Fatalf("%v\n%s", err, out)
-			}
+	peer := func(dir string) {
+		cmd := exec.Command("go", "build", "-o", os.DevNull, "-gcflags=-m=2", ".")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%v\n%s", err, out)
 		}
-	})
-	b.Run("leaklab-escape", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
-			b.StopTimer()
-			dir := fresh(b, i)
-			b.StartTimer()
-			if _, err := Analyze(context.Background(), Options{Dir: dir, Packages: []string{"."}}); err != nil {
-				b.Fatal(err)
-			}
+	}
+	ours := func(dir string) {
+		if _, err := Analyze(context.Background(), Options{Dir: dir, Packages: []string{"."}}); err != nil {
+			b.Fatal(err)
 		}
-	})
+	}
+	var peerTime, ourTime time.Duration
+	timed := func(total *time.Duration, run func(string), dir string) {
+		start := time.Now()
+		run(dir)
+		*total += time.Since(start)
+	}
+	n := 0
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		peerDir, ourDir := fresh(b, "peer"+strconv.Itoa(i)), fresh(b, "ours"+strconv.Itoa(i))
+		b.StartTimer()
+		if i%2 == 0 {
+			timed(&peerTime, peer, peerDir)
+			timed(&ourTime, ours, ourDir)
+		} else {
+			timed(&ourTime, ours, ourDir)
+			timed(&peerTime, peer, peerDir)
+		}
+		n++
+	}
+	b.ReportMetric(float64(peerTime.Milliseconds())/float64(n), "go-build-ms/op")
+	b.ReportMetric(float64(ourTime.Milliseconds())/float64(n), "leaklab-ms/op")
+	b.ReportMetric(float64(ourTime)/float64(peerTime), "ratio")
 }
