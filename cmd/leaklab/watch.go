@@ -18,6 +18,8 @@ type watchOptions struct {
 	own                []string
 	minHeapGrowth      string
 	minGoroutineGrowth float64
+	fromStore          bool
+	since, until       time.Duration
 }
 
 func newCmdWatch(f *factory) *cobra.Command {
@@ -38,7 +40,9 @@ Exit status: 3 when there is a suspect, 0 when there is none, 1 on error.`,
 		Example: `  leaklab watch http://127.0.0.1:8080
   leaklab watch 127.0.0.1:8080 --for 30s --every 2s --html report.html
   leaklab watch http://127.0.0.1:8080 --output json | jq '.suspects[].function'
-  leaklab watch http://127.0.0.1:8080 --own github.com/acme/orders`,
+  leaklab watch http://127.0.0.1:8080 --own github.com/acme/orders
+  # judge history already in the store (from watch, capture or collect)
+  leaklab watch http://127.0.0.1:8080 --from-store --since 1h`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageErrorf("watch takes one URL, e.g. http://127.0.0.1:8080")
@@ -56,6 +60,9 @@ Exit status: 3 when there is a suspect, 0 when there is none, 1 on error.`,
 	fl.BoolVar(&opts.noStore, "no-store", false, "do not keep the snapshots in the profile store")
 	fl.StringSliceVar(&opts.own, "own", nil, "module path(s) of the service's own code (default: from its go_build_info metric)")
 	fl.StringVar(&opts.minHeapGrowth, "min-heap-growth", bytesize.Format(watch.DefaultMinHeapGrowth), "smallest heap growth per minute to report")
+	fl.BoolVar(&opts.fromStore, "from-store", false, "analyse the target's profiles already in the store instead of capturing")
+	fl.DurationVar(&opts.since, "since", 0, "with --from-store: only profiles captured within this long ago (e.g. 1h)")
+	fl.DurationVar(&opts.until, "until", 0, "with --from-store: only profiles captured more than this long ago")
 	fl.Float64Var(&opts.minGoroutineGrowth, "min-goroutine-growth", watch.DefaultMinGoroutineGrowth, "smallest goroutine growth per minute to report")
 	return cmd
 }
@@ -90,7 +97,26 @@ func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string)
 			}
 		}
 	}
-	rep, err := watch.Run(cmd.Context(), target, wo)
+	var rep *watch.Report
+	if opts.fromStore {
+		if wo.Store == nil {
+			return usageErrorf("--from-store and --no-store cannot go together")
+		}
+		ro := watch.ReplayOptions{Own: wo.Own, MinHeapGrowth: wo.MinHeapGrowth, MinGoroutineGrowth: wo.MinGoroutineGrowth}
+		now := time.Now()
+		if opts.since > 0 {
+			ro.Since = now.Add(-opts.since)
+		}
+		if opts.until > 0 {
+			ro.Until = now.Add(-opts.until)
+		}
+		rep, err = watch.Replay(cmd.Context(), wo.Store, target, ro)
+	} else {
+		if opts.since > 0 || opts.until > 0 {
+			return usageErrorf("--since and --until go with --from-store")
+		}
+		rep, err = watch.Run(cmd.Context(), target, wo)
+	}
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,8 @@ func TestWatchContractAndExitCodes(t *testing.T) {
 			t.Parallel()
 			url := testbin.StartService(t, svc.Name, fixed).URL
 			steadyLoad(t, url, svc.Name)
-			out, errOut, code := leaklab(t, t.TempDir(), "watch", url, "--for", "12s", "--every", "1s", "--output", "json")
+			home := t.TempDir()
+			out, errOut, code := leaklab(t, home, "watch", url, "--for", "12s", "--every", "1s", "--output", "json")
 			var rep watchJSON
 			if err := json.Unmarshal([]byte(out), &rep); err != nil {
 				t.Fatalf("not JSON (%v): %s\nstderr: %s", err, out, errOut)
@@ -99,6 +100,12 @@ func TestWatchContractAndExitCodes(t *testing.T) {
 			}
 			if len(s.Stack) == 0 || s.Stack[len(s.Stack)-1] != svc.Culprit {
 				t.Errorf("stack should be leaf first and end at the goroutine's own function: %v", s.Stack)
+			}
+			// The same snapshots, judged again from the store.
+			out, errOut, code = leaklab(t, home, "watch", url, "--from-store", "--since", "1h", "--output", "json")
+			var again watchJSON
+			if err := json.Unmarshal([]byte(out), &again); err != nil || code != 3 || len(again.Suspects) == 0 || again.Suspects[0].Function != svc.Culprit {
+				t.Errorf("--from-store: exit %d, %v, %s\nstderr: %s", code, err, out, errOut)
 			}
 		})
 	}

@@ -1,0 +1,109 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/pprof/profile"
+	"github.com/leaklab/leaklab/profiles"
+)
+
+// ReplayOptions configure Replay.
+type ReplayOptions struct {
+	Since, Until       time.Time // zero: no bound
+	Own                OwnCode
+	MinHeapGrowth      float64
+	MinGoroutineGrowth float64
+}
+
+// Replay runs the detector over the heap and goroutine profiles of target
+// already in the store (captured by an earlier watch, 'leaklab capture' or
+// 'leaklab collect'), oldest first, one at a time, so memory stays bounded
+// however much history there is.
+func Replay(ctx context.Context, store *profiles.Store, target string, opts ReplayOptions) (*Report, error) {
+	_, base, _, err := profiles.ProfileURL(target, profiles.FetchOptions{})
+	if err != nil {
+		return nil, err
+	}
+	filter := func(typ string) profiles.Filter {
+		return profiles.Filter{Target: base, Type: typ, Since: opts.Since, Until: opts.Until}
+	}
+	heaps, err := store.List(filter(profiles.TypeHeap))
+	if err != nil {
+		return nil, err
+	}
+	gors, err := store.List(filter(profiles.TypeGoroutine))
+	if err != nil {
+		return nil, err
+	}
+	if len(heaps) == 0 && len(gors) == 0 {
+		return nil, fmt.Errorf("the store (%s) has no heap or goroutine profiles of %s in that time range; capture some with 'leaklab watch', 'leaklab capture' or 'leaklab collect'", store.Dir(), base)
+	}
+	start := earliest(heaps, gors)
+	det := NewDetector(start, opts.Own)
+	det.MinHeapGrowth, det.MinGoroutineGrowth = opts.MinHeapGrowth, opts.MinGoroutineGrowth
+	rep := &Report{Target: base, Started: start.UTC(), Own: opts.Own}
+	for _, m := range heaps {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		p, err := loadProfile(store, m)
+		if err != nil {
+			rep.Failures++
+			continue
+		}
+		det.AddHeap(m.Time, p, m.ID)
+		rep.Snapshots++
+		rep.Ended = m.Time.UTC()
+	}
+	for _, m := range gors {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		p, err := loadProfile(store, m)
+		if err != nil {
+			rep.Failures++
+			continue
+		}
+		det.AddGoroutines(m.Time, p, m.ID)
+		if m.Time.After(rep.Ended) {
+			rep.Ended = m.Time.UTC()
+		}
+	}
+	if leaks, err := store.List(filter(profiles.TypeGoroutineLeak)); err == nil && len(leaks) > 0 {
+		last := leaks[len(leaks)-1]
+		if p, err := loadProfile(store, last); err == nil {
+			det.AddGoroutineLeaks(p, last.ID)
+			rep.GoroutineLeakProfile = true
+		}
+	}
+	if n := max(len(heaps), len(gors)); n > 1 {
+		rep.For = rep.Ended.Sub(rep.Started).Seconds()
+		rep.Every = rep.For / float64(n-1)
+	}
+	rep.Suspects = det.Suspects()
+	if rep.Suspects == nil {
+		rep.Suspects = []Suspect{}
+	}
+	rep.TopGrowing = det.TopGrowing(topGrowing)
+	return rep, nil
+}
+
+func loadProfile(store *profiles.Store, m profiles.Meta) (*profile.Profile, error) {
+	c, err := store.Load(m.ID, profiles.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	return c.Profile()
+}
+
+func earliest(lists ...[]profiles.Meta) time.Time {
+	var t time.Time
+	for _, l := range lists {
+		if len(l) > 0 && (t.IsZero() || l[0].Time.Before(t)) {
+			t = l[0].Time
+		}
+	}
+	return t
+}
