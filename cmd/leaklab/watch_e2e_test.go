@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,25 +16,6 @@ import (
 	"github.com/leaklab/leaklab/leaks"
 	"github.com/leaklab/leaklab/scale"
 )
-
-// leaklab runs the real binary with its own LEAKLAB_HOME and returns
-// stdout, stderr and the exit code.
-func leaklab(t *testing.T, home string, args ...string) (string, string, int) {
-	t.Helper()
-	cmd := exec.Command(testbin.Build(t), args...)
-	cmd.Env = append(os.Environ(), "LEAKLAB_HOME="+home)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errOut.String(), code
-}
 
 // steadyLoad sends the service's steady load to its first endpoint until
 // the test ends.
@@ -76,7 +56,7 @@ func TestWatchContractAndExitCodes(t *testing.T) {
 			url := testbin.StartService(t, svc.Name, fixed).URL
 			steadyLoad(t, url, svc.Name)
 			home := t.TempDir()
-			out, errOut, code := leaklab(t, home, "watch", url, "--for", "12s", "--every", "1s", "--output", "json")
+			out, errOut, code := leaklabIn(t, home, "watch", url, "--for", "12s", "--every", "1s", "--output", "json")
 			var rep watchJSON
 			if err := json.Unmarshal([]byte(out), &rep); err != nil {
 				t.Fatalf("not JSON (%v): %s\nstderr: %s", err, out, errOut)
@@ -102,7 +82,7 @@ func TestWatchContractAndExitCodes(t *testing.T) {
 				t.Errorf("stack should be leaf first and end at the goroutine's own function: %v", s.Stack)
 			}
 			// The same snapshots, judged again from the store.
-			out, errOut, code = leaklab(t, home, "watch", url, "--from-store", "--since", "1h", "--output", "json")
+			out, errOut, code = leaklabIn(t, home, "watch", url, "--from-store", "--since", "1h", "--output", "json")
 			var again watchJSON
 			if err := json.Unmarshal([]byte(out), &again); err != nil || code != 3 || len(again.Suspects) == 0 || again.Suspects[0].Function != svc.Culprit {
 				t.Errorf("--from-store: exit %d, %v, %s\nstderr: %s", code, err, out, errOut)
@@ -113,11 +93,11 @@ func TestWatchContractAndExitCodes(t *testing.T) {
 
 func TestWatchUnreachableTarget(t *testing.T) {
 	t.Parallel()
-	out, errOut, code := leaklab(t, t.TempDir(), "watch", "http://127.0.0.1:1", "--for", "2s", "--every", "1s")
+	out, errOut, code := leaklabIn(t, t.TempDir(), "watch", "http://127.0.0.1:1", "--for", "2s", "--every", "1s")
 	if code != 1 || out != "" || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, "127.0.0.1:1") {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and one line naming the target", code, out, errOut)
 	}
-	_, errOut, code = leaklab(t, t.TempDir(), "watch", "http://127.0.0.1:1", "--for", "1s", "--every", "2s")
+	_, errOut, code = leaklabIn(t, t.TempDir(), "watch", "http://127.0.0.1:1", "--for", "1s", "--every", "2s")
 	if code != 2 {
 		t.Errorf("--for shorter than --every: exit %d (%s), want 2", code, errOut)
 	}
@@ -132,7 +112,7 @@ func TestWatchTargetDies(t *testing.T) {
 		time.Sleep(4 * time.Second)
 		proc.Kill()
 	}()
-	out, errOut, code := leaklab(t, t.TempDir(), "watch", proc.URL, "--for", "30s", "--every", "1s")
+	out, errOut, code := leaklabIn(t, t.TempDir(), "watch", proc.URL, "--for", "30s", "--every", "1s")
 	if code == 0 || !strings.Contains(out, "The watch ended early: the target stopped answering") || !strings.Contains(errOut, "ended early") {
 		t.Errorf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
@@ -152,7 +132,7 @@ func TestWatchHTMLInChromium(t *testing.T) {
 	url := testbin.StartService(t, "wallet-callbacks", false).URL
 	steadyLoad(t, url, "wallet-callbacks")
 	page := filepath.Join(t.TempDir(), "report.html")
-	if _, errOut, code := leaklab(t, t.TempDir(), "watch", url, "--for", "10s", "--every", "1s", "--html", page); code != 3 {
+	if _, errOut, code := leaklabIn(t, t.TempDir(), "watch", url, "--for", "10s", "--every", "1s", "--html", page); code != 3 {
 		t.Fatalf("watch exit %d: %s", code, errOut)
 	}
 	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -175,7 +155,7 @@ func TestWatchHTMLInChromium(t *testing.T) {
 
 func TestDemo(t *testing.T) {
 	t.Parallel()
-	out, errOut, code := leaklab(t, t.TempDir(), "demo", "--for", "16s", "--every", "2s", "--output", "json")
+	out, errOut, code := leaklabIn(t, t.TempDir(), "demo", "--for", "16s", "--every", "2s", "--output", "json")
 	var rep watchJSON
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
 		t.Fatalf("exit %d, %v\nstdout: %s\nstderr: %s", code, err, out, errOut)
@@ -194,14 +174,14 @@ func TestExerciseFlow(t *testing.T) {
 	home := t.TempDir()
 	const name = "unbounded-cache"
 	for i := 1; i <= 4; i++ {
-		out, _, code := leaklab(t, home, "exercise", "hint", name)
+		out, _, code := leaklabIn(t, home, "exercise", "hint", name)
 		if code != 0 || !strings.Contains(out, "Hint "+string(rune('0'+min(i, 3)))+"/3") {
 			t.Errorf("hint %d: exit %d: %s", i, code, out)
 		}
 	}
 	url := testbin.StartService(t, name, false).URL
 	steadyLoad(t, url, name)
-	out, _, code := leaklab(t, home, "exercise", "check", name, "--url", url, "--for", "10s", "--answer", "(*pageCache).lookup", "--output", "json")
+	out, _, code := leaklabIn(t, home, "exercise", "check", name, "--url", url, "--for", "10s", "--answer", "(*pageCache).lookup", "--output", "json")
 	var rep struct {
 		LeakStillThere bool `json:"leak_still_there"`
 		Correct        bool `json:"correct"`
@@ -209,15 +189,15 @@ func TestExerciseFlow(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 3 || !rep.LeakStillThere || rep.Correct {
 		t.Errorf("wrong answer: exit %d, %+v, %v: %s", code, rep, err, out)
 	}
-	out, _, _ = leaklab(t, home, "exercise", "check", name, "--url", url, "--for", "6s", "--answer", "pageCache.render")
+	out, _, _ = leaklabIn(t, home, "exercise", "check", name, "--url", url, "--for", "6s", "--answer", "pageCache.render")
 	if !strings.Contains(out, "Correct: github.com/leaklab/leaklab/leaks.(*pageCache).render") {
 		t.Errorf("right answer: %s", out)
 	}
-	out, _, _ = leaklab(t, home, "exercise", "list")
+	out, _, _ = leaklabIn(t, home, "exercise", "list")
 	if !regexp.MustCompile(`(?m)^unbounded-cache\s+heap\s+solved\s+3/3`).MatchString(out) {
 		t.Errorf("progress not remembered:\n%s", out)
 	}
-	out, _, code = leaklab(t, home, "exercise", "solution", name)
+	out, _, code = leaklabIn(t, home, "exercise", "solution", name)
 	if code != 0 || !strings.Contains(out, "func (c *pageCache) render(id string) []byte") || !strings.Contains(out, "leaklab run unbounded-cache --fixed") {
 		t.Errorf("solution: exit %d:\n%s", code, out)
 	}

@@ -44,33 +44,30 @@ func Replay(ctx context.Context, store *profiles.Store, target string, opts Repl
 	det := NewDetector(start, opts.Own)
 	det.MinHeapGrowth, det.MinGoroutineGrowth = opts.MinHeapGrowth, opts.MinGoroutineGrowth
 	rep := &Report{Target: base, Started: start.UTC(), Own: opts.Own}
-	for _, m := range heaps {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	feed := func(metas []profiles.Meta, add func(time.Time, *profile.Profile, string)) error {
+		for _, m := range metas {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			p, err := loadProfile(store, m)
+			if err != nil {
+				rep.Failures++
+				continue
+			}
+			add(m.Time, p, m.ID)
+			if m.Time.After(rep.Ended) {
+				rep.Ended = m.Time.UTC()
+			}
 		}
-		p, err := loadProfile(store, m)
-		if err != nil {
-			rep.Failures++
-			continue
-		}
-		det.AddHeap(m.Time, p, m.ID)
-		rep.Snapshots++
-		rep.Ended = m.Time.UTC()
+		return nil
 	}
-	for _, m := range gors {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		p, err := loadProfile(store, m)
-		if err != nil {
-			rep.Failures++
-			continue
-		}
-		det.AddGoroutines(m.Time, p, m.ID)
-		if m.Time.After(rep.Ended) {
-			rep.Ended = m.Time.UTC()
-		}
+	if err := feed(heaps, det.AddHeap); err != nil {
+		return nil, err
 	}
+	if err := feed(gors, det.AddGoroutines); err != nil {
+		return nil, err
+	}
+	rep.Snapshots = max(len(heaps), len(gors)) - rep.Failures
 	if leaks, err := store.List(filter(profiles.TypeGoroutineLeak)); err == nil && len(leaks) > 0 {
 		last := leaks[len(leaks)-1]
 		if p, err := loadProfile(store, last); err == nil {
