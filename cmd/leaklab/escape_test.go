@@ -15,6 +15,7 @@ import (
 
 	"github.com/leaklab/leaklab/internal/testbin"
 	"github.com/leaklab/leaklab/leaks"
+	"github.com/leaklab/leaklab/profiles"
 )
 
 const (
@@ -302,6 +303,28 @@ func TestEscapeProfile(t *testing.T) {
 	stdout, _, _ = runLeaklab(t, lessonDir, "escape", "--profile", prof, "--kind", "moved-to-heap")
 	if !strings.Contains(stdout, "Priced with "+prof) || !strings.Contains(stdout, "MakeCounter  moved to heap: n") {
 		t.Errorf("text report:\n%s", stdout)
+	}
+
+	// The same profile by its ID in the profile store.
+	home := t.TempDir()
+	store, err := profiles.Open(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := profiles.ReadFile(prof, profiles.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := store.Save(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(testbin.Build(t), "escape", "--profile", meta.ID, "--kind", "moved-to-heap")
+	cmd.Dir = lessonDir
+	cmd.Env = append(os.Environ(), "LEAKLAB_HOME="+home)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Priced with "+meta.ID) || !strings.Contains(string(out), "MakeCounter  moved to heap: n") {
+		t.Errorf("--profile %s from the store: %v\n%s", meta.ID, err, out)
 	}
 }
 
