@@ -16,8 +16,8 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	if err := r.WriteText(&text); err != nil {
 		return err
 	}
-	rps := barChart{Title: "requests/s (median, 95% interval, each run a dot)", Unit: "req/s"}
-	p99 := barChart{Title: "p99 latency (median, each run a dot)", Unit: "ms"}
+	rps := barChart{Title: "requests/s: bar = median, whisker = its confidence interval (level in the table), dot = one run", Unit: "req/s"}
+	p99 := barChart{Title: "p99 latency: bar = median, dot = one run", Unit: "ms"}
 	for _, s := range r.Results {
 		var rpsRuns, p99Runs []float64
 		for _, run := range r.Runs {
