@@ -134,6 +134,7 @@ type forwarder struct {
 	mu                  sync.Mutex
 	ok, failed, dropped int
 	warned              bool
+	closed              bool
 }
 
 func newForwarder(base string, m *metrics, log *slog.Logger) (*forwarder, error) {
@@ -169,8 +170,22 @@ func (f *forwarder) start() {
 // enqueue never blocks: when Pyroscope cannot keep up the profile is
 // dropped and counted, rather than holding up captures or pushes.
 func (f *forwarder) enqueue(item *forwardItem) {
-	select {
-	case f.queue <- item:
+	// The send happens under the lock so that stop cannot close the queue
+	// in between; it never blocks.
+	f.mu.Lock()
+	queued := false
+	if !f.closed { // else: a push still being read when the grace ended
+		select {
+		case f.queue <- item:
+			queued = true
+		default:
+		}
+	}
+	f.mu.Unlock()
+	switch {
+	case queued:
+	case f.isClosed():
+		f.count(&f.dropped, "dropped")
 	default:
 		f.count(&f.dropped, "dropped")
 		f.mu.Lock()
@@ -185,7 +200,10 @@ func (f *forwarder) enqueue(item *forwardItem) {
 
 // stop sends what is queued until ctx ends, then drops the rest.
 func (f *forwarder) stop(ctx context.Context) {
+	f.mu.Lock()
+	f.closed = true
 	close(f.queue)
+	f.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		f.wg.Wait()
@@ -266,6 +284,12 @@ func (f *forwarder) post(item *forwardItem) (retry bool, err error) {
 	}
 	err = fmt.Errorf("HTTP %s: %s", resp.Status, bytes.TrimSpace(msg))
 	return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests, err
+}
+
+func (f *forwarder) isClosed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
 }
 
 func (f *forwarder) count(n *int, result string) {

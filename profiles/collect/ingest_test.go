@@ -400,3 +400,25 @@ func TestForwardToAnotherCollector(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardFailureDoesNotStopCollection forwards to a Pyroscope that
+// answers 503: forwards are retried, then counted as failed, and the
+// local store keeps filling meanwhile.
+func TestForwardFailureDoesNotStopCollection(t *testing.T) {
+	svc := startService(t, "abandoned-worker", true, leaks.Options{})
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "ingester unavailable", http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	st, err := profiles.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startCollector(t, Options{
+		Discover: StaticTargets{{URL: svc.URL()}}, Every: 200 * time.Millisecond, Store: st, Forward: down.URL,
+	}, false)
+	waitFor(t, "a failed forward while the store fills", 60*time.Second, func() bool {
+		return r.c.Summary().ForwardFailed >= 1 && len(list(t, st, profiles.Filter{})) >= 4
+	})
+	r.stop(t)
+}
