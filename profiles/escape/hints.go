@@ -33,10 +33,17 @@ func hint(f *found, sourceLine func(file string, line int) string) string {
 		}
 		return ""
 	case KindLeakingParam:
-		if strings.Contains(f.Message, "to result") {
+		switch {
+		case strings.Contains(f.Message, "to result"):
 			return "the pointer is returned, so whether the caller's argument escapes depends on what the caller does with the result."
+		case f.content:
+			return "what the parameter points to (not the parameter itself) is kept beyond the call, so callers' data behind it is allocated on the heap."
 		}
 		return "the pointer is stored where it outlives the call, so every caller's argument for it is allocated on the heap."
+	}
+	if f.subject == "append" || strings.HasPrefix(f.subject, "append(") {
+		return "append's growth path: when the slice is full, the new backing array is allocated on the heap. " +
+			"Give it the capacity it needs up front (make with a capacity) or reuse the buffer, and this never runs."
 	}
 	switch {
 	case reason("too large for stack"):
@@ -63,6 +70,9 @@ func hint(f *found, sourceLine func(file string, line int) string) string {
 		return "its address is returned, so it must outlive the call: return the value itself, or let the caller pass the destination."
 	case reason("spill") && has(func(fl Flow, _ Step) bool { return strings.Contains(fl.From, "{storage for") }) && has(func(fl Flow, _ Step) bool { return strings.HasPrefix(fl.To, "~r") }):
 		return "it is returned (as an interface or slice backing array), so it is allocated where the caller can keep it."
+	case isBoxedValue(f):
+		return "a copy of the value is boxed (as an interface, which holds a pointer to its data) and the box is kept on the heap. " +
+			"Keep the concrete type where you can (a []T rather than []any, a typed field rather than any)."
 	case has(func(fl Flow, _ Step) bool { return fl.To == "{heap}" }):
 		return "it is stored somewhere that is already on the heap (a global, a field of a heap object, a parameter that leaks), so it must be there too."
 	}
@@ -85,4 +95,14 @@ func constantMake(expr string) bool {
 		}
 	}
 	return true
+}
+
+// isBoxedValue reports whether an escape is of a plain value (a variable
+// or field, not an allocation expression) whose storage the compiler had to
+// create: the mark of a conversion to an interface.
+func isBoxedValue(f *found) bool {
+	if f.Kind != KindEscapes || len(f.Flow) == 0 || strings.ContainsAny(f.subject, "(){}[]&* ") {
+		return false
+	}
+	return f.Flow[0].From == "&{storage for "+f.subject+"}"
 }

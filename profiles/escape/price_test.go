@@ -104,7 +104,7 @@ func TestLessonsExplained(t *testing.T) {
 		fixed            string
 	}{
 		{"NewPointPtr", "moved to heap: p", "return the value", KindMovedToHeap, "NewPointValue"},
-		{"AppendBoxed", "p escapes to heap", "", KindEscapes, "AppendTyped"},
+		{"AppendBoxed", "p escapes to heap", "boxed", KindEscapes, "AppendTyped"},
 		{"MakeCounter", "moved to heap: n", "closure", KindMovedToHeap, "(*Counter).Next"},
 		{"SumOfSquaresDynamic", "make([]int, n) does not escape", "run time", KindDoesNotEscape, "SumOfSquaresFixed"},
 		{"LabelSprintf", "id escapes to heap", "fmt", KindEscapes, "AppendLabel"},
