@@ -107,7 +107,6 @@ func Analyze(ctx context.Context, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("reading the compiler's escape log: %w", err)
 	}
 	findings = mergeFlows(findings, diags)
-	findings = dedupe(findings)
 
 	names := newFuncNamer()
 	report := &Report{Dir: dir, Failures: built.failures, Findings: make([]Finding, 0, len(findings))}
