@@ -218,6 +218,9 @@ func runScale(ctx context.Context, f *factory, o *scaleOptions) error {
 	if errors.As(err, &optErr) || errors.As(err, &addrErr) {
 		return &usageError{err: err}
 	}
+	if err != nil && ctx.Err() != nil {
+		return errors.New("interrupted: every worker is stopped, no report was written")
+	}
 	if err != nil {
 		return err
 	}

@@ -333,3 +333,41 @@ func TestScaleBadTargetsEndToEnd(t *testing.T) {
 		})
 	}
 }
+
+// Workers that crash in the middle of runs are restarted and the report
+// counts it: here every worker is killed (SIGKILL, by timeout(1)) 1.5s
+// after it starts, within each 2s run.
+func TestScaleReportCountsRestarts(t *testing.T) {
+	if _, err := exec.LookPath("timeout"); err != nil {
+		t.Skip("needs timeout(1) from coreutils")
+	}
+	bin := testbin.Build(t)
+	cmd, marker := scaleCmd(t, "scale", "--cmd", "timeout -s KILL 1.5 "+bin+" scale worker cpu-bound --fixed",
+		"--path", "/tags?doc={i}", "--ready-path", "/healthz", "--strategies", "reuseport",
+		"--workers", "2", "--runs", "4", "-d", "2s", "--warmup", "50ms", "-c", "4", "--output", "json")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("leaklab scale: %v\n%s", err, &stderr)
+	}
+	waitMarked(t, marker, 10*time.Second, "after leaklab scale exited", func(n int) bool { return n == 0 })
+	var rep struct {
+		Results []struct {
+			Restarts int `json:"restarts"`
+		} `json:"results"`
+		Runs []struct {
+			Restarts int `json:"restarts"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	sum := 0
+	for _, r := range rep.Runs {
+		sum += r.Restarts
+	}
+	if len(rep.Results) != 1 || rep.Results[0].Restarts < len(rep.Runs) || rep.Results[0].Restarts != sum {
+		t.Errorf("restarts: result %+v, runs %+v; want at least one per run, adding up", rep.Results, rep.Runs)
+	}
+}
