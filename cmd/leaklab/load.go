@@ -219,8 +219,8 @@ func loadRun(ctx context.Context, f *factory, opts *loadOptions, url string) err
 	}
 	// The target is usually on this machine (loopback is the default), and
 	// the generator's extra threads only take CPU from the server: on two
-	// cores one thread costs about 10% less CPU per request and the server
-	// answers more (measured with scripts/bench-load.sh, see README).
+	// cores one thread cost 5 to 10% less CPU per request than two
+	// (measured with scripts/bench-load.sh, see README).
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(opts.procs))
 	if f.streams.ErrIsTerminal {
 		lo.Progress = func(p scale.LoadProgress) {
