@@ -63,7 +63,7 @@ top=$("$work/leaklab" diff "$work/base.pb.gz" "$work/current.pb.gz" --top 1 --ou
 	awk -F'"' '/^ *"function": / {print $4; exit}')
 delta=$("$work/leaklab" diff "$work/base.pb.gz" "$work/current.pb.gz" --top 1 --output json |
 	awk -F': ' '/^ *"delta": / {gsub(/,/, "", $2); print $2; exit}')
-pflat=$(go tool pprof -top -unit=B -nodecount=1000000 -diff_base "$work/base.pb.gz" "$work/current.pb.gz" 2>/dev/null |
+pflat=$(go tool pprof -top -unit=B -nodecount=1000000 -nodefraction=0 -edgefraction=0 -diff_base "$work/base.pb.gz" "$work/current.pb.gz" 2>/dev/null |
 	awk -v f="$top" '$6 == f {sub(/B$/, "", $1); print $1; exit}')
 if [ "$pflat" != "$delta" ]; then
 	echo "bench-diff: the tools disagree: leaklab's top row $top has delta $delta, pprof's flat is '$pflat'" >&2
