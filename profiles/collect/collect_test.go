@@ -227,7 +227,7 @@ func get(t *testing.T, u string) string {
 }
 
 // TestBadTargets runs one good target beside targets that hang, answer
-// garbage, or are gone: the good one keeps being collected, the bad ones
+// garbage (HTML, a gzip bomb), never existed, or die: the good one keeps being collected, the bad ones
 // are counted by reason, backed off, and nothing of theirs is stored.
 func TestBadTargets(t *testing.T) {
 	good := startService(t, "abandoned-worker", true, leaks.Options{})
@@ -249,9 +249,14 @@ func TestBadTargets(t *testing.T) {
 	gone := "http://" + ln.Addr().String()
 	ln.Close()
 
+	bombData := gzipBomb(t, 100<<20)
+	bomb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(bombData)
+	}))
+	defer bomb.Close()
 	// dies answers until it has been captured once, then goes away.
 	dies := startService(t, "abandoned-worker", true, leaks.Options{})
-	targets := StaticTargets{{URL: good.URL()}, {URL: hang.URL}, {URL: junk.URL}, {URL: gone}, {URL: dies.URL()}}
+	targets := StaticTargets{{URL: good.URL()}, {URL: hang.URL}, {URL: junk.URL}, {URL: gone}, {URL: dies.URL()}, {URL: bomb.URL}}
 	reg := prometheus.NewRegistry()
 	r := startCollector(t, Options{
 		Discover: targets, Every: 200 * time.Millisecond, Timeout: 300 * time.Millisecond, Registry: reg,
@@ -271,9 +276,10 @@ func TestBadTargets(t *testing.T) {
 			failures(junk.URL, "goroutine", "not_profile") >= 1 &&
 			failures(gone, "heap", "unreachable") >= 1 &&
 			failures(dies.URL(), "heap", "unreachable") >= 1 &&
+			failures(bomb.URL, "heap", "too_large") >= 1 &&
 			len(list(t, r.store, profiles.Filter{Target: good.URL()})) >= 4
 	})
-	for _, bad := range []string{hang.URL, junk.URL, gone, dies.URL()} {
+	for _, bad := range []string{hang.URL, junk.URL, gone, dies.URL(), bomb.URL} {
 		if got := testutil.ToFloat64(r.c.m.up.WithLabelValues(bad)); got != 0 {
 			t.Errorf("target_up{%s} = %v, want 0", bad, got)
 		}
