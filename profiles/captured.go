@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -184,6 +185,8 @@ func inferType(defaultSampleType string, sts []ValueType) string {
 		return TypeAllocs
 	case has("inuse_space"):
 		return TypeHeap
+	case has("goroutineleak"):
+		return TypeGoroutineLeak
 	case has("goroutine") || has("goroutines"):
 		return TypeGoroutine
 	case has("cpu"):
@@ -214,4 +217,15 @@ func validType(t string) error {
 		}
 	}
 	return fmt.Errorf("unknown profile type %q (want one of heap, allocs, goroutine, goroutineleak, cpu, mutex, block)", t)
+}
+
+// withArticle puts "a" or "an" before a type name, for error messages.
+func withArticle(t string) string {
+	if t == "" {
+		t = "unknown"
+	}
+	if strings.ContainsRune("aeiou", rune(t[0])) {
+		return "an " + t
+	}
+	return "a " + t
 }

@@ -105,7 +105,7 @@ func compare(base, cur *Captured, opts DiffOptions) (*DiffReport, error) {
 		return nil, fmt.Errorf("cannot group by %q (want function, line or stack)", opts.By)
 	}
 	if base != nil && typeFamily(base.Type) != typeFamily(cur.Type) {
-		return nil, fmt.Errorf("cannot diff a %s profile against a %s profile", cur.Type, base.Type)
+		return nil, fmt.Errorf("cannot diff %s profile against %s profile", withArticle(cur.Type), withArticle(base.Type))
 	}
 	filter, err := newSampleFilter(opts.Focus, opts.Ignore)
 	if err != nil {

@@ -392,3 +392,27 @@ func FuzzDiff(f *testing.F) {
 		}
 	})
 }
+
+// The goroutineleak profile (GOEXPERIMENT=goroutineleakprofile) holds only
+// goroutines the runtime proved leaked; they group at the same leak site.
+func TestGoroutineLeakProfile(t *testing.T) {
+	c, err := ReadFile(filepath.Join("testdata", "goroutineleak.pb.gz"), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Type != TypeGoroutineLeak {
+		t.Errorf("type %q, want goroutineleak", c.Type)
+	}
+	rep, err := Summarize(c, DiffOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const site = "github.com/leaklab/leaklab/leaks.(*searchService).backend"
+	if len(rep.LeakSites) == 0 || rep.LeakSites[0].Function != site || rep.LeakSites[0].WaitState != "chan send" || rep.LeakSites[0].Current < 50 {
+		t.Errorf("leak sites %+v, want %s [chan send] with the leaked workers", rep.LeakSites, site)
+	}
+	_, grCur := loadPair(t, "goroutine")
+	if _, err := Diff(grCur, c, DiffOptions{}); err == nil || !strings.Contains(err.Error(), "sample types do not line up") {
+		t.Errorf("goroutine against goroutineleak: %v", err)
+	}
+}

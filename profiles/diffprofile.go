@@ -17,7 +17,7 @@ const baseLabel = "pprof::base"
 // 'go tool pprof -diff_base BASE CUR'.
 func DiffProfile(base, cur *Captured) (*profile.Profile, error) {
 	if fb, fc := typeFamily(base.Type), typeFamily(cur.Type); fb != fc {
-		return nil, fmt.Errorf("cannot diff a %s profile against a %s profile", cur.Type, base.Type)
+		return nil, fmt.Errorf("cannot diff %s profile against %s profile", withArticle(cur.Type), withArticle(base.Type))
 	}
 	bp, err := base.Profile()
 	if err != nil {

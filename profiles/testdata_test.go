@@ -4,9 +4,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/leaklab/leaklab/internal/testbin"
 )
@@ -53,6 +57,57 @@ func TestRegenerateTestdata(t *testing.T) {
 		}
 		capture("current")
 		svc.Stop(t)
+	}
+	regenerateGoroutineLeak(t)
+}
+
+// regenerateGoroutineLeak captures testdata/goroutineleak.pb.gz from
+// abandoned-worker built with GOEXPERIMENT=goroutineleakprofile, the only
+// way the runtime offers that profile.
+func regenerateGoroutineLeak(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "leaklab-goroutineleak")
+	build := exec.Command("go", "build", "-o", bin, "github.com/leaklab/leaklab/cmd/leaklab")
+	build.Env = append(os.Environ(), "GOEXPERIMENT=goroutineleakprofile")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build with GOEXPERIMENT=goroutineleakprofile: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	svc := exec.Command(bin, "run", "abandoned-worker", "--addr", addr)
+	if err := svc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { svc.Process.Kill(); svc.Wait() }()
+	url := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the goroutineleak build did not start listening: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := range 60 {
+		resp, err := http.Get(fmt.Sprintf("%s/search?q=item-%d", url, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	c, err := Fetch(context.Background(), url, FetchOptions{Type: TypeGoroutineLeak})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(filepath.Join("testdata", "goroutineleak.pb.gz"), c); err != nil {
+		t.Fatal(err)
 	}
 }
 
