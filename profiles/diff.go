@@ -405,7 +405,7 @@ func (a *aggregator) add(d *decoded, vi, side int) (int64, error) {
 // rows returns the aggregated rows sorted by delta, largest growth
 // first. In a diff, rows that did not change at all are left out.
 func (a *aggregator) rows(diff bool) []DiffRow {
-	var out []DiffRow
+	out := []DiffRow{} // an empty diff is [] in JSON, not null
 	for k := range a.names {
 		f, c := a.flat[k], a.cum[k]
 		if f == [2]int64{} && c == [2]int64{} {

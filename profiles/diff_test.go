@@ -2,6 +2,7 @@ package profiles
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -323,6 +324,9 @@ func TestDiffAgainstItself(t *testing.T) {
 	}
 	if len(rep.Rows) != 0 || rep.BaseTotal != rep.CurrentTotal {
 		t.Errorf("self-diff has %d rows, totals %d/%d", len(rep.Rows), rep.BaseTotal, rep.CurrentTotal)
+	}
+	if js, _ := json.Marshal(rep); !strings.Contains(string(js), `"rows":[]`) {
+		t.Errorf("an empty diff's rows are not [] in JSON: %s", js)
 	}
 }
 
