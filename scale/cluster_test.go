@@ -167,13 +167,15 @@ func TestStrategiesServeAndSpread(t *testing.T) {
 				t.Fatalf("%d worker processes, want %d", len(snap), want)
 			}
 			pids := map[int]bool{}
+			var cpu time.Duration
 			for _, w := range snap {
 				pids[w.PID] = true
+				cpu += w.CPU
 				if w.Counts.PID != w.PID {
 					t.Errorf("worker %d: master knows pid %d, the worker says %d", w.Index, w.PID, w.Counts.PID)
 				}
-				if w.CPU <= 0 || w.PeakRSS <= 0 {
-					t.Errorf("worker %d: CPU %v, peak RSS %d from /proc; want both positive", w.Index, w.CPU, w.PeakRSS)
+				if w.PeakRSS <= 0 {
+					t.Errorf("worker %d: peak RSS %d from /proc, want it positive", w.Index, w.PeakRSS)
 				}
 				if s == scale.RoundRobin && w.Handed < w.Counts.Connections {
 					t.Errorf("worker %d accepted %d connections but the master handed it %d", w.Index, w.Counts.Connections, w.Handed)
@@ -181,6 +183,11 @@ func TestStrategiesServeAndSpread(t *testing.T) {
 			}
 			if len(pids) != want {
 				t.Errorf("workers share processes: %v", pids)
+			}
+			// /proc counts CPU in 10ms ticks, so only the sum over hundreds
+			// of requests is sure to be positive.
+			if cpu <= 0 {
+				t.Errorf("the workers' CPU time from /proc is %v after serving requests", cpu)
 			}
 			if got := c.Restarts(); got != 0 {
 				t.Errorf("%d restarts in a healthy cluster", got)

@@ -164,7 +164,7 @@ func TestScaleEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	bench, page := filepath.Join(dir, "scale.txt"), filepath.Join(dir, "scale.html")
 	cmd, marker := scaleCmd(t, "scale", "--service", "cpu-bound", "--fixed", "--workers", "2",
-		"--runs", "4", "-d", "300ms", "--warmup", "100ms", "-c", "8",
+		"--runs", "4", "-d", "300ms", "--warmup", "100ms", "-c", "16",
 		"--output", "json", "--benchfmt", bench, "--html", page)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
