@@ -3,6 +3,7 @@ package profiles
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,25 +62,29 @@ func parsePprofValue(t *testing.T, s string) int64 {
 // 'go tool pprof -top -diff_base' on the same real pair: flat as
 // base/current/delta, cumulative as the *_cum fields.
 func TestDiffMatchesPprofDiffBase(t *testing.T) {
-	cases := []struct{ pair, sampleIndex string }{
-		{"heap", "inuse_space"},
-		{"heap", "inuse_objects"},
-		{"heap", "alloc_space"},
-		{"heap", "alloc_objects"},
-		{"goroutine", ""},
+	cases := []struct {
+		pair  string
+		opts  DiffOptions
+		flags []string // the same options, as go tool pprof flags
+	}{
+		{"heap", DiffOptions{SampleIndex: "inuse_space"}, []string{"-sample_index=inuse_space"}},
+		{"heap", DiffOptions{SampleIndex: "inuse_objects"}, []string{"-sample_index=inuse_objects"}},
+		{"heap", DiffOptions{SampleIndex: "alloc_space"}, []string{"-sample_index=alloc_space"}},
+		{"heap", DiffOptions{SampleIndex: "alloc_objects"}, []string{"-sample_index=alloc_objects"}},
+		{"heap", DiffOptions{SampleIndex: "alloc_space", By: ByLine}, []string{"-sample_index=alloc_space", "-lines"}},
+		{"heap", DiffOptions{SampleIndex: "alloc_space", Focus: "net/http"}, []string{"-sample_index=alloc_space", "-focus=net/http"}},
+		{"heap", DiffOptions{SampleIndex: "alloc_objects", Ignore: "textproto|bufio"}, []string{"-sample_index=alloc_objects", "-ignore=textproto|bufio"}},
+		{"goroutine", DiffOptions{}, nil},
+		{"goroutine", DiffOptions{By: ByLine}, []string{"-lines"}},
 	}
 	for _, tc := range cases {
-		t.Run(tc.pair+"/"+tc.sampleIndex, func(t *testing.T) {
+		t.Run(tc.pair+strings.Join(tc.flags, ""), func(t *testing.T) {
 			base, cur := loadPair(t, tc.pair)
-			rep, err := Diff(base, cur, DiffOptions{SampleIndex: tc.sampleIndex})
+			rep, err := Diff(base, cur, tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			args := []string{"-diff_base", base.Target, cur.Target}
-			if tc.sampleIndex != "" {
-				args = append([]string{"-sample_index=" + tc.sampleIndex}, args...)
-			}
-			want := pprofTop(t, args...)
+			want := pprofTop(t, append(tc.flags, "-diff_base", base.Target, cur.Target)...)
 			compareWithPprof(t, rep, want)
 		})
 	}
@@ -92,7 +97,11 @@ func compareWithPprof(t *testing.T, rep *DiffReport, want map[string]pprofRow) {
 	}
 	all := map[string]DiffRow{}
 	for _, r := range rep.Rows {
-		all[r.Function] = r
+		name := r.Function
+		if rep.By == ByLine {
+			name = fmt.Sprintf("%s %s:%d", r.Function, r.File, r.Line)
+		}
+		all[name] = r
 	}
 	if len(rep.Rows) < rep.TotalRows {
 		t.Fatalf("report cut to %d of %d rows; the comparison needs all", len(rep.Rows), rep.TotalRows)
@@ -120,7 +129,7 @@ func compareWithPprof(t *testing.T, rep *DiffReport, want map[string]pprofRow) {
 			best, bestFlat = name, w.flat
 		}
 	}
-	if bestFlat > 0 && (rep.Rows[0].Function != best || rep.Rows[0].Delta != bestFlat) {
+	if got := all[best]; bestFlat > 0 && (rep.Rows[0].Function != got.Function || rep.Rows[0].Line != got.Line || rep.Rows[0].Delta != bestFlat) {
 		t.Errorf("top row %s %+d; pprof's largest growth is %s %+d", rep.Rows[0].Function, rep.Rows[0].Delta, best, bestFlat)
 	}
 }
