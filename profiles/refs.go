@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,8 +60,18 @@ func WriteProfile(path string, p *profile.Profile) error {
 }
 
 func writeFileAtomic(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	return writeThroughTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*", 0o644,
+		func(f *os.File) error { return write(f) },
+		func(tmp string) error { return os.Rename(tmp, path) })
+}
+
+// writeThroughTemp writes a temporary file in dir (named by pattern, as
+// os.CreateTemp), syncs it, sets its mode, and hands it to place, which
+// moves it where it belongs. The temporary file is gone afterwards
+// whatever happens, so a failure or a kill never leaves half a file under
+// the final name.
+func writeThroughTemp(dir, pattern string, mode os.FileMode, write func(*os.File) error, place func(tmp string) error) error {
+	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return err
 	}
@@ -79,8 +88,8 @@ func writeFileAtomic(path string, write func(io.Writer) error) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Chmod(tmp, 0o644); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Chmod(tmp, mode); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	return place(tmp)
 }

@@ -103,27 +103,9 @@ func (s *Store) Save(c *Captured) (Meta, error) {
 // writeNew writes name through a synced temporary file, then links it
 // into place, failing rather than overwriting an existing name.
 func (s *Store) writeNew(name string, write func(*os.File) error) error {
-	f, err := os.CreateTemp(s.dir, tempPrefix+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return err
-	}
-	return os.Link(tmp, filepath.Join(s.dir, name))
+	return writeThroughTemp(s.dir, tempPrefix+"*", 0o600, write, func(tmp string) error {
+		return os.Link(tmp, filepath.Join(s.dir, name))
+	})
 }
 
 func newID(t time.Time, typ string) (string, error) {
