@@ -404,3 +404,47 @@ func TestDiffHTTPServesPprofUI(t *testing.T) {
 		t.Errorf("no report before serving:\n%s", stdout.String())
 	}
 }
+
+// --type all saves every type the target offers and says which it skipped.
+func TestCaptureAllTypes(t *testing.T) {
+	home := t.TempDir()
+	svc := testbin.StartService(t, "global-mutex", false)
+	var reps []struct {
+		ID      string `json:"id"`
+		Type    string `json:"type"`
+		Seconds int    `json:"seconds"`
+		Skipped string `json:"skipped"`
+		Error   string `json:"error"`
+	}
+	out := mustLeaklab(t, home, "capture", svc.URL, "--type", "all", "--seconds", "1", "--output", "json")
+	if err := json.Unmarshal([]byte(out), &reps); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	got := map[string]string{}
+	for _, r := range reps {
+		switch {
+		case r.Skipped != "":
+			got[r.Type] = "skipped"
+		case r.Error != "":
+			got[r.Type] = "error: " + r.Error
+		default:
+			got[r.Type] = "saved"
+			if r.Type == "cpu" && r.Seconds != 1 {
+				t.Errorf("cpu profile of %d seconds, want 1", r.Seconds)
+			}
+		}
+	}
+	want := map[string]string{"heap": "saved", "allocs": "saved", "goroutine": "saved", "goroutineleak": "skipped", "mutex": "saved", "block": "saved", "cpu": "saved"}
+	for typ, w := range want {
+		if got[typ] != w {
+			t.Errorf("%s: %s, want %s", typ, got[typ], w)
+		}
+	}
+	var entries []map[string]any
+	if err := json.Unmarshal([]byte(mustLeaklab(t, home, "profiles", "ls", "--output", "json")), &entries); err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 6 {
+		t.Errorf("%d stored profiles, want 6", len(entries))
+	}
+}
