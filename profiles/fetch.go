@@ -52,6 +52,10 @@ type FetchOptions struct {
 	Limits Limits
 	// Labels are stored with the profile (for example env=staging).
 	Labels map[string]string
+	// NoServiceName skips asking the target for its name (/metrics, then
+	// /debug/pprof/cmdline), for callers that fetch the same target
+	// repeatedly and already know it.
+	NoServiceName bool
 }
 
 // FetchError says fetching from a target failed; its message is one line
@@ -175,7 +179,9 @@ func Fetch(ctx context.Context, target string, opts FetchOptions) (*Captured, er
 	for k, v := range opts.Labels {
 		c.Labels[k] = v
 	}
-	c.Service = lookupServiceName(ctx, client, base, c.Labels)
+	if !opts.NoServiceName {
+		c.Service = lookupServiceName(ctx, client, base, c.Labels)
+	}
 	if len(c.Labels) == 0 {
 		c.Labels = nil
 	}
@@ -201,8 +207,10 @@ type FetchResult struct {
 	Skipped bool
 }
 
-// FetchAll captures every type in Types, in order; a failure of one type
-// does not stop the others.
+// FetchAll captures every type in Types, in order. A type the target
+// refuses (an HTTP error, not a profile) does not stop the others; a target
+// that cannot be reached at all stops the rest, which would fail the same
+// way.
 func FetchAll(ctx context.Context, target string, opts FetchOptions) []FetchResult {
 	var out []FetchResult
 	for _, typ := range Types {
