@@ -448,3 +448,38 @@ func TestCaptureAllTypes(t *testing.T) {
 		t.Errorf("%d stored profiles, want 6", len(entries))
 	}
 }
+
+// Captures running at the same time, as separate processes, all land in
+// the store intact.
+func TestConcurrentCaptureProcesses(t *testing.T) {
+	home := t.TempDir()
+	svc := testbin.StartService(t, "unbounded-cache", false)
+	const n = 6
+	cmds := make([]*exec.Cmd, n)
+	for i := range cmds {
+		typ := []string{"heap", "goroutine", "allocs"}[i%3]
+		cmds[i] = exec.Command(testbin.Build(t), "capture", svc.URL, "--type", typ)
+		cmds[i].Env = append(os.Environ(), "LEAKLAB_HOME="+home)
+		if err := cmds[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Errorf("a concurrent capture failed: %v", err)
+		}
+	}
+	var entries []struct{ ID string }
+	if err := json.Unmarshal([]byte(mustLeaklab(t, home, "profiles", "ls", "--output", "json")), &entries); err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != n {
+		t.Fatalf("%d stored profiles after %d concurrent captures", len(entries), n)
+	}
+	for _, e := range entries {
+		mustLeaklab(t, home, "profiles", "show", e.ID)
+	}
+	if files := storeFiles(t, home); len(files) != 2*n {
+		t.Errorf("store holds %v, want %d profiles and their metadata only", files, n)
+	}
+}
