@@ -135,7 +135,7 @@ loopback targets unless --allow-remote.`,
 	fl.BoolVar(&opts.noKeepAlive, "no-keepalive", false, "open a new connection for every request")
 	fl.BoolVar(&opts.insecure, "insecure", false, "do not verify the server's TLS certificate")
 	fl.BoolVar(&opts.allowRemote, "allow-remote", false, "allow a target that is not a loopback address")
-	fl.IntVar(&opts.procs, "procs", defaultLoadProcs(), "CPUs the generator may use at once (GOMAXPROCS); the default leaves half to a server on the same machine")
+	fl.IntVar(&opts.procs, "procs", 0, "CPUs the generator may use at once (GOMAXPROCS; 0: all), like wrk's -t")
 	return cmd
 }
 
@@ -156,8 +156,8 @@ func loadOptionsFromFlags(opts *loadOptions, url string) (scale.LoadOptions, err
 		return lo, usageErrorf("--timeout must be positive, e.g. 5s")
 	case opts.rate < 0:
 		return lo, usageErrorf("--rate must be positive (requests per second)")
-	case opts.procs < 1:
-		return lo, usageErrorf("--procs must be at least 1")
+	case opts.procs < 0:
+		return lo, usageErrorf("--procs cannot be negative")
 	case opts.body != "" && opts.bodyFile != "":
 		return lo, usageErrorf("use --body or --body-file, not both")
 	}
@@ -191,11 +191,6 @@ func loadOptionsFromFlags(opts *loadOptions, url string) (scale.LoadOptions, err
 	return lo, nil
 }
 
-// defaultLoadProcs is half the CPUs, at least one.
-func defaultLoadProcs() int {
-	return max(1, runtime.NumCPU()/2)
-}
-
 func readBodyFile(path string) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
@@ -217,11 +212,10 @@ func loadRun(ctx context.Context, f *factory, opts *loadOptions, url string) err
 	if err != nil {
 		return err
 	}
-	// The target is usually on this machine (loopback is the default), and
-	// the generator's extra threads only take CPU from the server: on two
-	// cores one thread cost 5 to 10% less CPU per request than two
-	// (measured with scripts/bench-load.sh, see README).
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(opts.procs))
+	if opts.procs > 0 {
+		// Leaves the other CPUs to a target on the same machine.
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(opts.procs))
+	}
 	if f.streams.ErrIsTerminal {
 		lo.Progress = func(p scale.LoadProgress) {
 			fmt.Fprintf(f.streams.ErrOut, "\r\033[K  %4.0fs  %d requests  %.0f req/s  %d errors",

@@ -23,7 +23,7 @@ import (
 
 func TestLoadOptionsFromFlags(t *testing.T) {
 	const url = "http://127.0.0.1:8080/"
-	defaults := loadOptions{connections: 10, duration: 10 * time.Second, timeout: 5 * time.Second, method: "GET", procs: 1}
+	defaults := loadOptions{connections: 10, duration: 10 * time.Second, timeout: 5 * time.Second, method: "GET"}
 	with := func(change func(o *loadOptions)) loadOptions {
 		o := defaults
 		change(&o)
@@ -67,7 +67,7 @@ func TestLoadBodyFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`{"from":"file"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o := loadOptions{connections: 1, duration: time.Second, timeout: time.Second, method: "PUT", bodyFile: path, procs: 1}
+	o := loadOptions{connections: 1, duration: time.Second, timeout: time.Second, method: "PUT", bodyFile: path}
 	got, err := loadOptionsFromFlags(&o, "http://127.0.0.1/")
 	if err != nil || string(got.Body) != `{"from":"file"}` {
 		t.Fatalf("body %q, err %v", got.Body, err)
@@ -91,7 +91,7 @@ func TestLoadUsageErrors(t *testing.T) {
 		{[]string{"load", "--body", "a", "--body-file", "b", "http://127.0.0.1/"}, "not both"},
 		{[]string{"load", "--body-file", "/no/such/file", "http://127.0.0.1/"}, "--body-file"},
 		{[]string{"load", "-n", "ten", "http://127.0.0.1/"}, "invalid argument"},
-		{[]string{"load", "--procs", "0", "http://127.0.0.1/"}, "--procs must be at least 1"},
+		{[]string{"load", "--procs", "-1", "http://127.0.0.1/"}, "--procs cannot be negative"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			streams, out, errOut := testStreams()
