@@ -218,6 +218,10 @@ func startChildren(exe string, opts *runOptions, children []*runningChild, stder
 		}
 		cmd := exec.Command(exe, args...)
 		cmd.Stderr = stderr // the children's logs name their service
+		// A child dies with this process even when it is SIGKILLed and
+		// cannot stop them itself. (Go's threads do not exit while the
+		// program runs, so the thread that forked the child outlives it.)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		stdout, err := cmd.StdoutPipe()
 		if err == nil {
 			err = cmd.Start()

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -139,7 +141,22 @@ func freeConsecutivePorts(t *testing.T, n int) int {
 	return 0
 }
 
-func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+// alive reports whether pid runs; a zombie (dead, not yet reaped by
+// whoever inherited it) does not count.
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name in parentheses: "123 (leaklab) Z ...".
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z'
+	}
+	return true
+}
 
 // waitGone polls until every pid has exited (or become a zombie reaped by
 // its parent's exit).
@@ -230,6 +247,21 @@ func TestRunAllStopsWhenAServiceDies(t *testing.T) {
 	if msg := stderr.String(); !strings.Contains(msg, victim.Name+" (leaky)") || !strings.Contains(msg, "stopped unexpectedly") {
 		t.Errorf("stderr does not say which service stopped: %s", msg)
 	}
+	var pids []int
+	for _, s := range report.Services {
+		pids = append(pids, s.PID)
+	}
+	waitGone(t, pids)
+}
+
+// A SIGKILLed run --all cannot stop its services itself: they die with it
+// (Pdeathsig), so none is left running.
+func TestRunAllServicesDieWithIt(t *testing.T) {
+	cmd, _, report := startRunAll(t)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
 	var pids []int
 	for _, s := range report.Services {
 		pids = append(pids, s.PID)
