@@ -153,7 +153,7 @@ func compare(base, cur *Captured, opts DiffOptions) (*DiffReport, error) {
 		rep.Rows = rep.Rows[:opts.Top]
 	}
 	if agg.sites != nil {
-		rep.LeakSites = agg.leakSites()
+		rep.LeakSites = agg.leakSites(base != nil)
 		if opts.Top > 0 && len(rep.LeakSites) > opts.Top {
 			rep.LeakSites = rep.LeakSites[:opts.Top]
 		}

@@ -103,9 +103,14 @@ func (a *aggregator) addSite(frames []rowKey, value int64, side int) {
 	s.Delta = s.Current - s.Base
 }
 
-func (a *aggregator) leakSites() []LeakSite {
+// leakSites returns the sites sorted by growth; in a diff, sites whose
+// count did not change are left out.
+func (a *aggregator) leakSites(diff bool) []LeakSite {
 	out := make([]LeakSite, 0, len(a.sites))
 	for _, s := range a.sites {
+		if diff && s.Delta == 0 {
+			continue
+		}
 		out = append(out, *s)
 	}
 	sort.Slice(out, func(i, j int) bool {
