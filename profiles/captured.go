@@ -78,6 +78,9 @@ func newCapturedFromData(data []byte, l Limits) (*Captured, error) {
 	c := &Captured{data: data, dec: dec}
 	c.Samples = dec.sampleCount()
 	c.Type = inferType(dec.defaultSampleType, dec.sampleTypes)
+	if dec.timeNanos > 0 {
+		c.Time = time.Unix(0, dec.timeNanos).UTC()
+	}
 	return c, nil
 }
 

@@ -28,6 +28,8 @@ type decoded struct {
 	lines    []lineRec
 
 	samples [][]byte // raw Sample messages
+
+	timeNanos int64 // when the profile was written, 0 when not recorded
 }
 
 // lineRec is one Line of a Location: innermost inlined call first.
@@ -49,6 +51,7 @@ const (
 	fieldProfileLocation          = 4
 	fieldProfileFunction          = 5
 	fieldProfileStringTable       = 6
+	fieldProfileTimeNanos         = 9
 	fieldProfilePeriodType        = 11
 	fieldProfileDefaultSampleType = 14
 
@@ -138,6 +141,8 @@ func decodeProfile(buf []byte, maxSamples int) (*decoded, error) {
 			periodTypeIdx = vt
 		case fieldProfileDefaultSampleType:
 			defaultIdx = int64(v)
+		case fieldProfileTimeNanos:
+			d.timeNanos = int64(v)
 		}
 	}
 	d.locStart = append(d.locStart, int32(len(d.lines)))

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestReadBadInput(t *testing.T) {
@@ -66,6 +67,9 @@ func TestReadTestdata(t *testing.T) {
 		p, err := c.Profile()
 		if err != nil {
 			t.Fatal(err)
+		}
+		if c.Time.UnixNano() != p.TimeNanos {
+			t.Errorf("%s: time %v, the profile says %v", tc.file, c.Time, time.Unix(0, p.TimeNanos))
 		}
 		if c.Type != tc.typ || c.Samples != len(p.Sample) || c.Samples == 0 {
 			t.Errorf("%s: type %s, %d samples (pprof parses %d)", tc.file, c.Type, c.Samples, len(p.Sample))
