@@ -334,7 +334,7 @@ func (d *decoded) forEachSample(vi int, f func(locs []int32, value int64) error)
 		for !r.done() {
 			field, wire, v, payload, err := r.next()
 			if err != nil {
-				return err
+				return fmt.Errorf("malformed profile: sample: %w", err)
 			}
 			switch field {
 			case fieldSampleLocationID:
@@ -354,7 +354,7 @@ func (d *decoded) forEachSample(vi int, f func(locs []int32, value int64) error)
 				})
 			}
 			if err != nil {
-				return err
+				return fmt.Errorf("malformed profile: sample: %w", err)
 			}
 			if lerr != nil {
 				return lerr

@@ -185,10 +185,12 @@ func describeTypes(ts []ValueType) string {
 // profile's default, else the last type (pprof's rule).
 func sampleIndex(d *decoded, want string) (int, error) {
 	if want == "" {
-		want = d.defaultSampleType
-		if want == "" {
-			return len(d.sampleTypes) - 1, nil
+		for i, st := range d.sampleTypes {
+			if st.Type == d.defaultSampleType {
+				return i, nil
+			}
 		}
+		return len(d.sampleTypes) - 1, nil // pprof's rule without a (valid) default
 	}
 	if n, err := strconv.Atoi(want); err == nil {
 		if n < 0 || n >= len(d.sampleTypes) {

@@ -99,8 +99,11 @@ func FuzzReadProfile(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := Summarize(c, DiffOptions{By: ByStack}); err != nil && !strings.Contains(err.Error(), "malformed") && !strings.Contains(err.Error(), "sample") {
-			t.Errorf("accepted profile fails to summarize: %v", err)
+		// Read checks the tables; samples are decoded only when summed, so
+		// a broken sample may surface here, as one line saying so.
+		if _, err := Summarize(c, DiffOptions{By: ByStack}); err != nil &&
+			(!strings.Contains(err.Error(), "malformed profile") || strings.Contains(err.Error(), "\n")) {
+			t.Errorf("accepted profile fails to summarize with an unclear error: %q", err)
 		}
 	})
 }
