@@ -261,7 +261,9 @@ func TestRunAllServicesDieWithIt(t *testing.T) {
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	cmd.Wait()
+	// Process.Wait, not cmd.Wait: surviving services would hold the
+	// output pipes open and cmd.Wait would hang instead of failing.
+	cmd.Process.Wait()
 	var pids []int
 	for _, s := range report.Services {
 		pids = append(pids, s.PID)
