@@ -260,6 +260,9 @@ func checkCulprit(t *testing.T, base string, svc *leaks.Service, d *driver) {
 	case "heap":
 		raw, index = get(t, base+"/debug/pprof/heap?gc=1"), "inuse_space"
 	case "allocs":
+		// The allocs profile samples about one allocation per 512 KiB, so
+		// give it enough traffic for the sites to rank reliably.
+		d.send(3000)
 		raw, index = get(t, base+"/debug/pprof/allocs"), "alloc_objects"
 	case "goroutine":
 		raw, index = get(t, base+"/debug/pprof/goroutine"), "goroutine"
