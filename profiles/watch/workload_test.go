@@ -62,14 +62,26 @@ func serveWorkload(mode string) {
 	select {}
 }
 
-// levellingCache fills an LRU-like cache for 10 s, then keeps replacing
-// entries at the same rate: it grows, then levels off.
+// levellingCache fills an LRU-like cache over its first 10 s of wall time
+// (by the clock, so a starved CPU does not stretch the filling), then
+// keeps replacing entries: it grows, then levels off.
 func levellingCache() {
-	const capacity = 200
+	const capacity, fillFor = 200, 10 * time.Second
 	cache := map[int][]byte{}
-	for i := 0; ; i++ {
-		cache[i] = make([]byte, 64<<10)
-		delete(cache, i-capacity)
+	start := time.Now()
+	next, oldest := 0, 0
+	for {
+		want := min(capacity, int(float64(capacity)*time.Since(start).Seconds()/fillFor.Seconds()))
+		for len(cache) < want {
+			cache[next] = make([]byte, 64<<10)
+			next++
+		}
+		if len(cache) == capacity { // full: replace the oldest entry
+			delete(cache, oldest)
+			oldest++
+			cache[next] = make([]byte, 64<<10)
+			next++
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
