@@ -165,6 +165,10 @@ func TestScaleEndToEnd(t *testing.T) {
 	bench, page := filepath.Join(dir, "scale.txt"), filepath.Join(dir, "scale.html")
 	cmd, marker := scaleCmd(t, "scale", "--service", "cpu-bound", "--fixed", "--workers", "2",
 		"--runs", "4", "-d", "300ms", "--warmup", "100ms", "-c", "16",
+		// A new connection per request: with keep-alive, shared-fd's racing
+		// accepts can hand all 16 connections to one worker on a busy
+		// machine, and this test checks that every worker serves.
+		"--no-keepalive",
 		"--output", "json", "--benchfmt", bench, "--html", page)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
