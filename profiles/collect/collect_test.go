@@ -259,7 +259,9 @@ func TestBadTargets(t *testing.T) {
 	targets := StaticTargets{{URL: good.URL()}, {URL: hang.URL}, {URL: junk.URL}, {URL: gone}, {URL: dies.URL()}, {URL: bomb.URL}}
 	reg := prometheus.NewRegistry()
 	r := startCollector(t, Options{
-		Discover: targets, Every: 200 * time.Millisecond, Timeout: 300 * time.Millisecond, Registry: reg,
+		// The timeout leaves room for reading the gzip bomb up to its
+		// limit under the race detector on a loaded machine.
+		Discover: targets, Every: 200 * time.Millisecond, Timeout: 2 * time.Second, Registry: reg,
 	}, false)
 	failures := func(target, typ, reason string) float64 {
 		return testutil.ToFloat64(r.c.m.failures.WithLabelValues(target, typ, reason))
@@ -270,7 +272,7 @@ func TestBadTargets(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	dies.Shutdown(ctx)
 	cancel()
-	waitFor(t, "a failure of each kind and good captures", 30*time.Second, func() bool {
+	waitFor(t, "a failure of each kind and good captures", 60*time.Second, func() bool {
 		return failures(hang.URL, "heap", "timeout") >= 1 &&
 			failures(junk.URL, "heap", "not_profile") >= 1 &&
 			failures(junk.URL, "goroutine", "not_profile") >= 1 &&
