@@ -8,6 +8,9 @@
 #   watched:   the load while 'leaklab watch' snapshots the service at the
 #              default interval (heap after a GC, goroutines, every 5s).
 # Prints each run's requests/s, the medians and the throughput lost.
+# Throughput on a shared machine is noisy, so it also measures the cost of
+# one snapshot directly: the service's own CPU time (from /proc) over 21
+# snapshots taken one a second while it is otherwise idle.
 #
 # Usage: scripts/bench-watch.sh     (RUNS=5 CONNS=32 DURATION=20s SERVICE=escaping-hot-path)
 set -euo pipefail
@@ -40,6 +43,16 @@ echo "service $SERVICE (fixed) at $url; load: $CONNS connections for $DURATION o
 
 rps() { sed -n 's/^  "rps": \([0-9.]*\).*/\1/p'; }
 load() { "$work/leaklab" load "$target" -c "$CONNS" -d "$DURATION" --output json | rps; }
+
+cpu_ticks() { awk '{print $14+$15}' "/proc/$svc_pid/stat"; }
+hz=$(getconf CLK_TCK)
+before=$(cpu_ticks)
+"$work/leaklab" watch "$url" --every 1s --for 20s --no-store >/dev/null 2>&1 || true
+after=$(cpu_ticks)
+awk -v t=$((after - before)) -v hz="$hz" -v every="$EVERY" -v cores="$(nproc)" 'BEGIN {
+	per = t / hz / 21; e = every + 0
+	printf "cost of a snapshot: %.1f ms of the service'"'"'s CPU (idle service, 21 snapshots); at one per %ss on %d cores: %.2f%% of the CPU\n", per * 1000, e, cores, per / (e * cores) * 100
+}'
 
 "$work/leaklab" load "$target" -c "$CONNS" -d 3s >/dev/null # warm-up
 
