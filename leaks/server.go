@@ -153,6 +153,9 @@ func Start(ctx context.Context, svc *Service, opts Options) (_ *Server, err erro
 	reg.MustRegister(
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsAll)),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		// go_build_info's path label names the main module, which tells
+		// leaklab watch which frames are the service's own code.
+		collectors.NewBuildInfoCollector(),
 	)
 	labelled := prometheus.WrapRegistererWith(prometheus.Labels{"service": svc.Name, "variant": string(variant)}, reg)
 

@@ -43,6 +43,9 @@ type watchJSON struct {
 		Next            string   `json:"next"`
 	} `json:"suspects"`
 	Incomplete string `json:"incomplete"`
+	Own        struct {
+		Prefixes []string `json:"prefixes"`
+	} `json:"own_code"`
 }
 
 // The watch JSON contract and exit codes, through the real binary: a leaky
@@ -63,6 +66,10 @@ func TestWatchContractAndExitCodes(t *testing.T) {
 			}
 			if rep.Target != url || rep.Snapshots < 10 || rep.Suspects == nil {
 				t.Errorf("report header: %+v", rep)
+			}
+			// The service's own code comes from its go_build_info metric.
+			if len(rep.Own.Prefixes) == 0 || rep.Own.Prefixes[0] != "github.com/leaklab/leaklab/" {
+				t.Errorf("own code %v, want the module read from go_build_info", rep.Own.Prefixes)
 			}
 			if fixed {
 				if code != 0 || len(rep.Suspects) != 0 {
