@@ -2,7 +2,9 @@ package leaks_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -99,4 +101,35 @@ func hammer(t *testing.T, base string, svc *leaks.Service, n int) {
 		})
 	}
 	wg.Wait()
+}
+
+// A request that never finishes (an upload whose body never comes) does
+// not stop a shutdown: it is cut off when the grace period ends.
+func TestShutdownCutsOffHungRequests(t *testing.T) {
+	svc, _ := leaks.Lookup("upload-buffer")
+	srv, err := leaks.Start(context.Background(), svc, leaks.Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /upload?name=slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\npartial")
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(string(get(t, srv.URL()+"/metrics")), `leaklab_http_requests_in_flight{service="upload-buffer",variant="leaky"} 1`) {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow upload never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown with a hung request: %v, want nil", err)
+	}
+	if err := srv.Wait(); err != nil {
+		t.Errorf("Wait: %v", err)
+	}
 }

@@ -250,10 +250,17 @@ func (s *Server) Wait() error {
 }
 
 // Shutdown stops accepting requests, waits for in-flight ones until ctx
-// ends, then stops the service's background work.
+// ends (and then cuts off those still running), then stops the
+// service's background work.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.once.Do(func() {
-		s.closeErr = s.http.Shutdown(ctx)
+		if err := s.http.Shutdown(ctx); err != nil {
+			// Requests still running when the grace period ends (a
+			// leaky service's can hang forever) are cut off: a stop
+			// must stop.
+			s.env.Log.Warn("requests still running at shutdown were cut off", "err", err)
+			s.closeErr = s.http.Close()
+		}
 		if s.stopPush != nil {
 			s.stopPush()
 		}
