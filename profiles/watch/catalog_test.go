@@ -2,6 +2,7 @@ package watch_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -98,7 +99,7 @@ func checkVerdict(t *testing.T, r *watched) {
 	var found []string
 	culprit := false
 	for _, s := range r.rep.Suspects {
-		found = append(found, s.Kind+" "+s.Confidence+" "+s.Function)
+		found = append(found, fmt.Sprintf("%s %s %s (late retention %.2f)", s.Kind, s.Confidence, s.Function, s.Evidence.LateRetention))
 		culprit = culprit || s.Function == r.svc.Culprit
 	}
 	leak := !r.fixed && (r.svc.Kind == leaks.KindHeap || r.svc.Kind == leaks.KindGoroutine)

@@ -43,6 +43,9 @@ const (
 	// (each entry is sampled or not), retained objects only accumulate.
 	minHeapSteadiness = 0.5
 
+	// minHeapRetention is the least LateRetention a heap site needs.
+	minHeapRetention = 0.35
+
 	// MinSnapshots is how many snapshots a trend needs.
 	MinSnapshots = 5
 	// maxPoints bounds each site's series; longer watches are decimated,
@@ -88,6 +91,7 @@ type site struct {
 	stack       []string
 	stackWeight float64
 	points      []Point
+	allocs      []Point // heap only: cumulative bytes allocated (alloc_space)
 	leaked      int64
 }
 
@@ -123,16 +127,16 @@ func NewDetector(start time.Time, own OwnCode) *Detector {
 // AddHeap feeds a heap profile; the in-use bytes of each site are taken
 // from the profile's scaled estimates (inuse_space).
 func (d *Detector) AddHeap(at time.Time, p *profile.Profile, id string) {
-	idx := sampleIndex(p, "inuse_space")
-	if idx < 0 {
+	idx, allocIdx := sampleIndex(p, "inuse_space"), sampleIndex(p, "alloc_space")
+	if idx < 0 || allocIdx < 0 {
 		return
 	}
-	d.add(&d.heap, KindHeap, at, p, idx, id)
+	d.add(&d.heap, KindHeap, at, p, idx, allocIdx, id)
 }
 
 // AddGoroutines feeds a goroutine profile; counts per site are exact.
 func (d *Detector) AddGoroutines(at time.Time, p *profile.Profile, id string) {
-	d.add(&d.gor, KindGoroutine, at, p, 0, id)
+	d.add(&d.gor, KindGoroutine, at, p, 0, -1, id)
 }
 
 // AddGoroutineLeaks feeds the runtime's goroutineleak profile: it replaces
@@ -155,21 +159,27 @@ func sampleIndex(p *profile.Profile, typ string) int {
 	return -1
 }
 
-func (d *Detector) add(ser *series, kind string, at time.Time, p *profile.Profile, idx int, id string) {
+func (d *Detector) add(ser *series, kind string, at time.Time, p *profile.Profile, idx, allocIdx int, id string) {
 	t := at.Sub(d.start).Seconds()
-	values := map[siteKey]float64{}
+	values, allocs := map[siteKey]float64{}, map[siteKey]float64{}
 	for _, s := range p.Sample {
 		v := float64(s.Value[idx])
+		k, own, stack := d.siteOf(kind, s)
+		if allocIdx >= 0 {
+			allocs[k] += float64(s.Value[allocIdx])
+		}
 		if v == 0 {
 			continue
 		}
-		k, own, stack := d.siteOf(kind, s)
 		values[k] += v
 		st := ser.sites[k]
 		if st == nil {
 			st = &site{key: k, own: own, points: make([]Point, 0, len(ser.times)+1)}
 			for _, old := range ser.times {
 				st.points = append(st.points, Point{T: old})
+				if allocIdx >= 0 {
+					st.allocs = append(st.allocs, Point{T: old})
+				}
 			}
 			ser.sites[k] = st
 		}
@@ -180,6 +190,9 @@ func (d *Detector) add(ser *series, kind string, at time.Time, p *profile.Profil
 	ser.times = append(ser.times, t)
 	for k, st := range ser.sites {
 		st.points = append(st.points, Point{T: t, V: values[k]})
+		if allocIdx >= 0 {
+			st.allocs = append(st.allocs, Point{T: t, V: allocs[k]})
+		}
 		st.stackWeight *= 0.5 // prefer the stacks of recent snapshots
 	}
 	if ser.firstID == "" {
@@ -191,6 +204,9 @@ func (d *Detector) add(ser *series, kind string, at time.Time, p *profile.Profil
 		ser.times = decimateTimes(ser.times)
 		for _, st := range ser.sites {
 			st.points = decimate(st.points)
+			if st.allocs != nil {
+				st.allocs = decimate(st.allocs)
+			}
 		}
 	}
 }
@@ -286,6 +302,36 @@ func (d *Detector) Suspects() []Suspect {
 	return out
 }
 
+// steadyHeapGrowth says whether a heap site keeps climbing in the second
+// half. Retained objects only accumulate; a cache that replaces entries
+// wanders both ways in sampled profiles. A leak through a growing slice
+// also moves both ways (each reallocation frees the old backing array), so
+// a less steady climb passes when it is as fast and as significant late as
+// over the whole watch.
+func steadyHeapGrowth(tr Trend) bool {
+	if tr.LateSteadiness >= minHeapSteadiness {
+		return true
+	}
+	return tr.LateSteadiness >= minHeapSteadiness/2 && tr.LateP < lateP && tr.LateSlopePerMinute >= 0.75*tr.SlopePerMinute
+}
+
+// lateRetention is, over the second half, how much of what a heap site
+// allocated it kept: its in-use growth over its allocation (both as
+// Theil–Sen slopes). A leak keeps most of what it allocates; a cache that
+// replaces entries allocates a lot and keeps none of it, however its
+// sampled in-use estimate happens to wander.
+func lateRetention(st *site) float64 {
+	if len(st.allocs) != len(st.points) || len(st.points) < 2 {
+		return 0
+	}
+	half := len(st.points) / 2
+	allocated := theilSen(st.allocs[half:])
+	if allocated <= 0 {
+		return 0
+	}
+	return theilSen(st.points[half:]) / allocated
+}
+
 // SiteTrend is a site that was watched, suspect or not, with its trend:
 // it shows why a growing site was or was not reported.
 type SiteTrend struct {
@@ -333,8 +379,11 @@ func (d *Detector) judge(ser *series, st *site) (Suspect, bool) {
 	// Still rising in the second half: a net rise there (sparse steps can
 	// leave the median slope of the half at zero).
 	grows := tr.N >= MinSnapshots && tr.SlopePerMinute >= minGrowth && tr.Separated && tr.LateSteadiness > 0
-	if st.key.kind == KindHeap && tr.LateSteadiness < minHeapSteadiness {
-		grows = false
+	if st.key.kind == KindHeap {
+		tr.LateRetention = lateRetention(st)
+		if !steadyHeapGrowth(tr) || tr.LateRetention < minHeapRetention {
+			grows = false
+		}
 	}
 	switch {
 	case leaked > 0:

@@ -35,6 +35,10 @@ type Trend struct {
 	// heap site whose objects are retained only climbs; a cache that
 	// replaces its entries moves both ways.
 	LateSteadiness float64 `json:"late_steadiness"`
+	// LateRetention (heap sites only) is, over the second half, the in-use
+	// growth divided by the bytes allocated at the site: near 1 for a leak,
+	// near 0 for a site that replaces what it allocates.
+	LateRetention float64 `json:"late_retention,omitempty"`
 	// Separated is true when every value of the last third exceeds every
 	// value of the first third: the level moved beyond the noise.
 	Separated bool    `json:"separated"`

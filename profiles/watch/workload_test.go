@@ -56,7 +56,10 @@ func serveWorkload(mode string) {
 	case "heapleak":
 		go leakSmallObjects(3 << 20) // 3 MB per minute, in 64-byte objects
 	case "goroutineleak":
-		go comeAndGo(5, time.Second, 0.1) // 5 jobs/s, one in ten never returns: 30 per minute
+		// At the same site as healthy jobs that come and go at random,
+		// one job in two seconds never returns: 30 a minute.
+		go comeAndGo(5, time.Second, 0)
+		go stuckJobs(2 * time.Second)
 	}
 	fmt.Printf("http://%s\n", ln.Addr())
 	select {}
@@ -138,6 +141,15 @@ func comeAndGo(perSecond float64, life time.Duration, stuck float64) {
 	}
 }
 
+// stuckJobs starts a job that never returns every interval.
+func stuckJobs(every time.Duration) {
+	block := make(chan struct{}) // never closed
+	for {
+		time.Sleep(every)
+		go handleJob(0, true, block)
+	}
+}
+
 func handleJob(d time.Duration, stuck bool, block chan struct{}) {
 	if stuck {
 		<-block
@@ -145,7 +157,15 @@ func handleJob(d time.Duration, stuck bool, block chan struct{}) {
 	time.Sleep(d)
 }
 
-var leaked [][]byte
+// leakNode is one small retained object of the heap leak: a linked list,
+// so that the leak is the objects themselves (a slice holding them would
+// add its reallocations, which come and go).
+type leakNode struct {
+	next    *leakNode
+	payload [48]byte
+}
+
+var leaked *leakNode
 
 // leakSmallObjects retains perMinute bytes a minute in 64-byte objects.
 func leakSmallObjects(perMinute int) {
@@ -153,7 +173,7 @@ func leakSmallObjects(perMinute int) {
 	perTick := perMinute / size / 600 // every 100ms
 	for {
 		for range perTick {
-			leaked = append(leaked, make([]byte, size))
+			leaked = &leakNode{next: leaked}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -234,6 +254,7 @@ func TestFindsSmallHeapLeakInOneMinute(t *testing.T) {
 	want := "github.com/leaklab/leaklab/profiles/watch_test.leakSmallObjects"
 	for _, s := range rep.Suspects {
 		if s.Kind == watch.KindHeap && s.Function == want {
+			t.Logf("found: %s %+v", s.Confidence, s.Evidence)
 			if s.GrowthPerMinute < 1<<20 || s.GrowthPerMinute > 8<<20 {
 				t.Errorf("growth %.0f bytes/min, want about 3 MB/min", s.GrowthPerMinute)
 			}
