@@ -43,6 +43,11 @@ const (
 	// (each entry is sampled or not), retained objects only accumulate.
 	minHeapSteadiness = 0.5
 
+	// minHeapSteps is how many times a heap site's estimate must rise: one
+	// sampled allocation kept for good (a cache initialised once) is a
+	// single step of about 512 KiB, not a leak.
+	minHeapSteps = 3
+
 	// minHeapRetention is the least LateRetention a heap site needs.
 	minHeapRetention = 0.35
 
@@ -315,21 +320,34 @@ func steadyHeapGrowth(tr Trend) bool {
 	return tr.LateSteadiness >= minHeapSteadiness/2 && tr.LateP < lateP && tr.LateSlopePerMinute >= 0.75*tr.SlopePerMinute
 }
 
+// upSteps counts the snapshots at which a series rose.
+func upSteps(pts []Point) int {
+	n := 0
+	for i := 1; i < len(pts); i++ {
+		if pts[i].V > pts[i-1].V {
+			n++
+		}
+	}
+	return n
+}
+
 // lateRetention is, over the second half, how much of what a heap site
-// allocated it kept: its in-use growth over its allocation (both as
-// Theil–Sen slopes). A leak keeps most of what it allocates; a cache that
-// replaces entries allocates a lot and keeps none of it, however its
-// sampled in-use estimate happens to wander.
+// allocated it kept: its net in-use growth over its growth in bytes
+// allocated. A leak keeps most of what it allocates; a cache that replaces
+// entries allocates a lot and keeps none of it, however its sampled in-use
+// estimate happens to wander. Net changes, not fitted slopes: a slow leak's
+// sampled series has few steps, and the median slope of a few steps is 0.
 func lateRetention(st *site) float64 {
-	if len(st.allocs) != len(st.points) || len(st.points) < 2 {
+	n := len(st.points)
+	if len(st.allocs) != n || n < 2 {
 		return 0
 	}
-	half := len(st.points) / 2
-	allocated := theilSen(st.allocs[half:])
+	half := n / 2
+	allocated := st.allocs[n-1].V - st.allocs[half].V
 	if allocated <= 0 {
 		return 0
 	}
-	return theilSen(st.points[half:]) / allocated
+	return (st.points[n-1].V - st.points[half].V) / allocated
 }
 
 // SiteTrend is a site that was watched, suspect or not, with its trend:
@@ -381,7 +399,7 @@ func (d *Detector) judge(ser *series, st *site) (Suspect, bool) {
 	grows := tr.N >= MinSnapshots && tr.SlopePerMinute >= minGrowth && tr.Separated && tr.LateSteadiness > 0
 	if st.key.kind == KindHeap {
 		tr.LateRetention = lateRetention(st)
-		if !steadyHeapGrowth(tr) || tr.LateRetention < minHeapRetention {
+		if !steadyHeapGrowth(tr) || tr.LateRetention < minHeapRetention || upSteps(st.points) < minHeapSteps {
 			grows = false
 		}
 	}

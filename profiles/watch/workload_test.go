@@ -54,7 +54,7 @@ func serveWorkload(mode string) {
 	go comeAndGo(50, time.Second, 0)
 	switch mode {
 	case "heapleak":
-		go leakSmallObjects(3 << 20) // 3 MB per minute, in 64-byte objects
+		go leakSmallObjects(4 << 20) // 4 MB per minute, in 64-byte objects
 	case "goroutineleak":
 		// At the same site as healthy jobs that come and go at random,
 		// one job in two seconds never returns: 30 a minute.
@@ -243,7 +243,7 @@ func TestHealthyWorkloadHasNoSuspects(t *testing.T) {
 	}
 }
 
-// A leak of 3 MB a minute in small objects, under the same noise, is
+// A leak of 4 MB a minute in small objects, under the same noise, is
 // found by the default one-minute watch.
 func TestFindsSmallHeapLeakInOneMinute(t *testing.T) {
 	if testing.Short() {
