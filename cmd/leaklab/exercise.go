@@ -256,7 +256,7 @@ your diagnosis names the culprit. Exit status 3 while the leak is there.`,
 				if f.streams.ErrIsTerminal {
 					fmt.Fprintf(f.streams.ErrOut, "watching %s for %s...\n", url, dur)
 				}
-				w, err := watch.Run(cmd.Context(), url, watch.Options{Every: 2 * time.Second, For: dur})
+				w, err := watch.Run(cmd.Context(), url, watch.Options{Every: time.Second, For: dur})
 				if err != nil {
 					return fmt.Errorf("%w (is 'leaklab exercise start %s' still running?)", err, svc.Name)
 				}

@@ -188,7 +188,7 @@ func TestExerciseFlow(t *testing.T) {
 	}
 	url := testbin.StartService(t, name, false).URL
 	steadyLoad(t, url, name)
-	out, _, code := leaklabIn(t, home, "exercise", "check", name, "--url", url, "--for", "10s", "--answer", "(*pageCache).lookup", "--output", "json")
+	out, _, code := leaklabIn(t, home, "exercise", "check", name, "--url", url, "--for", "12s", "--answer", "(*pageCache).lookup", "--output", "json")
 	var rep struct {
 		LeakStillThere bool `json:"leak_still_there"`
 		Correct        bool `json:"correct"`
