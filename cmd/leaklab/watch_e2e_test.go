@@ -14,6 +14,7 @@ import (
 
 	"github.com/leaklab/leaklab/internal/testbin"
 	"github.com/leaklab/leaklab/leaks"
+	"github.com/leaklab/leaklab/leaks/exercise"
 	"github.com/leaklab/leaklab/scale"
 )
 
@@ -25,7 +26,7 @@ func steadyLoad(t *testing.T, url, name string) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		scale.Load(ctx, scale.LoadOptions{URL: url + svc.Endpoints[0].Path, Method: svc.Endpoints[0].Method, Rate: svc.Rate, Connections: 4, Duration: 5 * time.Minute})
+		scale.Load(ctx, exercise.SteadyLoad(svc, url, 4, 5*time.Minute))
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 }

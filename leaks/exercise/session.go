@@ -48,19 +48,28 @@ func Start(ctx context.Context, svc *leaks.Service, opts SessionOptions) (*Sessi
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	s := &Session{Server: srv, Rate: rate, cancel: cancel, done: make(chan struct{})}
+	load := SteadyLoad(svc, srv.URL(), 16, loadFor)
+	load.Rate = rate
+	go func() {
+		defer close(s.done)
+		s.Load, s.LoadErr = scale.Load(lctx, load)
+	}()
+	return s, nil
+}
+
+// SteadyLoad describes the steady open-model load on a service's first
+// endpoint (its method, {i} path and body) at the service's own rate,
+// over conns connections for dur.
+func SteadyLoad(svc *leaks.Service, base string, conns int, dur time.Duration) scale.LoadOptions {
 	ep := svc.Endpoints[0]
 	var body []byte
 	if ep.BodyBytes > 0 {
 		body = []byte(strings.Repeat("x", ep.BodyBytes))
 	}
-	go func() {
-		defer close(s.done)
-		s.Load, s.LoadErr = scale.Load(lctx, scale.LoadOptions{
-			URL: srv.URL() + ep.Path, Method: ep.Method, Body: body,
-			Rate: rate, Connections: 16, Duration: loadFor,
-		})
-	}()
-	return s, nil
+	return scale.LoadOptions{
+		URL: strings.TrimRight(base, "/") + ep.Path, Method: ep.Method, Body: body,
+		Rate: svc.Rate, Connections: conns, Duration: dur,
+	}
 }
 
 // LoadDone is closed when the load has ended.

@@ -3,13 +3,13 @@ package watch_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/leaklab/leaklab/internal/testbin"
 	"github.com/leaklab/leaklab/leaks"
+	"github.com/leaklab/leaklab/leaks/exercise"
 	"github.com/leaklab/leaklab/profiles/watch"
 	"github.com/leaklab/leaklab/scale"
 )
@@ -64,18 +64,10 @@ func watchBatch(batch []*watched) {
 	var wg sync.WaitGroup
 	for _, r := range batch {
 		ctx, cancel := context.WithCancel(context.Background())
-		ep := r.svc.Endpoints[0]
-		var body []byte
-		if ep.BodyBytes > 0 {
-			body = []byte(strings.Repeat("x", ep.BodyBytes))
-		}
 		loadDone := make(chan struct{})
 		wg.Go(func() {
 			defer close(loadDone)
-			r.load, _ = scale.Load(ctx, scale.LoadOptions{
-				URL: r.url + ep.Path, Method: ep.Method, Body: body,
-				Rate: r.svc.Rate, Connections: 8, Duration: catalogWatchFor + 10*time.Second,
-			})
+			r.load, _ = scale.Load(ctx, exercise.SteadyLoad(r.svc, r.url, 8, catalogWatchFor+10*time.Second))
 		})
 		wg.Go(func() {
 			defer func() { cancel(); <-loadDone }()

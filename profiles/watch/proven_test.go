@@ -7,6 +7,7 @@ import (
 
 	"github.com/leaklab/leaklab/internal/testbin"
 	"github.com/leaklab/leaklab/leaks"
+	"github.com/leaklab/leaklab/leaks/exercise"
 	"github.com/leaklab/leaklab/profiles/watch"
 	"github.com/leaklab/leaklab/scale"
 )
@@ -28,7 +29,7 @@ func TestProvenGoroutineLeaks(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			scale.Load(ctx, scale.LoadOptions{URL: url + svc.Endpoints[0].Path, Rate: svc.Rate, Connections: 4, Duration: time.Minute})
+			scale.Load(ctx, exercise.SteadyLoad(svc, url, 4, time.Minute))
 		}()
 		rep, err := watch.Run(context.Background(), url, watch.Options{Every: time.Second, For: 6 * time.Second})
 		cancel()
