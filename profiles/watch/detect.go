@@ -281,9 +281,10 @@ func (d *Detector) siteOf(kind string, s *profile.Sample) (siteKey, bool, []stri
 }
 
 // Suspects judges every site's series and returns the suspects, proven
-// first, then by confidence and growth.
+// first, then by confidence and growth; an empty slice, never nil, when
+// there is none (the JSON report says "suspects": []).
 func (d *Detector) Suspects() []Suspect {
-	var out []Suspect
+	out := []Suspect{}
 	for _, ser := range []*series{&d.heap, &d.gor} {
 		for _, st := range ser.sites {
 			if s, ok := d.judge(ser, st); ok {

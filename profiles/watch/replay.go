@@ -80,9 +80,6 @@ func Replay(ctx context.Context, store *profiles.Store, target string, opts Repl
 		rep.Every = rep.For / float64(n-1)
 	}
 	rep.Suspects = det.Suspects()
-	if rep.Suspects == nil {
-		rep.Suspects = []Suspect{}
-	}
 	rep.TopGrowing = det.TopGrowing(topGrowing)
 	return rep, nil
 }

@@ -144,9 +144,6 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 	rep.Ended = time.Now().UTC()
 	rep.Suspects = det.Suspects()
 	rep.TopGrowing = det.TopGrowing(topGrowing)
-	if rep.Suspects == nil {
-		rep.Suspects = []Suspect{}
-	}
 	return rep, nil
 }
 
