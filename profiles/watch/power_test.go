@@ -1,7 +1,9 @@
 package watch
 
 import (
+	"math"
 	"math/rand/v2"
+	"sort"
 	"testing"
 	"time"
 )
@@ -38,31 +40,39 @@ func simulatedLeak(rng *rand.Rand, perMinute, stopAt float64) *site {
 	return st
 }
 
-// reportedShare is the share of runs simulated watches in which the site
-// is reported.
-func reportedShare(runs int, perMinute, stopAt float64) float64 {
-	reported := 0
+// simulateWatches runs simulated watches of a leak and returns the share
+// of them that reported it and the median growth they estimated.
+func simulateWatches(runs int, perMinute, stopAt float64) (share, medianGrowth float64) {
+	var growth []float64
 	for r := range runs {
 		st := simulatedLeak(rand.New(rand.NewPCG(uint64(r), 1)), perMinute, stopAt)
 		d := NewDetector(time.Time{}, OwnCode{})
-		if _, ok := d.judge(&series{sites: map[siteKey]*site{st.key: st}}, st); ok {
-			reported++
+		if s, ok := d.judge(&series{sites: map[siteKey]*site{st.key: st}}, st); ok {
+			growth = append(growth, s.GrowthPerMinute)
 		}
 	}
-	return float64(reported) / float64(runs)
+	if len(growth) == 0 {
+		return 0, 0
+	}
+	sort.Float64s(growth)
+	return float64(len(growth)) / float64(runs), growth[len(growth)/2]
 }
 
 // A leak of 6 MB a minute is found by almost every one-minute watch, and
-// faster leaks by all of them.
+// faster leaks by all of them; the growth they report is right on average.
 func TestHeapDetectorPower(t *testing.T) {
 	const runs = 10000
 	for _, c := range []struct {
 		mbPerMinute, atLeast float64
 	}{{6, 0.985}, {12, 0.999}, {24, 1}} {
-		got := reportedShare(runs, c.mbPerMinute*1e6, 1e9)
-		t.Logf("leak of %2.0f MB/min: found in %.2f%% of %d watches", c.mbPerMinute, 100*got, runs)
+		rate := c.mbPerMinute * 1e6
+		got, median := simulateWatches(runs, rate, 1e9)
+		t.Logf("leak of %2.0f MB/min: found in %.2f%% of %d watches, median growth %.2f MB/min", c.mbPerMinute, 100*got, runs, median/1e6)
 		if got < c.atLeast {
 			t.Errorf("leak of %.0f MB/min found in %.2f%% of watches, want at least %.1f%%", c.mbPerMinute, 100*got, 100*c.atLeast)
+		}
+		if math.Abs(median-rate) > 0.1*rate {
+			t.Errorf("leak of %.0f MB/min: median growth %.2f MB/min, want within 10%%", c.mbPerMinute, median/1e6)
 		}
 	}
 }
@@ -72,7 +82,7 @@ func TestHeapDetectorPower(t *testing.T) {
 func TestHeapDetectorIgnoresLevelledGrowth(t *testing.T) {
 	const runs = 10000
 	for _, mb := range []float64{3, 6, 24, 96} {
-		if got := reportedShare(runs, mb*1e6, 30); got > 0 {
+		if got, _ := simulateWatches(runs, mb*1e6, 30); got > 0 {
 			t.Errorf("growth of %.0f MB/min that stopped halfway was reported in %.2f%% of watches", mb, 100*got)
 		}
 	}

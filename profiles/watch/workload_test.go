@@ -269,7 +269,11 @@ func TestFindsSmallHeapLeakInOneMinute(t *testing.T) {
 			t.Fatalf("%s not among the suspects %v in two watches; top growing %+v", want, suspectNames(rep), rep.TopGrowing)
 		}
 		t.Logf("found by watch %d: %s %+v", attempt, s.Confidence, s.Evidence)
-		if s.GrowthPerMinute < 2<<20 || s.GrowthPerMinute > 14<<20 {
+		// One watch's estimate from a dozen samples is rough (in simulation,
+		// 1% of watches estimate below a third of the true rate), so this
+		// only catches a wrong unit or scale; TestHeapDetectorPower checks
+		// that the estimate is right on average.
+		if s.GrowthPerMinute < 1<<20 || s.GrowthPerMinute > 24<<20 {
 			t.Errorf("growth %.0f bytes/min, want about 6 MB/min", s.GrowthPerMinute)
 		}
 		if len(rep.Suspects) > 1 {
