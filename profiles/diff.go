@@ -34,6 +34,10 @@ type DiffOptions struct {
 	// matches; Ignore drops samples with one. Regular expressions, as in
 	// pprof's -focus and -ignore.
 	Focus, Ignore string
+	// Own says which frames are the target's own code, where goroutine
+	// leak sites are named; the zero value skips the standard library and
+	// well-known libraries.
+	Own OwnCode
 }
 
 // DiffReport is the difference between two profiles of the same kind.
@@ -52,6 +56,9 @@ type DiffReport struct {
 	// LeakSites groups goroutine profiles by where the goroutines wait
 	// in the target's own code; empty for other profiles.
 	LeakSites []LeakSite `json:"leak_sites,omitempty"`
+	// OwnCode is the rule leak sites were named by, when one was given
+	// (absent: the default, all but the standard and well-known libraries).
+	OwnCode *OwnCode `json:"own_code,omitempty"`
 }
 
 // DiffRow is one function, line or stack. For functions and lines Base,
@@ -129,6 +136,7 @@ func compare(base, cur *Captured, opts DiffOptions) (*DiffReport, error) {
 		return nil, err
 	}
 	agg := newAggregator(opts.By, filter)
+	agg.own = opts.Own
 	if typeFamily(cur.Type) == "goroutine" || cd.sampleTypes[vi].Type == "goroutine" {
 		agg.sites = map[siteKey]*LeakSite{}
 	}
@@ -153,6 +161,9 @@ func compare(base, cur *Captured, opts DiffOptions) (*DiffReport, error) {
 		rep.Rows = rep.Rows[:opts.Top]
 	}
 	if agg.sites != nil {
+		if len(opts.Own.Prefixes) > 0 {
+			rep.OwnCode = &opts.Own
+		}
 		rep.LeakSites = agg.leakSites(base != nil)
 		if opts.Top > 0 && len(rep.LeakSites) > opts.Top {
 			rep.LeakSites = rep.LeakSites[:opts.Top]
@@ -257,6 +268,7 @@ type aggregator struct {
 	fnNames []string
 
 	sites map[siteKey]*LeakSite
+	own   OwnCode
 }
 
 type siteKey struct{ function, wait string }

@@ -50,8 +50,8 @@ func isStdlibFunc(name string) bool {
 }
 
 // leakSiteOf finds where a goroutine waits: the wait state from its
-// blocking frames, and the first frame of the target's own (non-standard
-// library) code, leaf first. A stack entirely in the standard library
+// blocking frames, and the first frame of the target's own code (OwnCode),
+// leaf first. A stack entirely in the standard library
 // (an idle HTTP connection, say) is attributed to the first frame below
 // the runtime and internal packages.
 func (a *aggregator) leakSiteOf(frames []rowKey) siteKey {
@@ -64,7 +64,7 @@ func (a *aggregator) leakSiteOf(frames []rowKey) siteKey {
 				site.wait = w
 			}
 		}
-		if !isStdlibFunc(name) {
+		if a.own.Match(name) {
 			site.function = name
 			break
 		}

@@ -195,12 +195,26 @@ func TestDiffGoroutineLeakSiteEndToEnd(t *testing.T) {
 			WaitState string `json:"wait_state"`
 			Delta     int64  `json:"delta"`
 		} `json:"leak_sites"`
+		OwnCode struct {
+			Modules []string `json:"modules"`
+		} `json:"own_code"`
 	}
 	if err := json.Unmarshal([]byte(mustLeaklab(t, home, "diff", base, svc.URL, "--by", "stack", "--output", "json")), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.LeakSites) == 0 || rep.LeakSites[0].WaitState != "chan send" || rep.LeakSites[0].Delta < 100 {
 		t.Errorf("leak sites %+v", rep.LeakSites)
+	}
+	// The URL side's go_build_info names the module whose frames are own code.
+	if fmt.Sprint(rep.OwnCode.Modules) != "[github.com/leaklab/leaklab]" {
+		t.Errorf("own code %v, want the module from the service's go_build_info", rep.OwnCode.Modules)
+	}
+	rep.OwnCode.Modules = nil
+	if err := json.Unmarshal([]byte(mustLeaklab(t, home, "diff", base, svc.URL, "--own", "example.com/other", "--output", "json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(rep.OwnCode.Modules) != "[example.com/other]" {
+		t.Errorf("own code %v, want --own's", rep.OwnCode.Modules)
 	}
 	// A heap capture diffed against this goroutine profile is refused.
 	_, errOut, code := leaklabIn(t, home, "diff", base, svc.URL, "--type", "heap")

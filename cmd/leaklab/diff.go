@@ -21,6 +21,7 @@ type diffOptions struct {
 	typ           string
 	seconds       int
 	timeout       time.Duration
+	own           []string
 }
 
 func newCmdDiff(f *factory) *cobra.Command {
@@ -37,6 +38,10 @@ By function (the default) a row's base, current and delta are the function's
 own (flat) values, as in pprof's flat column; cumulative values are shown too.
 Goroutine profiles are also grouped by leak site: the first frame of the
 target's own code below the runtime's blocking frames, with the wait state.
+Own code is what --own names (module paths); else, when a side is a URL,
+the module its go_build_info metric reports; else everything outside the
+standard library and well-known libraries (so a goroutine parked in a
+connection pool is named after your function that asked the pool).
 
 -o writes a profile that 'go tool pprof' reads with the same meaning as its
 -diff_base (the base scaled by -1 and tagged pprof::base=true, merged);
@@ -52,7 +57,9 @@ on loopback unless ADDR names another host.`,
   leaklab diff a.pb.gz b.pb.gz --sample-index alloc_objects --focus 'myapp/' -o diff.pb.gz
   go tool pprof -top diff.pb.gz
   # pprof's web UI on the diff
-  leaklab diff a.pb.gz b.pb.gz --http :8081`,
+  leaklab diff a.pb.gz b.pb.gz --http :8081
+  # name goroutine leak sites after your module's frames
+  leaklab diff before.pb.gz after.pb.gz --own github.com/acme/orders`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.base, opts.current = args[0], args[1]
@@ -70,6 +77,7 @@ on loopback unless ADDR names another host.`,
 	fl.StringVar(&opts.typ, "type", "", "profile type to capture for a URL side (default: the other side's, else heap)")
 	fl.IntVar(&opts.seconds, "seconds", 0, "for a URL side: cpu duration or delta seconds, as in capture")
 	fl.DurationVar(&opts.timeout, "timeout", 0, "for a URL side: give up after this long (default --seconds + 30s)")
+	fl.StringSliceVar(&opts.own, "own", nil, "module path(s) of the target's own code, where leak sites are named (default: a URL side's go_build_info, else all but the standard and well-known libraries)")
 	return cmd
 }
 
@@ -90,6 +98,17 @@ func diffRun(cmd *cobra.Command, f *factory, opts *diffOptions) error {
 	sides, err := loadDiffSides(cmd.Context(), [2]string{opts.base, opts.current}, opts.typ, ro)
 	if err != nil {
 		return err
+	}
+	opts.diff.Own = profiles.OwnCodeFor(opts.own...)
+	if len(opts.diff.Own.Prefixes) == 0 {
+		for _, ref := range []string{opts.base, opts.current} {
+			if strings.Contains(ref, "://") {
+				if mod := profiles.DetectModule(cmd.Context(), nil, ref); mod != "" {
+					opts.diff.Own = profiles.OwnCodeFor(mod)
+					break
+				}
+			}
+		}
 	}
 	rep, err := profiles.Diff(sides[0], sides[1], opts.diff)
 	if err != nil {

@@ -89,6 +89,22 @@ func TestWatchContractAndExitCodes(t *testing.T) {
 			if len(s.Stack) == 0 || s.Stack[len(s.Stack)-1] != svc.Culprit {
 				t.Errorf("stack should be leaf first and end at the goroutine's own function: %v", s.Stack)
 			}
+			// The next command it suggests runs, and its diff names the
+			// same leak site, by the same own code.
+			if !strings.Contains(s.Next, " --own github.com/leaklab/leaklab") {
+				t.Errorf("next command %q does not pass on the own code", s.Next)
+			}
+			args := append(shellWords(t, strings.TrimPrefix(s.Next, "leaklab ")), "--output", "json")
+			out, errOut, code = leaklabIn(t, home, args...)
+			var diff struct {
+				LeakSites []struct {
+					Function string `json:"function"`
+					Delta    int64  `json:"delta"`
+				} `json:"leak_sites"`
+			}
+			if err := json.Unmarshal([]byte(out), &diff); err != nil || code != 0 || len(diff.LeakSites) == 0 || diff.LeakSites[0].Function != svc.Culprit || diff.LeakSites[0].Delta <= 0 {
+				t.Errorf("%s: exit %d, %v, leak sites %+v\nstderr: %s", s.Next, code, err, diff.LeakSites, errOut)
+			}
 			// The same snapshots, judged again from the store.
 			out, errOut, code = leaklabIn(t, home, "watch", url, "--from-store", "--since", "1h", "--output", "json")
 			var again watchJSON
@@ -209,4 +225,35 @@ func TestExerciseFlow(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "func (c *pageCache) render(id string) []byte") || !strings.Contains(out, "leaklab run unbounded-cache --fixed") {
 		t.Errorf("solution: exit %d:\n%s", code, out)
 	}
+}
+
+// shellWords splits a suggested command line as a POSIX shell would, for
+// the quoting the suggestions use: spaces between words, 'single quotes'.
+func shellWords(t *testing.T, line string) []string {
+	t.Helper()
+	var words []string
+	var word strings.Builder
+	inWord, quoted := false, false
+	for _, r := range line {
+		switch {
+		case r == '\'':
+			quoted, inWord = !quoted, true
+		case r == ' ' && !quoted:
+			if inWord {
+				words = append(words, word.String())
+				word.Reset()
+			}
+			inWord = false
+		default:
+			word.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quoted {
+		t.Fatalf("unbalanced quote in %q", line)
+	}
+	if inWord {
+		words = append(words, word.String())
+	}
+	return words
 }

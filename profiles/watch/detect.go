@@ -424,6 +424,9 @@ func (d *Detector) judge(ser *series, st *site) (Suspect, bool) {
 		s.Next = "leaklab diff " + ser.firstID + " " + ser.lastID + " --focus '" + focusPattern(s.Function) + "'"
 		if s.Kind == KindHeap {
 			s.Next += " --by stack"
+		} else if len(d.Own.Modules) > 0 {
+			// so that the diff's leak sites are named as this suspect is
+			s.Next += " --own " + strings.Join(d.Own.Modules, ",")
 		}
 	}
 	return s, true

@@ -92,7 +92,7 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	if len(opts.Own.Prefixes) == 0 {
-		if mod := detectModule(ctx, client, base); mod != "" {
+		if mod := profiles.DetectModule(ctx, client, base); mod != "" {
 			opts.Own = OwnCodeFor(mod)
 		}
 	}
