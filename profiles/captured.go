@@ -3,6 +3,7 @@ package profiles
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -70,7 +71,8 @@ func NewCaptured(meta Meta, p *profile.Profile) *Captured {
 func newCapturedFromData(data []byte, l Limits) (*Captured, error) {
 	dec, err := decodeProfile(data, l.MaxSamples)
 	if err != nil {
-		if _, ok := err.(*TooManySamplesError); ok {
+		var tooLarge *LimitError
+		if errors.As(err, &tooLarge) {
 			return nil, err
 		}
 		return nil, &NotAProfileError{Hint: sniff(data), Err: err}

@@ -106,7 +106,7 @@ func decodeProfile(buf []byte, maxSamples int) (*decoded, error) {
 				return nil, fmt.Errorf("malformed sample")
 			}
 			if len(d.samples) >= maxSamples {
-				return nil, &TooManySamplesError{Limit: maxSamples}
+				return nil, &LimitError{Kind: LimitSamples, Limit: int64(maxSamples)}
 			}
 			d.samples = append(d.samples, payload)
 		case fieldProfileLocation:

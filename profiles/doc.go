@@ -11,7 +11,9 @@
 // the store; Diff, Summarize and DiffProfile are plain functions over it.
 // Everything that reads a profile is bounded by Limits (bytes read,
 // decompressed size, sample count, stack depth) and answers bad input with
-// one-line errors naming the target.
+// one-line errors naming the target; their types (LimitError,
+// NotAProfileError, StatusError, TimeoutError) say which kind of failure
+// it was, for callers such as the collector that count them.
 //
 // Diffs of big profiles are aggregated straight from the profile.proto
 // wire format (decode.go) rather than through

@@ -242,6 +242,14 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return e.Msg }
 
+// TimeoutError says the target gave no complete answer within the fetch's
+// timeout.
+type TimeoutError struct{ After time.Duration }
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("no complete answer within %s (the target is slow or stuck; raise --timeout)", e.After)
+}
+
 func newClient() *http.Client {
 	return &http.Client{
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -309,7 +317,7 @@ func describeNetError(ctx context.Context, err error, timeout time.Duration) err
 	var urlErr *url.Error
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		return fmt.Errorf("no complete answer within %s (the target is slow or stuck; raise --timeout)", timeout)
+		return &TimeoutError{After: timeout}
 	case errors.Is(err, context.Canceled):
 		return errors.New("interrupted")
 	case errors.As(err, &dnsErr):

@@ -225,6 +225,16 @@ func TestFetchBadTargets(t *testing.T) {
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("error is not one line: %q", err)
 			}
+			// Callers (the collector's failure reasons) tell the kinds
+			// apart by type, not by the words.
+			var tooLarge *LimitError
+			if isLimit := errors.As(err, &tooLarge); isLimit != (name == "bomb" || name == "many") {
+				t.Errorf("%s: errors.As LimitError = %v", name, isLimit)
+			}
+			var timeout *TimeoutError
+			if isTimeout := errors.As(err, &timeout); isTimeout != (name == "slow") {
+				t.Errorf("%s: errors.As TimeoutError = %v", name, isTimeout)
+			}
 		})
 	}
 }

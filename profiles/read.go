@@ -48,11 +48,48 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// TooManySamplesError says a profile holds more samples than the limit.
-type TooManySamplesError struct{ Limit int }
+// LimitKind names which of the Limits a profile went over.
+type LimitKind string
 
-func (e *TooManySamplesError) Error() string {
-	return fmt.Sprintf("profile has more than %d samples, the limit", e.Limit)
+// The limits a LimitError can name.
+const (
+	// LimitBytes is Limits.MaxBytes: bytes read from the source, as sent
+	// (gzipped or not).
+	LimitBytes LimitKind = "bytes"
+	// LimitDecompressed is Limits.MaxDecompressed: bytes after gunzip.
+	LimitDecompressed LimitKind = "decompressed"
+	// LimitRatio is the fixed bound on how much a gzip stream may expand
+	// (maxCompressionRatio), which stops a gzip bomb before it reaches
+	// LimitDecompressed.
+	LimitRatio LimitKind = "ratio"
+	// LimitSamples is Limits.MaxSamples: samples in one profile.
+	LimitSamples LimitKind = "samples"
+)
+
+// LimitError says a profile went over one of the size limits: too many
+// bytes, a gzip stream that expands too far (a gzip bomb), or too many
+// samples. Every size-limit refusal of this package is one, so callers
+// tell "too large" apart from "not a profile" with errors.As rather than
+// by the message.
+type LimitError struct {
+	Kind LimitKind
+	// Limit is the bound that was passed: bytes, samples, or for
+	// LimitRatio the expansion factor.
+	Limit int64
+}
+
+func (e *LimitError) Error() string {
+	switch e.Kind {
+	case LimitBytes:
+		return fmt.Sprintf("profile is larger than %d bytes, the limit", e.Limit)
+	case LimitDecompressed:
+		return fmt.Sprintf("profile decompresses to more than %d bytes, the limit (a gzip bomb?)", e.Limit)
+	case LimitRatio:
+		return fmt.Sprintf("profile decompresses more than %dx (a gzip bomb?)", e.Limit)
+	case LimitSamples:
+		return fmt.Sprintf("profile has more than %d samples, the limit", e.Limit)
+	}
+	return fmt.Sprintf("profile is over the %s limit of %d", e.Kind, e.Limit)
 }
 
 // NotAProfileError says the bytes read are not a pprof profile; Hint names
@@ -140,7 +177,7 @@ func readUncompressed(r io.Reader, l Limits, sizeHint int64) ([]byte, error) {
 			return nil, err
 		}
 		if int64(len(data)) > l.MaxBytes {
-			return nil, fmt.Errorf("profile is larger than %d bytes, the limit", l.MaxBytes)
+			return nil, &LimitError{Kind: LimitBytes, Limit: l.MaxBytes}
 		}
 		return data, nil
 	}
@@ -157,17 +194,17 @@ func readUncompressed(r io.Reader, l Limits, sizeHint int64) ([]byte, error) {
 		n, err := zr.Read(buf)
 		out.Write(buf[:n])
 		if int64(out.Len()) > l.MaxDecompressed {
-			return nil, fmt.Errorf("profile decompresses to more than %d bytes, the limit (a gzip bomb?)", l.MaxDecompressed)
+			return nil, &LimitError{Kind: LimitDecompressed, Limit: l.MaxDecompressed}
 		}
 		if out.Len() > ratioCheckAfter && int64(out.Len()) > maxCompressionRatio*counted.n {
-			return nil, fmt.Errorf("profile decompresses more than %dx (a gzip bomb?)", maxCompressionRatio)
+			return nil, &LimitError{Kind: LimitRatio, Limit: maxCompressionRatio}
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			if counted.n > l.MaxBytes {
-				return nil, fmt.Errorf("profile is larger than %d bytes, the limit", l.MaxBytes)
+				return nil, &LimitError{Kind: LimitBytes, Limit: l.MaxBytes}
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				return nil, &NotAProfileError{Hint: "truncated gzip", Err: err}
@@ -176,7 +213,7 @@ func readUncompressed(r io.Reader, l Limits, sizeHint int64) ([]byte, error) {
 		}
 	}
 	if counted.n > l.MaxBytes {
-		return nil, fmt.Errorf("profile is larger than %d bytes, the limit", l.MaxBytes)
+		return nil, &LimitError{Kind: LimitBytes, Limit: l.MaxBytes}
 	}
 	return out.Bytes(), nil
 }

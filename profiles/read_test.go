@@ -20,18 +20,23 @@ func TestReadBadInput(t *testing.T) {
 		data    []byte
 		limits  Limits
 		wantErr string
+		// limit is the LimitError expected (its Kind and Limit), or nil
+		// when the input must be refused as something other than too large.
+		limit *LimitError
 	}{
-		{"empty", nil, Limits{}, "not a pprof profile (empty)"},
-		{"html", []byte("<!DOCTYPE html><html><body>502 Bad Gateway</body></html>"), Limits{}, "an HTML page"},
-		{"json", []byte(`{"error":"not found"}`), Limits{}, "JSON"},
-		{"text goroutine dump", []byte("goroutine profile: total 4\n1 @ 0x1 0x2\n"), Limits{}, "ask for ?debug=0"},
-		{"truncated gzip", valid[:len(valid)/2], Limits{}, "truncated gzip"},
-		{"gzip header only", valid[:10], Limits{}, "gzip"},
-		{"gzip bomb (ratio)", gzipBomb(t, 64<<20), Limits{}, "gzip bomb"},
-		{"gzip bomb (size limit)", gzipBomb(t, 4<<20), Limits{MaxDecompressed: 1 << 20}, "decompresses to more than 1048576 bytes"},
-		{"too large", valid, Limits{MaxBytes: 100}, "larger than 100 bytes"},
-		{"too many samples", gzipBytes(t, manySamplesProfile(DefaultMaxSamples+1)), Limits{}, "more than 1048576 samples"},
-		{"gzipped garbage", gzipBytes(t, []byte("\xff\xff\xff\xff\xff")), Limits{}, "not a pprof profile"},
+		{"empty", nil, Limits{}, "not a pprof profile (empty)", nil},
+		{"html", []byte("<!DOCTYPE html><html><body>502 Bad Gateway</body></html>"), Limits{}, "an HTML page", nil},
+		{"json", []byte(`{"error":"not found"}`), Limits{}, "JSON", nil},
+		{"text goroutine dump", []byte("goroutine profile: total 4\n1 @ 0x1 0x2\n"), Limits{}, "ask for ?debug=0", nil},
+		{"truncated gzip", valid[:len(valid)/2], Limits{}, "truncated gzip", nil},
+		{"gzip header only", valid[:10], Limits{}, "gzip", nil},
+		{"gzip bomb (ratio)", gzipBomb(t, 64<<20), Limits{}, "gzip bomb", &LimitError{LimitRatio, maxCompressionRatio}},
+		{"gzip bomb (size limit)", gzipBomb(t, 4<<20), Limits{MaxDecompressed: 1 << 20}, "decompresses to more than 1048576 bytes", &LimitError{LimitDecompressed, 1 << 20}},
+		{"too large gzipped", valid, Limits{MaxBytes: 100}, "larger than 100 bytes", &LimitError{LimitBytes, 100}},
+		{"too large uncompressed", manySamplesProfile(1000), Limits{MaxBytes: 100}, "larger than 100 bytes", &LimitError{LimitBytes, 100}},
+		{"too many samples", gzipBytes(t, manySamplesProfile(DefaultMaxSamples+1)), Limits{}, "more than 1048576 samples", &LimitError{LimitSamples, DefaultMaxSamples}},
+		{"too many samples (set limit)", manySamplesProfile(11), Limits{MaxSamples: 10}, "more than 10 samples", &LimitError{LimitSamples, 10}},
+		{"gzipped garbage", gzipBytes(t, []byte("\xff\xff\xff\xff\xff")), Limits{}, "not a pprof profile", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -42,15 +47,36 @@ func TestReadBadInput(t *testing.T) {
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("error is not one line: %q", err)
 			}
+			var got *LimitError
+			isLimit := errors.As(err, &got)
+			switch {
+			case tc.limit == nil && isLimit:
+				t.Errorf("err %q is a LimitError %+v; want another kind of refusal", err, got)
+			case tc.limit != nil && (!isLimit || *got != *tc.limit):
+				t.Errorf("err %q (%T): want a LimitError %+v", err, err, *tc.limit)
+			}
+			var notProfile *NotAProfileError
+			if isLimit && errors.As(err, &notProfile) {
+				t.Errorf("a too-large input is also reported as not a profile: %q", err)
+			}
 		})
 	}
 	c, err := Read(bytes.NewReader(gzipBytes(t, manySamplesProfile(1000))), Limits{})
 	if err != nil || c.Samples != 1000 {
 		t.Fatalf("a 1000-sample profile: %v, %v samples", err, c)
 	}
-	var tooMany *TooManySamplesError
-	if _, err := Read(bytes.NewReader(manySamplesProfile(11)), Limits{MaxSamples: 10}); !errors.As(err, &tooMany) {
-		t.Errorf("MaxSamples 10 with 11 samples: %v", err)
+}
+
+// ReadFile wraps the same typed error with the file's name.
+func TestReadFileLimitError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bomb.pb.gz")
+	if err := os.WriteFile(path, gzipBomb(t, 4<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ReadFile(path, Limits{MaxDecompressed: 1 << 20})
+	var tooLarge *LimitError
+	if !errors.As(err, &tooLarge) || tooLarge.Kind != LimitDecompressed || !strings.HasPrefix(err.Error(), path+": ") {
+		t.Errorf("ReadFile of a gzip bomb: %v, want %s: and a LimitError of kind decompressed", err, path)
 	}
 }
 

@@ -112,11 +112,11 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) error {
 	}
 	cp, err := profiles.Read(bytes.NewReader(raw), c.opts.Limits)
 	if err != nil {
-		var notProfile *profiles.NotAProfileError
-		if errors.As(err, &notProfile) {
-			return reject(http.StatusBadRequest, "not_profile", "the profile part is %v", err)
+		var tooLarge *profiles.LimitError
+		if errors.As(err, &tooLarge) {
+			return reject(http.StatusRequestEntityTooLarge, "too_large", "the profile part: %v", err)
 		}
-		return reject(http.StatusRequestEntityTooLarge, "too_large", "the profile part: %v", err)
+		return reject(http.StatusBadRequest, "not_profile", "the profile part is %v", err)
 	}
 	types := map[string]sampleType{}
 	if config != nil {

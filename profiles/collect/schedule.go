@@ -255,22 +255,21 @@ func (c *Collector) lastError(url string) string {
 	return ""
 }
 
-// failureReason names a failed fetch for the failures metric. The
-// profiles package types the status and content errors; the others are
-// told apart by the one-line messages it promises.
+// failureReason names a failed fetch for the failures metric, from the
+// error types the profiles package returns.
 func failureReason(err error) string {
 	var status *profiles.StatusError
 	var notProfile *profiles.NotAProfileError
-	var tooMany *profiles.TooManySamplesError
-	msg := err.Error()
+	var tooLarge *profiles.LimitError
+	var timeout *profiles.TimeoutError
 	switch {
 	case errors.As(err, &status):
 		return "status"
 	case errors.As(err, &notProfile):
 		return "not_profile"
-	case errors.As(err, &tooMany), strings.Contains(msg, "the limit"), strings.Contains(msg, "gzip bomb"):
+	case errors.As(err, &tooLarge):
 		return "too_large"
-	case strings.Contains(msg, "no complete answer within"):
+	case errors.As(err, &timeout):
 		return "timeout"
 	}
 	return "unreachable"
