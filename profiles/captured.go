@@ -3,6 +3,7 @@ package profiles
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,29 @@ type Captured struct {
 	data []byte // uncompressed profile.proto
 	dec  *decoded
 	prof *profile.Profile
+	// raw is the body Fetch received, kept only with FetchOptions.KeepRaw.
+	raw []byte
+}
+
+// Raw returns the bytes the profile was fetched as (gzipped, when the
+// target sent it so), kept when FetchOptions.KeepRaw asked for them; nil
+// otherwise. Store.SaveRaw and forwarding use them to avoid compressing
+// the profile again.
+func (c *Captured) Raw() []byte { return c.raw }
+
+// isGzipOf reports whether gz looks like the single gzip stream c was
+// read from: the gzip magic and deflate method, and the uncompressed size
+// gzip records in its last four bytes (modulo 2^32, as gzip keeps it)
+// equal to c's. It does not decompress; it guards against a caller
+// passing the wrong bytes, not against a forged stream.
+func (c *Captured) isGzipOf(gz []byte) bool {
+	if len(gz) < 18 || gz[0] != 0x1f || gz[1] != 0x8b || gz[2] != 8 {
+		return false
+	}
+	c.mu.Lock()
+	data := c.data
+	c.mu.Unlock()
+	return data != nil && binary.LittleEndian.Uint32(gz[len(gz)-4:]) == uint32(len(data))
 }
 
 // NewCaptured wraps a parsed profile with its metadata.

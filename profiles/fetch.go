@@ -56,6 +56,10 @@ type FetchOptions struct {
 	// /debug/pprof/cmdline), for callers that fetch the same target
 	// repeatedly and already know it.
 	NoServiceName bool
+	// KeepRaw keeps the body as received (usually gzipped) in the
+	// Captured, for Store.SaveRaw: storing it as is saves compressing the
+	// profile again.
+	KeepRaw bool
 }
 
 // FetchError says fetching from a target failed; its message is one line
@@ -156,7 +160,7 @@ func Fetch(ctx context.Context, target string, opts FetchOptions) (*Captured, er
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	data, err := get(ctx, client, fetchURL, opts.Limits.withDefaults(), timeout, typ)
+	data, raw, err := get(ctx, client, fetchURL, opts.Limits.withDefaults(), timeout, typ, opts.KeepRaw)
 	if err != nil {
 		return nil, &FetchError{URL: fetchURL, Err: err}
 	}
@@ -169,6 +173,7 @@ func Fetch(ctx context.Context, target string, opts FetchOptions) (*Captured, er
 	if _, err := c.Profile(); err != nil {
 		return nil, &FetchError{URL: fetchURL, Err: err}
 	}
+	c.raw = raw
 	c.Target = base
 	c.Type = typ
 	c.Time = time.Now().UTC()
@@ -261,19 +266,21 @@ func newClient() *http.Client {
 	}
 }
 
-func get(ctx context.Context, client *http.Client, u string, l Limits, timeout time.Duration, typ string) ([]byte, error) {
+// get fetches u and returns the profile's bytes, gunzipped; with keepRaw
+// also the body as received.
+func get(ctx context.Context, client *http.Client, u string, l Limits, timeout time.Duration, typ string, keepRaw bool) (data, raw []byte, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, describeNetError(ctx, err, timeout)
+		return nil, nil, describeNetError(ctx, err, timeout)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		if resp.StatusCode == http.StatusNotFound && typ == TypeGoroutineLeak {
-			return nil, ErrNoGoroutineLeakProfile
+			return nil, nil, ErrNoGoroutineLeakProfile
 		}
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		msg := fmt.Sprintf("HTTP %s", resp.Status)
@@ -283,20 +290,34 @@ func get(ctx context.Context, client *http.Client, u string, l Limits, timeout t
 		if line := firstLine(body); line != "" && sniff(body) != "an HTML page" {
 			msg += ": " + line
 		}
-		return nil, &StatusError{Code: resp.StatusCode, Msg: msg}
+		return nil, nil, &StatusError{Code: resp.StatusCode, Msg: msg}
 	}
-	data, err := readUncompressed(resp.Body, l, 0)
+	var body io.Reader = resp.Body
+	var rawBuf *bytes.Buffer
+	if keepRaw {
+		// readUncompressed reads at most MaxBytes+1 of body, so the copy
+		// is bounded too.
+		rawBuf = &bytes.Buffer{}
+		if n := resp.ContentLength; n > 0 && n <= l.MaxBytes {
+			rawBuf.Grow(int(n))
+		}
+		body = io.TeeReader(resp.Body, rawBuf)
+	}
+	data, err = readUncompressed(body, l, 0)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, describeNetError(ctx, err, timeout)
+			return nil, nil, describeNetError(ctx, err, timeout)
 		}
 		var notProfile *NotAProfileError
 		if errors.As(err, &notProfile) && notProfile.Hint == "" {
 			notProfile.Hint = "Content-Type " + resp.Header.Get("Content-Type")
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return data, nil
+	if rawBuf != nil {
+		raw = rawBuf.Bytes()
+	}
+	return data, raw, nil
 }
 
 func firstLine(b []byte) string {

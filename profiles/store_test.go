@@ -1,12 +1,21 @@
 package profiles
 
 import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/pprof/profile"
+	"github.com/leaklab/leaklab/internal/testbin"
 )
 
 func storedCopy(t *testing.T, name string, meta Meta) *Captured {
@@ -221,4 +230,174 @@ func TestDefaultDir(t *testing.T) {
 	if d, _ := DefaultDir(); d != "/x/user/.local/share/leaklab" {
 		t.Errorf("default: %s", d)
 	}
+}
+
+// TestSaveRaw stores profiles through SaveRaw: the gzip a profile was read
+// from is stored byte for byte; anything else (uncompressed bytes, another
+// profile's gzip, nothing) falls back to gzipping the profile, so the
+// store holds a valid gzipped pprof file either way.
+func TestSaveRaw(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	current, err := os.ReadFile(filepath.Join("testdata", "heap-current.pb.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := os.ReadFile(filepath.Join("testdata", "heap-base.pb.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	uncompressed := storedCopy(t, "heap-current.pb.gz", Meta{}).data
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	for i, tc := range []struct {
+		name   string
+		raw    []byte
+		asIs   bool // stored byte for byte
+		reason string
+	}{
+		{"the gzip it was read from", current, true, ""},
+		{"uncompressed", uncompressed, false, "not gzip"},
+		{"another profile's gzip", base, false, "the recorded size is not this profile's"},
+		{"nil", nil, false, "no bytes"},
+		{"gzip header only", current[:10], false, "too short"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Read(bytes.NewReader(current), Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Target, c.Type, c.Time = "http://a:1", TypeHeap, t0.Add(time.Duration(i)*time.Minute)
+			m, err := s.SaveRaw(c, tc.raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, err := os.ReadFile(filepath.Join(s.Dir(), m.ID+profileExt))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := bytes.Equal(stored, tc.raw); got != tc.asIs {
+				t.Errorf("stored bytes equal the given ones: %v, want %v (%s)", got, tc.asIs, tc.reason)
+			}
+			if m.Bytes != int64(len(stored)) || c.ID != m.ID || c.Bytes != m.Bytes {
+				t.Errorf("meta says %d bytes (captured %s, %d), the file has %d", m.Bytes, c.ID, c.Bytes, len(stored))
+			}
+			// Whichever way it was written, the file is a gzipped pprof
+			// profile with the profile that was read.
+			if len(stored) < 2 || stored[0] != 0x1f || stored[1] != 0x8b {
+				t.Errorf("the stored file is not gzipped")
+			}
+			p, err := profile.Parse(bytes.NewReader(stored))
+			if err != nil {
+				t.Fatalf("the stored file does not parse: %v", err)
+			}
+			if len(p.Sample) != c.Samples {
+				t.Errorf("the stored profile has %d samples, want %d", len(p.Sample), c.Samples)
+			}
+			loaded, err := s.Load(m.ID, Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if loaded.Meta.Target != "http://a:1" || loaded.Samples != c.Samples {
+				t.Errorf("loaded %+v", loaded.Meta)
+			}
+			if rep, err := Diff(c, loaded, DiffOptions{By: ByStack}); err != nil || len(rep.Rows) != 0 {
+				t.Errorf("the stored profile differs from the one read: %v, %d rows", err, len(rep.Rows))
+			}
+		})
+	}
+	for _, name := range storeDirNames(t, s) {
+		if strings.HasPrefix(name, tempPrefix) {
+			t.Errorf("SaveRaw left a temporary file: %s", name)
+		}
+	}
+}
+
+// TestFetchKeepRawSaveRaw fetches from a real service through a loopback
+// proxy that records what it served: with KeepRaw the body is kept, SaveRaw
+// stores exactly those bytes, and go tool pprof reads the stored file.
+func TestFetchKeepRawSaveRaw(t *testing.T) {
+	svc := testbin.StartService(t, "unbounded-cache", false)
+	var mu sync.Mutex
+	var served [][]byte
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := http.Get(svc.URL + r.URL.RequestURI())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
+			mu.Lock()
+			served = append(served, body)
+			mu.Unlock()
+		}
+		w.WriteHeader(resp.StatusCode)
+		w.Write(body)
+	}))
+	defer proxy.Close()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{TypeHeap, TypeGoroutine} {
+		t.Run(typ, func(t *testing.T) {
+			mu.Lock()
+			served = nil
+			mu.Unlock()
+			c, err := Fetch(context.Background(), proxy.URL, FetchOptions{Type: typ, KeepRaw: true, NoServiceName: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			got := served
+			mu.Unlock()
+			if len(got) != 1 || !bytes.Equal(c.Raw(), got[0]) {
+				t.Fatalf("Raw() holds %d bytes; the target served %d bodies", len(c.Raw()), len(got))
+			}
+			m, err := s.SaveRaw(c, c.Raw())
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(s.Dir(), m.ID+profileExt)
+			stored, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(stored, got[0]) {
+				t.Errorf("stored %d bytes, not the %d the target served", len(stored), len(got[0]))
+			}
+			out, err := exec.Command("go", "tool", "pprof", "-raw", path).CombinedOutput()
+			if err != nil || !bytes.Contains(out, []byte("Samples:")) {
+				t.Errorf("go tool pprof -raw %s: %v\n%s", path, err, out)
+			}
+		})
+	}
+	// Without KeepRaw nothing extra is held.
+	c, err := Fetch(context.Background(), svc.URL, FetchOptions{NoServiceName: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Raw() != nil {
+		t.Errorf("Raw() without KeepRaw holds %d bytes", len(c.Raw()))
+	}
+}
+
+func storeDirNames(t *testing.T, s *Store) []string {
+	t.Helper()
+	entries, err := os.ReadDir(s.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
 }

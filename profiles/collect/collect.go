@@ -347,12 +347,15 @@ func (c *Collector) Summary() Summary {
 	return s
 }
 
-// deliver hands one profile to the store and the forwarder. raw, when not
-// nil, is the original push, forwarded as received.
-func (c *Collector) deliver(cp *profiles.Captured, raw *forwardItem) (int64, error) {
+// deliver hands one profile to the store and the forwarder. received is
+// the profile's bytes as fetched or pushed: the store keeps them as they
+// are when they are gzip (Store.SaveRaw), which saves compressing every
+// profile again. raw, when not nil, is the original push, forwarded as
+// received.
+func (c *Collector) deliver(cp *profiles.Captured, received []byte, raw *forwardItem) (int64, error) {
 	var size int64
 	if c.opts.Store != nil {
-		meta, err := c.opts.Store.Save(cp)
+		meta, err := c.opts.Store.SaveRaw(cp, received)
 		if err != nil {
 			c.m.saveErrors.Inc()
 			return 0, err

@@ -30,7 +30,7 @@ func (c *Collector) fetch(tr *targetRun, t *Target, typ string, labels map[strin
 	known := !id.learned.IsZero() && time.Since(id.learned) < serviceRefresh
 	cp, err := profiles.Fetch(c.fetchCtx, t.URL, profiles.FetchOptions{
 		Type: typ, Timeout: timeout, NoGC: c.opts.NoGC, Client: c.opts.Client, Limits: c.opts.Limits,
-		Labels: labels, NoServiceName: known,
+		Labels: labels, NoServiceName: known, KeepRaw: true, // stored and forwarded as fetched
 	})
 	switch {
 	case err != nil:

@@ -78,11 +78,17 @@ var pulledSampleTypes = map[string]map[string]sampleType{
 
 // forwardItemFor turns a pulled profile into an ingest request: the
 // application is the service's name (else the job, else the host), the
-// labels are the target's.
+// labels are the target's. The profile goes as fetched when Fetch kept
+// the bytes (the ingest API takes pprof gzipped or not), else gzipped
+// afresh.
 func forwardItemFor(cp *profiles.Captured, every time.Duration) (*forwardItem, error) {
-	var buf bytes.Buffer
-	if _, err := cp.WriteTo(&buf); err != nil {
-		return nil, err
+	body := cp.Raw()
+	if body == nil {
+		var buf bytes.Buffer
+		if _, err := cp.WriteTo(&buf); err != nil {
+			return nil, err
+		}
+		body = buf.Bytes()
 	}
 	name := appName{App: cp.Service, Labels: map[string]string{}}
 	for k, v := range cp.Labels {
@@ -109,7 +115,7 @@ func forwardItemFor(cp *profiles.Captured, every time.Duration) (*forwardItem, e
 	q.Set("until", strconv.FormatInt(cp.Time.UnixNano(), 10))
 	q.Set("spyName", "leaklab")
 	q.Set("format", "pprof")
-	item := &forwardItem{query: q, profile: buf.Bytes()}
+	item := &forwardItem{query: q, profile: body}
 	if st, ok := pulledSampleTypes[cp.Type]; ok {
 		cfg, err := json.Marshal(st)
 		if err != nil {

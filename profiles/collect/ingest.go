@@ -151,7 +151,7 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) error {
 	if c.fwd != nil {
 		fwd = &forwardItem{query: maps.Clone(q), profile: raw, config: config}
 	}
-	size, err := c.deliver(cp, fwd)
+	size, err := c.deliver(cp, raw, fwd)
 	if err != nil {
 		return reject(http.StatusInternalServerError, "store", "cannot store the profile: %v", err)
 	}

@@ -195,7 +195,7 @@ func (c *Collector) captureRound(tr *targetRun) bool {
 		reason := ""
 		if err != nil {
 			reason = failureReason(err)
-		} else if size, err = c.deliver(cp, nil); err != nil {
+		} else if size, err = c.deliver(cp, cp.Raw(), nil); err != nil {
 			reason = "store"
 		}
 		if err != nil {
