@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -65,49 +64,13 @@ type runAllLine struct {
 }
 
 // startRunAll runs the real binary with --all and reads its JSON line.
-func startRunAll(t *testing.T, extra ...string) (*exec.Cmd, *testbin.SyncBuffer, runAllLine) {
+func startRunAll(t *testing.T, extra ...string) (*testbin.Proc, runAllLine) {
 	t.Helper()
-	bin := testbin.Build(t)
 	n := len(leaks.All())
 	base := freeConsecutivePorts(t, n)
 	args := append([]string{"run", "--all", "--base-port", strconv.Itoa(base), "--quiet", "--max-leak", "16MiB", "--output", "json"}, extra...)
-	cmd := exec.Command(bin, args...)
-	stderr := &testbin.SyncBuffer{}
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(nil, 1<<20)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
 	var report runAllLine
-	select {
-	case l, ok := <-lines:
-		if !ok {
-			t.Fatalf("run --all exited before listening: %s", stderr)
-		}
-		if err := json.Unmarshal([]byte(l), &report); err != nil {
-			t.Fatalf("run --all printed %q: %v", l, err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("run --all did not start within 60s: %s", stderr)
-	}
+	p := testbin.StartJSON(t, exec.Command(testbin.Build(t), args...), &report)
 	if len(report.Services) != n {
 		t.Fatalf("started %d services, want %d", len(report.Services), n)
 	}
@@ -116,7 +79,7 @@ func startRunAll(t *testing.T, extra ...string) (*exec.Cmd, *testbin.SyncBuffer,
 			t.Errorf("%s listens on %s, want %s (consecutive from --base-port)", s.Name, s.URL, want)
 		}
 	}
-	return cmd, stderr, report
+	return p, report
 }
 
 func freeConsecutivePorts(t *testing.T, n int) int {
@@ -179,7 +142,7 @@ func waitGone(t *testing.T, pids []int) {
 // of them on SIGTERM.
 func TestRunAllStartsEveryServiceAndStopsThem(t *testing.T) {
 	targets := filepath.Join(t.TempDir(), "targets.json")
-	cmd, stderr, report := startRunAll(t, "--fixed", "--targets-file", targets)
+	p, report := startRunAll(t, "--fixed", "--targets-file", targets)
 
 	pids := map[int]bool{}
 	var pidList []int
@@ -187,7 +150,7 @@ func TestRunAllStartsEveryServiceAndStopsThem(t *testing.T) {
 		if s.Variant != "fixed" {
 			t.Errorf("%s: variant %s with --fixed", s.Name, s.Variant)
 		}
-		if pids[s.PID] || s.PID == cmd.Process.Pid {
+		if pids[s.PID] || s.PID == p.Cmd.Process.Pid {
 			t.Errorf("%s shares process %d: each service needs its own for its runtime metrics", s.Name, s.PID)
 		}
 		pids[s.PID] = true
@@ -224,27 +187,24 @@ func TestRunAllStartsEveryServiceAndStopsThem(t *testing.T) {
 		}
 	}
 
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	if err := waitExit(cmd, 30*time.Second); err != nil {
-		t.Errorf("run --all on SIGTERM: %v\n%s", err, stderr)
-	}
+	p.Stop(t)
 	waitGone(t, pidList)
 }
 
 // A service that dies takes the others down with it and makes run --all
 // fail with a message naming it, rather than run on half-empty.
 func TestRunAllStopsWhenAServiceDies(t *testing.T) {
-	cmd, stderr, report := startRunAll(t)
+	p, report := startRunAll(t)
 	victim := report.Services[3]
 	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	err := waitExit(cmd, 30*time.Second)
+	err := p.Wait(30 * time.Second)
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != exitFailure {
-		t.Fatalf("run --all after a service died: %v, want exit %d\n%s", err, exitFailure, stderr)
+		t.Fatalf("run --all after a service died: %v, want exit %d\n%s", err, exitFailure, p.Stderr)
 	}
-	if msg := stderr.String(); !strings.Contains(msg, victim.Name+" (leaky)") || !strings.Contains(msg, "stopped unexpectedly") {
+	if msg := p.Stderr.String(); !strings.Contains(msg, victim.Name+" (leaky)") || !strings.Contains(msg, "stopped unexpectedly") {
 		t.Errorf("stderr does not say which service stopped: %s", msg)
 	}
 	var pids []int
@@ -257,29 +217,14 @@ func TestRunAllStopsWhenAServiceDies(t *testing.T) {
 // A SIGKILLed run --all cannot stop its services itself: they die with it
 // (Pdeathsig), so none is left running.
 func TestRunAllServicesDieWithIt(t *testing.T) {
-	cmd, _, report := startRunAll(t)
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	// Process.Wait, not cmd.Wait: surviving services would hold the
-	// output pipes open and cmd.Wait would hang instead of failing.
-	cmd.Process.Wait()
+	p, report := startRunAll(t)
+	// Surviving services would hold its output pipes open; Kill waits for
+	// those at most 10s after run --all exits, then waitGone
+	// names the survivors.
+	p.Kill()
 	var pids []int
 	for _, s := range report.Services {
 		pids = append(pids, s.PID)
 	}
 	waitGone(t, pids)
-}
-
-func waitExit(cmd *exec.Cmd, limit time.Duration) error {
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(limit):
-		_ = cmd.Process.Kill()
-		<-done
-		return errors.New("did not exit within " + limit.String())
-	}
 }
