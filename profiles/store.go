@@ -152,6 +152,9 @@ type Filter struct {
 	Service string
 	Since   time.Time // at or after
 	Until   time.Time // before
+	// Labels must all match the stored labels (env=staging, job=shop). An
+	// empty value matches a profile without that label, as in Prometheus.
+	Labels map[string]string
 }
 
 func (f Filter) match(m Meta) bool {
@@ -159,7 +162,17 @@ func (f Filter) match(m Meta) bool {
 		(f.Type == "" || f.Type == m.Type) &&
 		(f.Service == "" || f.Service == m.Service) &&
 		(f.Since.IsZero() || !m.Time.Before(f.Since)) &&
-		(f.Until.IsZero() || m.Time.Before(f.Until))
+		(f.Until.IsZero() || m.Time.Before(f.Until)) &&
+		f.matchLabels(m.Labels)
+}
+
+func (f Filter) matchLabels(labels map[string]string) bool {
+	for k, v := range f.Labels {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 // List returns the metadata of the stored profiles that match f, oldest

@@ -401,3 +401,55 @@ func storeDirNames(t *testing.T, s *Store) []string {
 	}
 	return names
 }
+
+func TestFilterLabels(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	ids := map[string]string{}
+	for i, tc := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"staging-a", map[string]string{"env": "staging", "team": "a"}},
+		{"staging-b", map[string]string{"env": "staging", "team": "b"}},
+		{"prod", map[string]string{"env": "prod"}},
+		{"none", nil},
+	} {
+		c := storedCopy(t, "goroutine-base.pb.gz", Meta{Target: "http://a:1", Time: t0.Add(time.Duration(i) * time.Minute)})
+		c.Labels = tc.labels
+		m, err := s.Save(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[m.ID] = tc.name
+	}
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   string
+	}{
+		{"no labels matches all", nil, "staging-a staging-b prod none"},
+		{"one label", map[string]string{"env": "staging"}, "staging-a staging-b"},
+		{"all must match", map[string]string{"env": "staging", "team": "b"}, "staging-b"},
+		{"no such value", map[string]string{"env": "dev"}, ""},
+		{"empty value matches the label's absence", map[string]string{"team": ""}, "prod none"},
+		{"a label no profile has", map[string]string{"region": "eu"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ms, err := s.List(Filter{Labels: tc.labels})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, m := range ms {
+				got = append(got, ids[m.ID])
+			}
+			if strings.Join(got, " ") != tc.want {
+				t.Errorf("List(Labels %v) = %v, want %s", tc.labels, got, tc.want)
+			}
+		})
+	}
+}

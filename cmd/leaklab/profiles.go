@@ -16,6 +16,7 @@ import (
 type filterFlags struct {
 	target, typ, service string
 	since, until         string
+	labels               []string
 }
 
 func (ff *filterFlags) register(cmd *cobra.Command) {
@@ -25,11 +26,22 @@ func (ff *filterFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&ff.service, "service", "", "only profiles of this service name")
 	fl.StringVar(&ff.since, "since", "", "only profiles captured at or after this time (RFC 3339, or a duration ago like 2h or 7d)")
 	fl.StringVar(&ff.until, "until", "", "only profiles captured before this time (RFC 3339, or a duration ago)")
+	fl.StringArrayVar(&ff.labels, "label", nil, "only profiles with this label, KEY=VALUE (repeatable: all must match; KEY= matches profiles without KEY)")
 }
 
 func (ff *filterFlags) filter(now time.Time) (profiles.Filter, error) {
 	f := profiles.Filter{Target: ff.target, Type: ff.typ, Service: ff.service}
 	var err error
+	if f.Labels, err = parseLabels(ff.labels); err != nil {
+		return f, err
+	}
+	// parseLabels keeps the last of repeated keys; as a filter, two
+	// values for one key can match nothing, which is surely a mistake.
+	for _, kv := range ff.labels {
+		if k, v, _ := strings.Cut(kv, "="); f.Labels[k] != v {
+			return f, usageErrorf("--label %s is given twice (%q and %q): a profile has one value per label", k, v, f.Labels[k])
+		}
+	}
 	if f.Since, err = parseTimeFlag("--since", ff.since, now); err != nil {
 		return f, err
 	}
@@ -128,7 +140,8 @@ func newCmdProfilesLs(f *factory) *cobra.Command {
 		Short: "List stored profiles, oldest first",
 		Example: `  leaklab profiles ls
   leaklab profiles ls --target http://127.0.0.1:8080 --type goroutine
-  leaklab profiles ls --since 2h --output json`,
+  leaklab profiles ls --since 2h --output json
+  leaklab profiles ls --label env=staging --label job=shop`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			filter, err := ff.filter(time.Now())
@@ -266,7 +279,8 @@ matching profile), keeping the newest --keep of them, plus leftovers of
 captures that were killed half-way.`,
 		Example: `  leaklab profiles prune --older-than 7d
   leaklab profiles prune --older-than 1h --type cpu --dry-run
-  leaklab profiles prune --all --target http://127.0.0.1:8080 --keep 3`,
+  leaklab profiles prune --all --target http://127.0.0.1:8080 --keep 3
+  leaklab profiles prune --all --label env=test`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			now := time.Now()
