@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -64,29 +61,10 @@ func TestCollectEndToEnd(t *testing.T) {
 	cmd := exec.Command(testbin.Build(t), "collect", "--targets", targets, "--every", "500ms",
 		"--listen", "127.0.0.1:0", "--output", "json")
 	cmd.Env = append(os.Environ(), "LEAKLAB_HOME="+home)
-	stderr := &testbin.SyncBuffer{}
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	out := bufio.NewReader(stdout)
-	first, err := out.ReadBytes('\n')
-	if err != nil {
-		t.Fatalf("collect printed no start line: %v\n%s", err, stderr)
-	}
 	var started collectStarted
-	if err := json.Unmarshal(first, &started); err != nil || started.URL == "" || started.Ingest != started.URL+"/ingest" {
-		t.Fatalf("start line %q: want {url, ingest, metrics, store} (%v)", first, err)
+	collector := testbin.StartJSON(t, cmd, &started)
+	if started.URL == "" || started.Ingest != started.URL+"/ingest" {
+		t.Fatalf("start line %+v: want {url, ingest, metrics, store}", started)
 	}
 
 	// The pushing service: pyroscope-go uploads every 15s, so this is the
@@ -105,7 +83,7 @@ func TestCollectEndToEnd(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 60s: %d pulled heap profiles, %d pushed; want 2 and 1\n%s", len(heaps), len(pushed), stderr)
+			t.Fatalf("after 60s: %d pulled heap profiles, %d pushed; want 2 and 1\n%s", len(heaps), len(pushed), collector.Stderr)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -137,13 +115,8 @@ func TestCollectEndToEnd(t *testing.T) {
 		t.Errorf("profiles of service abandoned-worker have variants %v, want the pulled leaky one and the pushing fixed one", variants)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	rest, _ := io.ReadAll(out)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("collect did not exit cleanly on SIGTERM: %v\n%s", err, stderr)
-	}
+	collector.Stop(t)
+	rest := []byte(collector.Stdout.String())
 	var sum struct {
 		Captures int `json:"captures"`
 		Pushes   int `json:"pushes"`
