@@ -146,6 +146,14 @@ func (p *Proc) Stop(t testing.TB) {
 	if p.observed.Load() {
 		return
 	}
+	select {
+	case <-p.exited:
+		if p.waitErr != nil {
+			t.Errorf("%s exited (%v) before the test stopped it%s", p.Name, p.waitErr, quoteOutput("stderr", p.Stderr))
+		}
+		return
+	default:
+	}
 	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
 	if err := p.Wait(stopTimeout); err != nil {
 		t.Errorf("%s did not exit cleanly on SIGTERM: %v%s", p.Name, err, quoteOutput("stderr", p.Stderr))

@@ -135,7 +135,7 @@ func TestStartJSON(t *testing.T) {
 		{mode: "not-json", wantFail: []string{`printed "listening on 127.0.0.1:1" first, not the JSON expected`, "stderr:\nmsg=warming-up"}},
 		{mode: "silent", wantFail: []string{"printed no line on stdout within 3s", "stderr:\nmsg=still-starting"}},
 		{mode: "ignores-sigterm", stop: true, wantLine: line{URL: "http://127.0.0.1:1"}, wantFail: []string{"did not exit cleanly on SIGTERM: did not exit within 3s, killed", "its stderr is empty"}},
-		{mode: "dies-later", stop: true, exits: true, wantLine: line{URL: "http://127.0.0.1:1"}, wantFail: []string{"did not exit cleanly on SIGTERM: exit status 2", "panic: out of luck"}},
+		{mode: "dies-later", stop: true, exits: true, wantLine: line{URL: "http://127.0.0.1:1"}, wantFail: []string{"exited (exit status 2) before the test stopped it", "panic: out of luck"}},
 	} {
 		t.Run(fmt.Sprintf("%s stop=%v", tc.mode, tc.stop), func(t *testing.T) {
 			var p *Proc
