@@ -1,7 +1,6 @@
 package dashboards
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,7 +17,6 @@ import (
 	"sort"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -336,43 +334,13 @@ type startedService struct {
 func startAll(t *testing.T, bin, targetsFile string) []startedService {
 	t.Helper()
 	base := freePortRange(t, 2*len(leaks.All()))
-	cmd := exec.Command(bin, "run", "--all", "--variants", "both", "--base-port", strconv.Itoa(base),
-		"--targets-file", targetsFile, "--max-leak", "32MiB", "--quiet", "--output", "json")
-	stderr := &testbin.SyncBuffer{}
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopProcess(t, cmd, "leaklab run --all", stderr) })
-	line := make(chan []byte, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(nil, 1<<20)
-		if sc.Scan() {
-			line <- append([]byte(nil), sc.Bytes()...)
-		}
-		close(line)
-		io.Copy(io.Discard, stdout)
-	}()
 	var report struct {
 		Services    []startedService `json:"services"`
 		TargetsFile string           `json:"targets_file"`
 	}
-	select {
-	case l, ok := <-line:
-		if !ok {
-			t.Fatalf("leaklab run --all exited before listening:\n%s", stderr)
-		}
-		if err := json.Unmarshal(l, &report); err != nil {
-			t.Fatalf("leaklab run --all printed %q: %v", l, err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("leaklab run --all did not start within 60s:\n%s", stderr)
-	}
+	p := testbin.StartJSON(t, exec.Command(bin, "run", "--all", "--variants", "both", "--base-port", strconv.Itoa(base),
+		"--targets-file", targetsFile, "--max-leak", "32MiB", "--quiet", "--output", "json"), &report)
+	t.Cleanup(func() { p.Stop(t) })
 	if report.TargetsFile != targetsFile {
 		t.Errorf("targets_file = %q, want %q", report.TargetsFile, targetsFile)
 	}
@@ -403,23 +371,6 @@ func freePortRange(t *testing.T, n int) int {
 	}
 	t.Fatalf("no %d consecutive free ports found", n)
 	return 0
-}
-
-func stopProcess(t *testing.T, cmd *exec.Cmd, name string, stderr *testbin.SyncBuffer) {
-	t.Helper()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("%s did not exit cleanly on SIGTERM: %v\n%s", name, err, stderr)
-		}
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Errorf("%s ignored SIGTERM for 20s\n%s", name, stderr)
-	}
 }
 
 // drive sends a bounded trickle of requests to the service's first
@@ -460,20 +411,17 @@ func startPrometheus(t *testing.T, bin, config, storage string) *promAPI {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "--config.file="+config, "--web.listen-address="+addr,
-		"--storage.tsdb.path="+storage, "--log.level=warn")
-	stderr := &testbin.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopProcess(t, cmd, "prometheus", stderr) })
+	proc := testbin.Start(t, exec.Command(bin, "--config.file="+config, "--web.listen-address="+addr,
+		"--storage.tsdb.path="+storage, "--log.level=warn"))
+	t.Cleanup(func() { proc.Stop(t) })
 	p := &promAPI{base: "http://" + addr}
 	waitFor(t, 30*time.Second, "prometheus ready", func() (bool, string) {
-		_, err := get(p.base + "/-/ready")
-		if cmd.ProcessState != nil {
-			t.Fatalf("prometheus exited:\n%s", stderr)
+		select {
+		case <-proc.Exited():
+			t.Fatalf("prometheus exited (%v):\n%s", proc.Cmd.ProcessState, proc.Stderr)
+		default:
 		}
+		_, err := get(p.base + "/-/ready")
 		return err == nil, fmt.Sprint(err)
 	})
 	return p
