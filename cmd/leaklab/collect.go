@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -29,6 +31,9 @@ type collectOptions struct {
 	listen       string
 	public       bool
 	forward      string
+	fwdTenant    string
+	fwdUser      string
+	fwdPassFile  string
 	noStore      bool
 	retain       string
 	maxStoreSize string
@@ -58,7 +63,9 @@ to leaklab itself. It also serves the collector's own /metrics (captures,
 failures, bytes and lag per target) and /healthz.
 
 --forward sends every profile on to a real Pyroscope as well (or instead,
-with --no-store). Retention keeps the collected profiles under --retain (age)
+with --no-store); --forward-tenant and --forward-user (password from
+$LEAKLAB_FORWARD_PASSWORD or --forward-password-file, never the command
+line) identify the collector to a multi-tenant one. Retention keeps the collected profiles under --retain (age)
 and --max-store-size; profiles captured by hand are never removed.
 
 Runs for --for, or until Ctrl-C/SIGTERM; captures in flight then get --grace
@@ -69,6 +76,9 @@ to finish, and nothing half-written ever appears in the store.`,
   leaklab collect --prometheus http://127.0.0.1:9090 --job leaklab --every 30s
   # accept pushes from sample services on the Pyroscope port, and forward them
   leaklab collect --listen 127.0.0.1:4040 --forward http://pyroscope.internal:4040
+  # forward to a multi-tenant Pyroscope behind basic auth (password not on the command line)
+  LEAKLAB_FORWARD_PASSWORD=... leaklab collect --targets targets.json \
+    --forward https://pyroscope.example.com --forward-tenant team-a --forward-user collector
   leaklab run unbounded-cache --pyroscope http://127.0.0.1:4040
   # then diff this service's heap now against an hour ago
   leaklab profiles ls --target http://127.0.0.1:8080 --type heap --since 1h`,
@@ -91,6 +101,9 @@ to finish, and nothing half-written ever appears in the store.`,
 	fl.StringVar(&opts.listen, "listen", collect.DefaultListen, "address for the push API (/ingest), /metrics and /healthz; empty disables")
 	fl.BoolVar(&opts.public, "public", false, "allow a non-loopback --listen (anyone reaching it can push)")
 	fl.StringVar(&opts.forward, "forward", "", "also send every profile to this Pyroscope base URL")
+	fl.StringVar(&opts.fwdTenant, "forward-tenant", "", "with --forward, the tenant ID sent as "+collect.TenantHeader+" (multi-tenant Pyroscope)")
+	fl.StringVar(&opts.fwdUser, "forward-user", "", "with --forward, the basic-auth user; the password comes from $"+forwardPasswordEnv+" or --forward-password-file")
+	fl.StringVar(&opts.fwdPassFile, "forward-password-file", "", "file holding the basic-auth password for --forward-user (instead of $"+forwardPasswordEnv+")")
 	fl.BoolVar(&opts.noStore, "no-store", false, "do not write the local store (with --forward: forward only)")
 	fl.StringVar(&opts.retain, "retain", "7d", "remove collected profiles older than this (e.g. 36h, 7d; 0 keeps them)")
 	fl.StringVar(&opts.maxStoreSize, "max-store-size", "1GiB", "remove the oldest collected profiles above this total size (0: no limit)")
@@ -210,6 +223,9 @@ func (opts *collectOptions) toOptions() (collect.Options, error) {
 	if opts.forward != "" && !strings.HasPrefix(opts.forward, "http://") && !strings.HasPrefix(opts.forward, "https://") {
 		return co, usageErrorf("--forward %q: want the Pyroscope base URL, e.g. http://127.0.0.1:4040", opts.forward)
 	}
+	if co.ForwardAuth, err = opts.forwardAuth(); err != nil {
+		return co, err
+	}
 	switch {
 	case opts.targets != "":
 		co.Discover = collect.FileTargets{Path: opts.targets}
@@ -217,6 +233,51 @@ func (opts *collectOptions) toOptions() (collect.Options, error) {
 		co.Discover = collect.PrometheusTargets{URL: opts.prometheus, Jobs: opts.jobs}
 	}
 	return co, nil
+}
+
+// forwardPasswordEnv holds the --forward-user password: the command line
+// is readable by every user of the machine (ps, /proc), the environment
+// and a file are not.
+const forwardPasswordEnv = "LEAKLAB_FORWARD_PASSWORD"
+
+// forwardAuth gathers the forward target's tenant and credentials.
+func (opts *collectOptions) forwardAuth() (collect.ForwardAuth, error) {
+	auth := collect.ForwardAuth{Tenant: opts.fwdTenant, User: opts.fwdUser}
+	if opts.forward == "" {
+		if opts.fwdTenant != "" || opts.fwdUser != "" || opts.fwdPassFile != "" {
+			return auth, usageErrorf("--forward-tenant, --forward-user and --forward-password-file need --forward")
+		}
+		return auth, nil
+	}
+	if u, err := url.Parse(opts.forward); err == nil && u.User != nil {
+		return auth, usageErrorf("--forward %s: leave credentials out of the URL (anyone can read the command line); use --forward-user and $%s or --forward-password-file", u.Redacted(), forwardPasswordEnv)
+	}
+	envPass := os.Getenv(forwardPasswordEnv)
+	inEnv := envPass != "" // set but empty counts as unset
+	switch {
+	case opts.fwdPassFile != "" && opts.fwdUser == "":
+		return auth, usageErrorf("--forward-password-file needs --forward-user")
+	case opts.fwdUser == "":
+		return auth, nil // a password left in the environment is not used
+	case opts.fwdPassFile != "" && inEnv:
+		return auth, usageErrorf("the password is given twice, in $%s and --forward-password-file: keep one", forwardPasswordEnv)
+	case opts.fwdPassFile != "":
+		b, err := os.ReadFile(opts.fwdPassFile)
+		if err != nil {
+			return auth, fmt.Errorf("cannot read --forward-password-file: %w", err)
+		}
+		// Files written by editors and echo end in a newline that is not
+		// part of the password.
+		auth.Password = strings.TrimRight(string(b), "\r\n")
+		if auth.Password == "" {
+			return auth, fmt.Errorf("--forward-password-file %s is empty", opts.fwdPassFile)
+		}
+	case !inEnv:
+		return auth, usageErrorf("--forward-user %s needs a password: set $%s or give --forward-password-file", opts.fwdUser, forwardPasswordEnv)
+	default:
+		auth.Password = envPass
+	}
+	return auth, nil
 }
 
 func writeCollectSummary(w io.Writer, s collect.Summary) error {

@@ -87,6 +87,9 @@ type Options struct {
 	// Forward is a Pyroscope base URL (http://pyroscope:4040) to send every
 	// profile to; empty disables forwarding.
 	Forward string
+	// ForwardAuth is what the forward target wants to know of each
+	// request: a tenant and basic-auth credentials.
+	ForwardAuth ForwardAuth
 	// Listener serves the push API (/ingest), /metrics and /healthz; nil
 	// serves nothing. See Listen.
 	Listener net.Listener
@@ -245,7 +248,7 @@ func New(opts Options) (*Collector, error) {
 		c.ret = r
 	}
 	if opts.Forward != "" {
-		f, err := newForwarder(opts.Forward, c.m, c.log)
+		f, err := newForwarder(opts.Forward, opts.ForwardAuth, c.m, c.log)
 		if err != nil {
 			return nil, err
 		}
@@ -387,10 +390,8 @@ func Listen(addr string, public bool) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--listen %q: want host:port, e.g. %s", addr, DefaultListen)
 	}
-	if !public && host != "localhost" {
-		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-			return nil, fmt.Errorf("refusing to listen on %s: it is not a loopback address and anyone on the network could push profiles (use 127.0.0.1, or pass --public if you mean it): %w", addr, ErrNotLoopback)
-		}
+	if !public && !isLoopbackHost(host) {
+		return nil, fmt.Errorf("refusing to listen on %s: it is not a loopback address and anyone on the network could push profiles (use 127.0.0.1, or pass --public if you mean it): %w", addr, ErrNotLoopback)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

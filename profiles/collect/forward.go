@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -126,9 +128,26 @@ func forwardItemFor(cp *profiles.Captured, every time.Duration) (*forwardItem, e
 	return item, nil
 }
 
+// ForwardAuth identifies the collector to the forward target, as a
+// multi-tenant Pyroscope (or a gateway in front of one, such as Grafana
+// Cloud's) expects.
+type ForwardAuth struct {
+	// Tenant is sent as X-Scope-OrgID, the header Pyroscope's
+	// multi-tenant mode reads; empty sends none.
+	Tenant string
+	// User and Password are sent as HTTP basic auth when User is set.
+	// The password is never logged.
+	User     string
+	Password string
+}
+
+// TenantHeader is the header that names the tenant to Pyroscope.
+const TenantHeader = "X-Scope-OrgID"
+
 // forwarder sends profiles to a Pyroscope's /ingest from a bounded queue.
 type forwarder struct {
 	ingest string
+	auth   ForwardAuth
 	client *http.Client
 	queue  chan *forwardItem
 	m      *metrics
@@ -143,15 +162,27 @@ type forwarder struct {
 	closed              bool
 }
 
-func newForwarder(base string, m *metrics, log *slog.Logger) (*forwarder, error) {
+func newForwarder(base string, auth ForwardAuth, m *metrics, log *slog.Logger) (*forwarder, error) {
 	u, err := url.Parse(base)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("--forward %q: want the Pyroscope base URL, e.g. http://127.0.0.1:4040", base)
+	}
+	if u.User != nil {
+		// It would end up in logs and error messages, and on the command
+		// line where anyone can read it in ps.
+		return nil, fmt.Errorf("--forward %s: leave credentials out of the URL; give --forward-user and the password in LEAKLAB_FORWARD_PASSWORD or --forward-password-file", u.Redacted())
+	}
+	if auth.User == "" && auth.Password != "" {
+		return nil, errors.New("a forward password needs a user (--forward-user)")
+	}
+	if auth.User != "" && u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		log.Warn("forwarding with basic auth over plain http: the password crosses the network readable; use https", "forward", u.String())
 	}
 	u.Path = path.Join("/", u.Path, "ingest")
 	u.RawQuery = ""
 	f := &forwarder{
 		ingest: u.String(),
+		auth:   auth,
 		client: &http.Client{Timeout: forwardTimeout},
 		queue:  make(chan *forwardItem, forwardQueue),
 		m:      m,
@@ -279,6 +310,12 @@ func (f *forwarder) post(item *forwardItem) (retry bool, err error) {
 		return false, err
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if f.auth.Tenant != "" {
+		req.Header.Set(TenantHeader, f.auth.Tenant)
+	}
+	if f.auth.User != "" {
+		req.SetBasicAuth(f.auth.User, f.auth.Password)
+	}
 	resp, err := f.client.Do(req)
 	if err != nil {
 		return f.ctx.Err() == nil, err
@@ -290,6 +327,14 @@ func (f *forwarder) post(item *forwardItem) (retry bool, err error) {
 	}
 	err = fmt.Errorf("HTTP %s: %s", resp.Status, bytes.TrimSpace(msg))
 	return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests, err
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (f *forwarder) isClosed() bool {
