@@ -76,9 +76,11 @@ func StartJSON(t testing.TB, cmd *exec.Cmd, v any) *Proc {
 			t.Fatalf("%s exited (%v) before printing its first line%s%s", p.Name, p.waitErr, quoteOutput("stdout", p.Stdout), quoteOutput("stderr", p.Stderr))
 		}
 	case <-timer.C:
+		p.Kill() // so that all it wrote on stderr is read
 		t.Fatalf("%s printed no line on stdout within %s%s", p.Name, startTimeout, quoteOutput("stderr", p.Stderr))
 	}
 	if err := json.Unmarshal(line, v); err != nil {
+		p.Kill()
 		t.Fatalf("%s printed %q first, not the JSON expected: %v%s", p.Name, line, err, quoteOutput("stderr", p.Stderr))
 	}
 	return p
