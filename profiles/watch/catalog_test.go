@@ -91,7 +91,7 @@ func checkVerdict(t *testing.T, r *watched) {
 	var found []string
 	culprit := false
 	for _, s := range r.rep.Suspects {
-		found = append(found, fmt.Sprintf("%s %s %s (late retention %.2f)", s.Kind, s.Confidence, s.Function, s.Evidence.LateRetention))
+		found = append(found, fmt.Sprintf("%s %s %s (late retention %.2f, retention p %.2g)", s.Kind, s.Confidence, s.Function, s.Evidence.LateRetention, s.Evidence.RetentionP))
 		culprit = culprit || s.Function == r.svc.Culprit
 	}
 	leak := !r.fixed && (r.svc.Kind == leaks.KindHeap || r.svc.Kind == leaks.KindGoroutine)

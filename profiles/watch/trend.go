@@ -39,6 +39,10 @@ type Trend struct {
 	// growth divided by the bytes allocated at the site: near 1 for a leak,
 	// near 0 for a site that replaces what it allocates.
 	LateRetention float64 `json:"late_retention,omitempty"`
+	// RetentionP (heap sites only) is how likely a site that frees as fast
+	// as it allocates is to have freed as little over the watch, judged
+	// from the samples behind the estimates: small for a leak.
+	RetentionP float64 `json:"retention_p_value,omitempty"`
 	// Separated is true when every value of the last third exceeds every
 	// value of the first third: the level moved beyond the noise.
 	Separated bool    `json:"separated"`
