@@ -254,7 +254,7 @@ func TestFindsSmallHeapLeakInOneMinute(t *testing.T) {
 	t.Parallel()
 	// The heap profiler samples one allocation per ~512 KiB, so this leak
 	// is about a dozen samples a minute, and about one one-minute watch in
-	// 150 misses it by chance (TestHeapDetectorPower measures that on
+	// 75 misses it by chance (TestHeapDetectorPower measures that on
 	// simulated series). A second watch on a fresh workload makes this test
 	// fail on a broken detector, not on bad luck.
 	want := "github.com/leaklab/leaklab/profiles/watch_test.leakSmallObjects"
