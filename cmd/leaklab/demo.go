@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"text/tabwriter"
 	"time"
 
 	"github.com/leaklab/leaklab/leaks"
@@ -74,14 +75,13 @@ function, and say what to try next. Nothing to install; it takes about 30s.`,
 				if found {
 					fmt.Fprintf(w, "\nThe culprit is %s.\n%s\n", svc.Culprit, svc.Explanation)
 				}
-				_, err := fmt.Fprintf(w, `
-What next:
-  leaklab services                       the other %d leaky services
-  leaklab exercise start unbounded-cache hunt a leak yourself, with hints
-  leaklab run %s --fixed      the fixed twin: watch it stay flat
-  leaklab watch URL                      point it at your own service (it needs net/http/pprof)
-`, len(leaks.All())-1, svc.Name)
-				return err
+				fmt.Fprintln(w, "\nWhat next:")
+				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+				fmt.Fprintf(tw, "  leaklab services\tthe other %d leaky services\n", len(leaks.All())-1)
+				fmt.Fprintf(tw, "  leaklab exercise start unbounded-cache\thunt a leak yourself, with hints\n")
+				fmt.Fprintf(tw, "  leaklab run %s --fixed\tthe fixed twin: watch it stay flat\n", svc.Name)
+				fmt.Fprintf(tw, "  leaklab watch URL\tpoint it at your own service (it needs net/http/pprof)\n")
+				return tw.Flush()
 			})
 		},
 	}
