@@ -1,7 +1,6 @@
 package watch_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -10,7 +9,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,7 +34,8 @@ func TestMain(m *testing.M) {
 }
 
 // serveWorkload runs the healthy-but-noisy workload, plus a leak when mode
-// asks for one, and serves /debug/pprof on a loopback port it prints.
+// asks for one, and serves /debug/pprof on a loopback port it prints as
+// a JSON line.
 func serveWorkload(mode string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -61,7 +60,7 @@ func serveWorkload(mode string) {
 		go comeAndGo(5, time.Second, 0)
 		go stuckJobs(2 * time.Second)
 	}
-	fmt.Printf("http://%s\n", ln.Addr())
+	fmt.Printf("{\"url\": \"http://%s\"}\n", ln.Addr())
 	select {}
 }
 
@@ -186,20 +185,9 @@ func startWorkload(t *testing.T, mode string) string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), workloadEnv+"="+mode)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = &testbin.SyncBuffer{}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "http://") {
-		t.Fatalf("workload %s did not start: %q %v", mode, line, err)
-	}
-	return strings.TrimSpace(line)
+	var started struct{ URL string }
+	testbin.StartJSON(t, cmd, &started)
+	return started.URL
 }
 
 func watchWorkload(t *testing.T, mode string, every, dur time.Duration) *watch.Report {
