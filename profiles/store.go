@@ -76,7 +76,7 @@ func (s *Store) Save(c *Captured) (Meta, error) {
 // SaveRaw stores c like Save, but writes gz, the gzipped bytes c was read
 // from (by Read, or by Fetch with KeepRaw), as they are instead of
 // gzipping the profile again: for a collector that stores every profile
-// it fetches, that compression was a sixth of its CPU. Reading c proved
+// it fetches, that compression was a quarter of its CPU. Reading c proved
 // gz is a profile within limits, so it is not checked again; what is
 // checked, cheaply, is that gz is one gzip stream whose recorded size is
 // c's, which catches being handed the wrong bytes. When gz is not that
