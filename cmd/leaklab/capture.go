@@ -77,6 +77,7 @@ func captureRun(cmd *cobra.Command, f *factory, opts *captureOptions) error {
 		if opts.out != "" {
 			return usageErrorf("--out takes one profile; --type all saves each type in the store")
 		}
+		fo.KeepRaw = true
 		return captureAll(cmd, f, opts, fo)
 	}
 	if _, _, _, err := profiles.ProfileURL(opts.target, fo); err != nil {
@@ -87,6 +88,7 @@ func captureRun(cmd *cobra.Command, f *factory, opts *captureOptions) error {
 		if store, err = openStore(); err != nil {
 			return err
 		}
+		fo.KeepRaw = true // stored as received, not gzipped a second time
 	}
 	if f.streams.ErrIsTerminal && (opts.seconds > 0 || opts.typ == profiles.TypeCPU) {
 		fmt.Fprintf(f.streams.ErrOut, "capturing %s from %s…\n", orDefault(opts.typ, "profile"), opts.target)
@@ -101,7 +103,7 @@ func captureRun(cmd *cobra.Command, f *factory, opts *captureOptions) error {
 			return fmt.Errorf("cannot write %s: %w", opts.out, err)
 		}
 		rep.Meta, rep.File = c.Meta, opts.out
-	} else if rep.Meta, err = store.Save(c); err != nil {
+	} else if rep.Meta, err = store.SaveRaw(c, c.Raw()); err != nil {
 		return err
 	}
 	return f.render(rep, func(w io.Writer) error {
@@ -125,7 +127,7 @@ func captureAll(cmd *cobra.Command, f *factory, opts *captureOptions, fo profile
 			rep.Error = r.Err.Error()
 			failed = append(failed, r.Type)
 		default:
-			if rep.Meta, err = store.Save(r.Captured); err != nil {
+			if rep.Meta, err = store.SaveRaw(r.Captured, r.Captured.Raw()); err != nil {
 				return err
 			}
 		}

@@ -155,7 +155,7 @@ func snapshot(ctx context.Context, base string, opts Options, det *Detector, rep
 		types = append(types, profiles.TypeGoroutineLeak)
 	}
 	for _, typ := range types {
-		c, err := profiles.Fetch(ctx, base, profiles.FetchOptions{Type: typ, Timeout: 15 * time.Second, Labels: opts.Labels})
+		c, err := profiles.Fetch(ctx, base, profiles.FetchOptions{Type: typ, Timeout: 15 * time.Second, Labels: opts.Labels, KeepRaw: opts.Store != nil})
 		if errors.Is(err, profiles.ErrNoGoroutineLeakProfile) {
 			rep.GoroutineLeakProfile = false
 			continue
@@ -165,7 +165,7 @@ func snapshot(ctx context.Context, base string, opts Options, det *Detector, rep
 		}
 		id := ""
 		if opts.Store != nil {
-			meta, err := opts.Store.Save(c)
+			meta, err := opts.Store.SaveRaw(c, c.Raw()) // as received: no second gzip
 			if err != nil {
 				return fmt.Errorf("saving the %s snapshot: %w", typ, err)
 			}
