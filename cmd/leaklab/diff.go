@@ -100,7 +100,8 @@ func diffRun(cmd *cobra.Command, f *factory, opts *diffOptions) error {
 		return err
 	}
 	opts.diff.Own = profiles.OwnCodeFor(opts.own...)
-	if len(opts.diff.Own.Prefixes) == 0 {
+	goroutines := sides[1].Type == profiles.TypeGoroutine || sides[1].Type == profiles.TypeGoroutineLeak
+	if len(opts.diff.Own.Prefixes) == 0 && goroutines { // only leak sites need it
 		for _, ref := range []string{opts.base, opts.current} {
 			if strings.Contains(ref, "://") {
 				if mod := profiles.DetectModule(cmd.Context(), nil, ref); mod != "" {
