@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -137,22 +136,8 @@ scrape_configs:
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
-	logs := &testbin.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
+	prom := testbin.Start(t, cmd)
+	t.Cleanup(func() { prom.Stop(t) })
 
 	disc := PrometheusTargets{URL: "http://" + addr, Jobs: []string{"shop"}}
 	var ts []Target
@@ -186,7 +171,7 @@ scrape_configs:
 		t.Errorf("discovery from a non-Prometheus URL: %v", err)
 	}
 	if t.Failed() {
-		t.Logf("prometheus output:\n%s", logs.String())
+		t.Logf("prometheus output:\n%s", prom.Stderr.String())
 	}
 }
 
