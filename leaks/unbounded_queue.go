@@ -13,7 +13,7 @@ func init() {
 		Summary: "Under a traffic spike memory climbs without limit and jobs finish hours after they were accepted; the service answers 202 Accepted to everything until it is OOM-killed.",
 		Hints: []string{
 			"The heap profile points at job submission: accepted jobs pile up faster than they are processed.",
-			"The queue is a slice that grows on every submit while a single worker takes a job every 20 ms. Nothing pushes back on the producers.",
+			"The queue is a slice that grows on every submit while a single worker takes a job every 50 ms (20 a second, against 100 submitted under the steady load). Nothing pushes back on the producers.",
 			"Bound the queue (a buffered channel) and refuse work when it is full with 503 and Retry-After: back-pressure keeps memory and latency bounded.",
 		},
 		Culprit: pkgPath + ".(*jobQueue).enqueue",
@@ -29,7 +29,7 @@ func init() {
 			"everything, so memory (and the wait of the last job) grows with the backlog. The fixed variant's queue " +
 			"holds 64 jobs; when it is full the handler answers 503 with Retry-After and the client backs off.",
 		build: func(env *Env) (http.Handler, error) {
-			q := &jobQueue{env: env, every: 20 * time.Millisecond, bounded: make(chan *job, jobQueueBound)}
+			q := &jobQueue{env: env, every: 50 * time.Millisecond, bounded: make(chan *job, jobQueueBound)}
 			q.cond = sync.NewCond(&q.mu)
 			go q.work()
 			env.OnClose(func() {

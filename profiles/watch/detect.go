@@ -373,6 +373,14 @@ func lateRetention(st *site) float64 {
 	return (st.points[n-1].V - st.points[half].V) / allocated
 }
 
+// period is the heap profile's sampling period in bytes.
+func (d *Detector) period() float64 {
+	if d.heapPeriod > 0 {
+		return d.heapPeriod
+	}
+	return defaultHeapPeriod
+}
+
 // retentionP tests, from the samples behind a heap site's estimates,
 // whether it keeps what it allocates. Over the watch, the sampled bytes it
 // allocated are alloc_space's growth, and those it freed are that growth
@@ -443,6 +451,9 @@ func (d *Detector) TopGrowing(n int) []SiteTrend {
 			unit := "bytes"
 			if st.key.kind == KindGoroutine {
 				unit = "goroutines"
+			} else {
+				// the heap evidence judge adds, to show why a site was not reported
+				tr.LateRetention, tr.RetentionP = lateRetention(st), retentionP(st, d.period())
 			}
 			all = append(all, SiteTrend{Kind: st.key.kind, Function: st.key.function, WaitState: st.key.wait, GrowthPerMinute: round(tr.SlopePerMinute), Unit: unit, Evidence: tr})
 		}
@@ -471,11 +482,7 @@ func (d *Detector) judge(ser *series, st *site) (Suspect, bool) {
 	grows := tr.N >= MinSnapshots && tr.SlopePerMinute >= minGrowth && tr.Separated && tr.LateSteadiness > 0
 	if st.key.kind == KindHeap {
 		tr.LateRetention = lateRetention(st)
-		period := d.heapPeriod
-		if period == 0 {
-			period = defaultHeapPeriod
-		}
-		tr.RetentionP = retentionP(st, period)
+		tr.RetentionP = retentionP(st, d.period())
 		if !steadyHeapGrowth(tr) || tr.LateRetention < minHeapRetention || tr.RetentionP > maxRetentionP || upSteps(st.points) < minHeapSteps {
 			grows = false
 		}
