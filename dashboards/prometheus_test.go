@@ -405,12 +405,7 @@ type promAPI struct{ base string }
 
 func startPrometheus(t *testing.T, bin, config, storage string) *promAPI {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testbin.FreeAddr(t)
 	proc := testbin.Start(t, exec.Command(bin, "--config.file="+config, "--web.listen-address="+addr,
 		"--storage.tsdb.path="+storage, "--log.level=warn"))
 	t.Cleanup(func() { proc.Stop(t) })

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -166,12 +165,7 @@ func badTargets(t *testing.T) map[string]string {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "http://" + ln.Addr().String()
-	ln.Close()
+	refused := "http://" + testbin.FreeAddr(t)
 
 	return map[string]string{
 		"refused":   refused,

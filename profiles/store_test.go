@@ -3,9 +3,6 @@ package profiles
 import (
 	"bytes"
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -307,7 +304,7 @@ func TestSaveRaw(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range storeDirNames(t, s) {
+	for _, name := range testbin.DirNames(t, s.Dir()) {
 		if strings.HasPrefix(name, tempPrefix) {
 			t.Errorf("SaveRaw left a temporary file: %s", name)
 		}
@@ -319,45 +316,19 @@ func TestSaveRaw(t *testing.T) {
 // stores exactly those bytes, and go tool pprof reads the stored file.
 func TestFetchKeepRawSaveRaw(t *testing.T) {
 	svc := testbin.StartService(t, "unbounded-cache", false)
-	var mu sync.Mutex
-	var served [][]byte
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		resp, err := http.Get(svc.URL + r.URL.RequestURI())
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		if strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
-			mu.Lock()
-			served = append(served, body)
-			mu.Unlock()
-		}
-		w.WriteHeader(resp.StatusCode)
-		w.Write(body)
-	}))
-	defer proxy.Close()
+	proxy := testbin.NewRecordingProxy(t, svc.URL)
 	s, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, typ := range []string{TypeHeap, TypeGoroutine} {
 		t.Run(typ, func(t *testing.T) {
-			mu.Lock()
-			served = nil
-			mu.Unlock()
+			proxy.Bodies() // forget the other subtest's
 			c, err := Fetch(context.Background(), proxy.URL, FetchOptions{Type: typ, KeepRaw: true, NoServiceName: true})
 			if err != nil {
 				t.Fatal(err)
 			}
-			mu.Lock()
-			got := served
-			mu.Unlock()
+			got := proxy.Bodies()
 			if len(got) != 1 || !bytes.Equal(c.Raw(), got[0]) {
 				t.Fatalf("Raw() holds %d bytes; the target served %d bodies", len(c.Raw()), len(got))
 			}
@@ -387,19 +358,6 @@ func TestFetchKeepRawSaveRaw(t *testing.T) {
 	if c.Raw() != nil {
 		t.Errorf("Raw() without KeepRaw holds %d bytes", len(c.Raw()))
 	}
-}
-
-func storeDirNames(t *testing.T, s *Store) []string {
-	t.Helper()
-	entries, err := os.ReadDir(s.Dir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
 }
 
 func TestFilterLabels(t *testing.T) {

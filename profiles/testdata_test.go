@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -71,12 +70,7 @@ func regenerateGoroutineLeak(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build with GOEXPERIMENT=goroutineleakprofile: %v\n%s", err, out)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testbin.FreeAddr(t)
 	svc := exec.Command(bin, "run", "abandoned-worker", "--addr", addr)
 	if err := svc.Start(); err != nil {
 		t.Fatal(err)

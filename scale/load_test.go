@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leaklab/leaklab/internal/testbin"
 	"go.uber.org/goleak"
 )
 
@@ -183,13 +184,7 @@ func readRequestHead(c net.Conn) error {
 }
 
 func refusedURL(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr + "/"
+	return "http://" + testbin.FreeAddr(t) + "/"
 }
 
 func TestLoadClassifiesFailures(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -66,18 +65,11 @@ func drive(t *testing.T, base, pathFmt string, n int) {
 // storeFiles lists every file in the store, hidden ones included.
 func storeFiles(t *testing.T, home string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(home, "profiles"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+	dir := filepath.Join(home, "profiles")
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil // no capture yet
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
+	return testbin.DirNames(t, dir)
 }
 
 // capture → profiles ls → diff → show → rm → prune, through the real
@@ -255,12 +247,7 @@ func TestCaptureBadTargetsEndToEnd(t *testing.T) {
 	mux.HandleFunc("/slow/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "http://" + ln.Addr().String()
-	ln.Close()
+	refused := "http://" + testbin.FreeAddr(t)
 
 	cases := []struct {
 		target string

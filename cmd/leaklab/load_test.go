@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -196,12 +195,7 @@ func TestLoadJSONContractAgainstSampleService(t *testing.T) {
 // A dead target is reported, not hung on: the JSON report shows the
 // refusals and the exit code says nothing answered.
 func TestLoadRefusedTargetExitsNonZeroWithReport(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + ln.Addr().String() + "/"
-	ln.Close()
+	url := "http://" + testbin.FreeAddr(t) + "/"
 	report, stderr, err := loadJSON(t, "-n", "10", "-c", "2", url)
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != exitFailure {

@@ -5,16 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/leaklab/leaklab/internal/testbin"
 	"github.com/leaklab/leaklab/leaks"
 	"github.com/leaklab/leaklab/profiles"
 	"github.com/prometheus/client_golang/prometheus"
@@ -127,21 +126,6 @@ func list(t *testing.T, st *profiles.Store, f profiles.Filter) []profiles.Meta {
 	return ms
 }
 
-// storeFiles lists every file in the store directory, temporary ones
-// included.
-func storeFiles(t *testing.T, st *profiles.Store) []string {
-	t.Helper()
-	entries, err := os.ReadDir(st.Dir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
 func TestPullStoresHistoryFromRealServices(t *testing.T) {
 	leaky := startService(t, "abandoned-worker", false, leaks.Options{})
 	fixed := startService(t, "abandoned-worker", true, leaks.Options{})
@@ -242,12 +226,7 @@ func TestBadTargets(t *testing.T) {
 		w.Write([]byte("<html><body>this is a login page</body></html>"))
 	}))
 	defer junk.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gone := "http://" + ln.Addr().String()
-	ln.Close()
+	gone := "http://" + testbin.FreeAddr(t)
 
 	bombData := gzipBomb(t, 100<<20)
 	bomb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -380,7 +359,7 @@ func TestShutdown(t *testing.T) {
 				t.Errorf("want the in-flight capture stored, got %d stored, summary %+v", len(saved), sum)
 			}
 			if !tc.wantSaved {
-				if files := storeFiles(t, r.store); len(files) != 0 || sum.Discarded != 1 {
+				if files := testbin.DirNames(t, r.store.Dir()); len(files) != 0 || sum.Discarded != 1 {
 					t.Errorf("want nothing in the store and one discarded capture, got files %v, summary %+v", files, sum)
 				}
 			}
@@ -441,7 +420,7 @@ func TestRetentionRemovesOnlyCollectedProfiles(t *testing.T) {
 		t.Errorf("pruned %d, want 3", ret.prunedCount())
 	}
 	// Leftover files of removed entries must be gone too.
-	for _, f := range storeFiles(t, st) {
+	for _, f := range testbin.DirNames(t, st.Dir()) {
 		if strings.HasPrefix(f, old.ID) || strings.HasPrefix(f, recent[0].ID) {
 			t.Errorf("retention left %s behind", filepath.Join(st.Dir(), f))
 		}

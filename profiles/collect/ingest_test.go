@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/leaklab/leaklab/internal/testbin"
 	"github.com/leaklab/leaklab/leaks"
 	"github.com/leaklab/leaklab/profiles"
 )
@@ -168,7 +169,7 @@ func TestPushRejectsBadInput(t *testing.T) {
 				t.Errorf("status %d %q, want %d and one line containing %q", code, msg, tc.code, tc.msg)
 			}
 			sum := r.stop(t)
-			if files := storeFiles(t, r.store); len(files) != 0 {
+			if files := testbin.DirNames(t, r.store.Dir()); len(files) != 0 {
 				t.Errorf("a rejected push left %v in the store", files)
 			}
 			if sum.PushesRejected != 1 || sum.Pushes != 0 {

@@ -3,65 +3,18 @@ package collect
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/leaklab/leaklab/internal/testbin"
 	"github.com/leaklab/leaklab/leaks"
 	"github.com/leaklab/leaklab/profiles"
 )
-
-// recordingProxy serves a real service's /debug/pprof through a loopback
-// proxy that keeps every profile body it served.
-type recordingProxy struct {
-	mu     sync.Mutex
-	bodies [][]byte
-}
-
-func (p *recordingProxy) start(t *testing.T, backend string) string {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		resp, err := http.Get(backend + r.URL.RequestURI())
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		if strings.HasPrefix(r.URL.Path, "/debug/pprof/") && resp.StatusCode == http.StatusOK {
-			p.mu.Lock()
-			p.bodies = append(p.bodies, body)
-			p.mu.Unlock()
-		}
-		w.WriteHeader(resp.StatusCode)
-		w.Write(body)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
-func (p *recordingProxy) served(b []byte) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, s := range p.bodies {
-		if bytes.Equal(s, b) {
-			return true
-		}
-	}
-	return false
-}
 
 // storedBytes reads a stored profile's file and checks it is a gzipped
 // pprof profile.
@@ -85,8 +38,8 @@ func storedBytes(t *testing.T, st *profiles.Store, id string) []byte {
 // forwards pulled profiles as fetched too.
 func TestStoresProfilesAsReceived(t *testing.T) {
 	svc := startService(t, "abandoned-worker", false, leaks.Options{})
-	proxy := &recordingProxy{}
-	target := proxy.start(t, svc.URL())
+	proxy := testbin.NewRecordingProxy(t, svc.URL())
+	target := proxy.URL
 	checker := &ingestChecker{t: t, got: map[string][][]string{}, labels: map[string]map[string]string{}}
 	pyro := httptest.NewServer(checker)
 	defer pyro.Close()
@@ -111,7 +64,7 @@ func TestStoresProfilesAsReceived(t *testing.T) {
 
 	for _, m := range list(t, st, profiles.Filter{Target: target}) {
 		b := storedBytes(t, st, m.ID)
-		if !proxy.served(b) {
+		if !proxy.Served(b) {
 			t.Errorf("stored %s (%d bytes) is not byte for byte a body the target served", m.ID, len(b))
 		}
 		if m.Bytes != int64(len(b)) {
@@ -128,7 +81,7 @@ func TestStoresProfilesAsReceived(t *testing.T) {
 	checker.mu.Lock()
 	defer checker.mu.Unlock()
 	for _, body := range checker.bodies {
-		if !proxy.served(body) && !bytes.Equal(body, heap) {
+		if !proxy.Served(body) && !bytes.Equal(body, heap) {
 			t.Errorf("forwarded a %d-byte profile that is neither a served body nor the push", len(body))
 		}
 	}

@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/leaklab/leaklab/internal/testbin"
 	"github.com/leaklab/leaklab/leaks"
 	"github.com/leaklab/leaklab/profiles"
 )
@@ -57,12 +57,7 @@ func TestFailureReason(t *testing.T) {
 	mux.HandleFunc("/hang/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "http://" + ln.Addr().String()
-	ln.Close()
+	refused := "http://" + testbin.FreeAddr(t)
 
 	for _, tc := range []struct {
 		name   string
