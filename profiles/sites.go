@@ -10,10 +10,6 @@ func WaitState(fn string) (string, bool) {
 	return w, ok
 }
 
-// IsStdlib reports whether the function belongs to the Go distribution
-// (its import path's first element has no dot) rather than to a module.
-func IsStdlib(fn string) bool { return isStdlibFunc(fn) }
-
 // WriteFileAtomic writes path through a temporary file in the same
 // directory and renames it into place, so a reader or a crash never sees
 // half a file. Reports (HTML, JSON) use it as the store does.
