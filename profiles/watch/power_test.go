@@ -38,9 +38,9 @@ func (s *sampledSite) add(t float64, allocated, inUse int) {
 }
 
 // judged says whether the detector reports the site.
-func judged(s *sampledSite) (Suspect, bool) {
+func judged(st *site) (Suspect, bool) {
 	d := NewDetector(time.Time{}, OwnCode{})
-	return d.judge(&series{sites: map[siteKey]*site{s.st.key: s.st}}, s.st)
+	return d.judge(&series{sites: map[siteKey]*site{st.key: st}}, st)
 }
 
 // simulatedLeak is a heap site whose 64-byte objects are allocated at
@@ -68,7 +68,7 @@ func simulatedLeak(rng *rand.Rand, perMinute, stopAt float64) *sampledSite {
 func simulateWatches(runs int, perMinute, stopAt float64) (share, medianGrowth float64) {
 	var growth []float64
 	for r := range runs {
-		if s, ok := judged(simulatedLeak(rand.New(rand.NewPCG(uint64(r), 1)), perMinute, stopAt)); ok {
+		if s, ok := judged(simulatedLeak(rand.New(rand.NewPCG(uint64(r), 1)), perMinute, stopAt).st); ok {
 			growth = append(growth, s.GrowthPerMinute)
 		}
 	}
@@ -182,7 +182,7 @@ func TestHeapDetectorIgnoresReplacingCaches(t *testing.T) {
 				reported, likely := 0, 0
 				for r := range runs {
 					rng := rand.New(rand.NewPCG(uint64(r), 3))
-					if s, ok := judged(simulatedCache(rng, size, c.capacity, c.perSecond, fifo)); ok {
+					if s, ok := judged(simulatedCache(rng, size, c.capacity, c.perSecond, fifo).st); ok {
 						reported++
 						if s.Confidence == Likely {
 							likely++
@@ -244,9 +244,7 @@ func TestGoroutineDetectorOnLongLivedGoroutines(t *testing.T) {
 	}{{20, 1, 0.01}, {20, 10, 0.06}, {1, 60, 0.12}, {5, 300, 0.18}, {20, 1800, 0.18}} {
 		reported := 0
 		for r := range runs {
-			st := simulatedGoroutines(rand.New(rand.NewPCG(uint64(r), 9)), c.perSecond, c.life)
-			d := NewDetector(time.Time{}, OwnCode{})
-			if _, ok := d.judge(&series{sites: map[siteKey]*site{st.key: st}}, st); ok {
+			if _, ok := judged(simulatedGoroutines(rand.New(rand.NewPCG(uint64(r), 9)), c.perSecond, c.life)); ok {
 				reported++
 			}
 		}
