@@ -37,6 +37,14 @@ type watched struct {
 // verdicts: the culprit of every leaky heap or goroutine service is among
 // the suspects; fixed variants, and services whose problem is not a leak
 // (cpu, lock, alloc), have no suspect at all.
+//
+// Heap verdicts rest on sampled profiles (one sample per ~512 KiB
+// allocated), so a 30 s watch of a slow leak sees a dozen samples or two,
+// and now and then one watch in a few dozen gets a wrong verdict by chance
+// (CI once missed unclosed-body's heap site at a retention of 0.34 against
+// the 0.35 rule). A variant whose verdict is wrong is watched once more, in
+// a fresh process; the test fails when the second watch is wrong too, so
+// it catches a broken detector or service, not one unlucky sample draw.
 func TestWatchCatalog(t *testing.T) {
 	if testing.Short() {
 		t.Skip("watches every sample service for 30s; skipped with -short")
@@ -47,15 +55,38 @@ func TestWatchCatalog(t *testing.T) {
 			runs = append(runs, &watched{svc: svc, fixed: fixed})
 		}
 	}
+	watchAll(t, runs)
+	var again []*watched
+	for _, r := range runs {
+		if problem := verdictProblem(r); problem != "" {
+			t.Logf("%s: first watch: %s; watching it again", r.name(), problem)
+			again = append(again, &watched{svc: r.svc, fixed: r.fixed})
+			continue
+		}
+		t.Logf("%s: %s", r.name(), r.summary())
+	}
+	if len(again) > len(runs)/4 {
+		// more than chance: no second chance either
+		t.Errorf("%d of %d variants got a wrong verdict in the first watch", len(again), len(runs))
+	}
+	watchAll(t, again)
+	for _, r := range again {
+		if problem := verdictProblem(r); problem != "" {
+			t.Errorf("%s: wrong in two watches: %s", r.name(), problem)
+			continue
+		}
+		t.Logf("%s: second watch: %s", r.name(), r.summary())
+	}
+}
+
+// watchAll watches runs, catalogBatch at a time, each in a fresh process.
+func watchAll(t *testing.T, runs []*watched) {
 	for lo := 0; lo < len(runs); lo += catalogBatch {
 		batch := runs[lo:min(lo+catalogBatch, len(runs))]
 		for _, r := range batch {
 			r.url = testbin.StartService(t, r.svc.Name, r.fixed).URL
 		}
 		watchBatch(batch)
-	}
-	for _, r := range runs {
-		checkVerdict(t, r)
 	}
 }
 
@@ -77,30 +108,39 @@ func watchBatch(batch []*watched) {
 	wg.Wait()
 }
 
-func checkVerdict(t *testing.T, r *watched) {
-	t.Helper()
-	name := r.svc.Name + "/" + string(leaks.VariantOf(r.fixed))
-	if r.err != nil {
-		t.Errorf("%s: watch failed: %v", name, r.err)
-		return
-	}
-	if r.load == nil || r.load.Responses == 0 {
-		t.Errorf("%s: the load sent nothing", name)
-		return
-	}
+func (r *watched) name() string { return r.svc.Name + "/" + string(leaks.VariantOf(r.fixed)) }
+
+func (r *watched) suspects() []string {
 	var found []string
-	culprit := false
 	for _, s := range r.rep.Suspects {
 		found = append(found, fmt.Sprintf("%s %s %s (late retention %.2f, retention p %.2g)", s.Kind, s.Confidence, s.Function, s.Evidence.LateRetention, s.Evidence.RetentionP))
+	}
+	return found
+}
+
+func (r *watched) summary() string {
+	return fmt.Sprintf("%d snapshots, %.0f req/s, suspects %v", r.rep.Snapshots, r.load.RPS, r.suspects())
+}
+
+// verdictProblem says what is wrong with a watch's verdict, or "" when it
+// is right.
+func verdictProblem(r *watched) string {
+	if r.err != nil {
+		return fmt.Sprintf("watch failed: %v", r.err)
+	}
+	if r.load == nil || r.load.Responses == 0 {
+		return "the load sent nothing"
+	}
+	culprit := false
+	for _, s := range r.rep.Suspects {
 		culprit = culprit || s.Function == r.svc.Culprit
 	}
 	leak := !r.fixed && (r.svc.Kind == leaks.KindHeap || r.svc.Kind == leaks.KindGoroutine)
 	switch {
 	case leak && !culprit:
-		t.Errorf("%s: culprit %s not among the suspects %v (top growing: %+v)", name, r.svc.Culprit, found, r.rep.TopGrowing)
-	case !leak && len(found) > 0:
-		t.Errorf("%s: want no suspect, got %v (suspects: %+v)", name, found, r.rep.Suspects)
-	default:
-		t.Logf("%s: %d snapshots, %.0f req/s, suspects %v", name, r.rep.Snapshots, r.load.RPS, found)
+		return fmt.Sprintf("culprit %s not among the suspects %v (top growing: %+v)", r.svc.Culprit, r.suspects(), r.rep.TopGrowing)
+	case !leak && len(r.rep.Suspects) > 0:
+		return fmt.Sprintf("want no suspect, got %v (suspects: %+v)", r.suspects(), r.rep.Suspects)
 	}
+	return ""
 }
