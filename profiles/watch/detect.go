@@ -95,6 +95,12 @@ type Suspect struct {
 	// trend spans, when the watch kept them.
 	FirstSnapshot string `json:"first_snapshot,omitempty"`
 	LastSnapshot  string `json:"last_snapshot,omitempty"`
+	// Connections, on a goroutine suspect named after the own code that
+	// sends HTTP requests, is the net/http connection loop whose
+	// goroutines grow (its stack has no own code); HTTPCallers are the
+	// functions that send requests through the HTTP client, by share.
+	Connections string       `json:"connections,omitempty"`
+	HTTPCallers []HTTPCaller `json:"http_callers,omitempty"`
 	// Next is the command to run next.
 	Next   string  `json:"next,omitempty"`
 	Points []Point `json:"points"`
@@ -137,6 +143,9 @@ type Detector struct {
 	gor        series
 	leakIDs    string
 	leaks      map[siteKey]int64
+	// httpCallers is, from the last heap profile, the bytes each own-code
+	// function allocated through net/http's client (httpclient.go).
+	httpCallers map[string]float64
 }
 
 // NewDetector starts a detector whose time axis begins at start.
@@ -156,6 +165,7 @@ func (d *Detector) AddHeap(at time.Time, p *profile.Profile, id string) {
 		d.heapPeriod = float64(p.Period)
 	}
 	d.add(&d.heap, KindHeap, at, p, idx, allocIdx, objIdx, id)
+	d.addHTTPCallers(p, allocIdx)
 }
 
 // AddGoroutines feeds a goroutine profile; counts per site are exact.
@@ -327,7 +337,7 @@ func (d *Detector) Suspects() []Suspect {
 		}
 		return out[i].Function < out[j].Function
 	})
-	return out
+	return d.nameClientConnections(out)
 }
 
 // steadyHeapGrowth says whether a heap site keeps climbing in the second

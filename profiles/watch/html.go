@@ -34,6 +34,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 
 var reportTemplate = template.Must(template.New("watch").Funcs(template.FuncMap{
 	"value": formatValue, "p": formatP, "upper": strings.ToUpper,
+	"percent": func(share float64) string { return fmt.Sprintf("%.0f%%", 100*share) },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>leaklab watch: {{.R.Target}}</title>
@@ -55,6 +56,8 @@ svg.trend{width:100%;height:auto;border:1px solid #ddd;background:#fff}
 <h2><span class="badge {{.Confidence}}">{{upper .Confidence}}</span>{{.Kind}}: <code>{{.Function}}</code>{{if .WaitState}} [{{.WaitState}}]{{end}}</h2>
 <p>Grows {{value .GrowthPerMinute .Unit true}} per minute: {{value .Evidence.First .Unit false}} → {{value .Evidence.Last .Unit false}} over {{.Evidence.N}} snapshots (Mann–Kendall p={{p .Evidence.P}}, second half p={{p .Evidence.LateP}}).
 {{if .ProvenLeaked}}The runtime's goroutineleak profile proves {{.ProvenLeaked}} of these goroutines leaked.{{end}}</p>
+{{if .Connections}}<p>These are HTTP client connections held open (goroutines in <code>{{.Connections}}</code>, no own code on their stack), most often by a response body that is never closed. Own code sending HTTP requests, by the heap profile:</p>
+<ul>{{range .HTTPCallers}}<li><code>{{.Function}}</code>: {{percent .Share}}</li>{{end}}</ul>{{end}}
 {{.SVG}}
 {{if .Next}}<p>Next: <code>{{.Next}}</code></p>{{end}}
 <details><summary>Stack (leaf first)</summary><pre>{{range .Stack}}{{.}}

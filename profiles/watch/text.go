@@ -46,7 +46,14 @@ func WriteText(w io.Writer, r *Report) error {
 		if s.ProvenLeaked > 0 {
 			fmt.Fprintf(w, "      the runtime's goroutineleak profile proves %d of these goroutines leaked\n", s.ProvenLeaked)
 		}
-		if !s.OwnCode {
+		switch {
+		case s.Connections != "":
+			fmt.Fprintf(w, "      these are HTTP client connections held open (goroutines in %s, no own code on their stack),\n", s.Connections)
+			fmt.Fprintln(w, "      most often by a response body that is never closed; own code sending HTTP requests (heap profile):")
+			for _, c := range s.HTTPCallers {
+				fmt.Fprintf(w, "        %3.0f%%  %s\n", 100*c.Share, c.Function)
+			}
+		case !s.OwnCode:
 			fmt.Fprintln(w, "      no frame of this stack is the service's own code; the name is the first frame outside the runtime")
 		}
 		if len(s.Stack) > 0 {
