@@ -108,6 +108,30 @@ func watchBatch(batch []*watched) {
 	wg.Wait()
 }
 
+// watchUnderLoad watches a catalog service at url while it is under its
+// steady load (at rate requests/s instead when rate is not 0), and stops
+// the load when the watch ends.
+func watchUnderLoad(t *testing.T, svc *leaks.Service, url string, rate float64, opts watch.Options) *watch.Report {
+	t.Helper()
+	load := exercise.SteadyLoad(svc, url, 4, opts.For+time.Minute)
+	if rate != 0 {
+		load.Rate = rate
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		scale.Load(ctx, load)
+	}()
+	rep, err := watch.Run(context.Background(), url, opts)
+	cancel()
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
 func (r *watched) name() string { return r.svc.Name + "/" + string(leaks.VariantOf(r.fixed)) }
 
 func (r *watched) suspects() []string {

@@ -1,15 +1,12 @@
 package watch_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/leaklab/leaklab/internal/testbin"
 	"github.com/leaklab/leaklab/leaks"
-	"github.com/leaklab/leaklab/leaks/exercise"
 	"github.com/leaklab/leaklab/profiles/watch"
-	"github.com/leaklab/leaklab/scale"
 )
 
 // Built with GOEXPERIMENT=goroutineleakprofile, a service serves the
@@ -25,18 +22,7 @@ func TestProvenGoroutineLeaks(t *testing.T) {
 	svc, _ := leaks.Lookup("abandoned-worker")
 	for _, fixed := range []bool{false, true} {
 		url := testbin.StartServiceWith(t, bin, svc.Name, fixed).URL
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			scale.Load(ctx, exercise.SteadyLoad(svc, url, 4, time.Minute))
-		}()
-		rep, err := watch.Run(context.Background(), url, watch.Options{Every: time.Second, For: 6 * time.Second})
-		cancel()
-		<-done
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := watchUnderLoad(t, svc, url, 0, watch.Options{Every: time.Second, For: 6 * time.Second})
 		if !rep.GoroutineLeakProfile {
 			t.Fatal("the GOEXPERIMENT build does not serve /debug/pprof/goroutineleak")
 		}
