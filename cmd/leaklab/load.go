@@ -238,8 +238,13 @@ func loadRun(ctx context.Context, f *factory, opts *loadOptions, url string) err
 	if err := f.render(report, func(w io.Writer) error { return writeLoadText(w, res) }); err != nil {
 		return err
 	}
-	if res.Requests > 0 && res.Responses == 0 && !res.Interrupted {
+	// Interrupted or not, a run in which nothing answered is a failure (an
+	// interrupted run's requests still in flight are not counted).
+	switch {
+	case res.Requests > 0 && res.Responses == 0:
 		return fmt.Errorf("no request got a response (%s); is the server up at %s?", errorSummary(res), res.URL)
+	case res.Interrupted && res.Responses == 0:
+		return fmt.Errorf("interrupted before any request got a response; is the server at %s answering?", res.URL)
 	}
 	return nil
 }

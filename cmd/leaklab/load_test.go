@@ -235,6 +235,50 @@ func TestLoadDurationBoundAgainstHungServer(t *testing.T) {
 	}
 }
 
+// Ctrl-C during a run in which nothing answered still fails: the report of
+// what was measured, then one line saying nothing got a response.
+func TestLoadInterruptedWithoutResponsesFails(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	cmd := exec.Command(testbin.Build(t), "load", "-d", "1m", "-c", "2", "--output", "json", srv.URL)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-arrived:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("no request arrived; stderr %q", stderr.String())
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitFailure {
+		t.Fatalf("exit: %v, want %d (stderr %q)", err, exitFailure, stderr.String())
+	}
+	var report loadReport
+	if err := json.Unmarshal([]byte(stdout.String()), &report); err != nil || !report.Interrupted || report.Responses != 0 {
+		t.Errorf("report %+v (%v), want an interrupted run without responses", report, err)
+	}
+	if !strings.Contains(stderr.String(), "before any request got a response") {
+		t.Errorf("stderr %q does not say why", stderr.String())
+	}
+}
+
 // The open model's JSON says how well the schedule was kept; the closed
 // model's has no schedule.
 func TestLoadOpenModelJSONSchedule(t *testing.T) {
