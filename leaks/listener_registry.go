@@ -39,8 +39,8 @@ const listenerScratch = 16 << 10
 
 type quoteListener struct {
 	symbol  string
-	scratch []byte // per-listener formatting buffer
-	last    float64
+	scratch []byte  // per-listener formatting buffer
+	last    float64 // guarded by the feed's mu: ticks write it
 }
 
 func (l *quoteListener) onTick(price float64) {
@@ -69,6 +69,14 @@ func (f *priceFeed) subscribe(l *quoteListener) (unsubscribe func()) {
 		delete(f.listeners, id)
 		f.mu.Unlock()
 	}
+}
+
+// lastPrice returns the latest price l has seen, read under f.mu since the
+// feed's ticks write it.
+func (f *priceFeed) lastPrice(l *quoteListener) float64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return l.last
 }
 
 func (f *priceFeed) run(ctx interface{ Done() <-chan struct{} }, every time.Duration) {
@@ -101,5 +109,5 @@ func (q *quoteService) quote(w http.ResponseWriter, r *http.Request) {
 	if q.env.Fixed || !q.env.Budget.Take(listenerScratch) {
 		defer unsubscribe()
 	}
-	fmt.Fprintf(w, "%s %.2f\n", l.symbol, 100+l.last)
+	fmt.Fprintf(w, "%s %.2f\n", l.symbol, 100+q.feed.lastPrice(l))
 }
