@@ -92,38 +92,72 @@ func (s *Store) SaveRaw(c *Captured, gz []byte) (Meta, error) {
 	})
 }
 
+// idAttempts is how many IDs save draws before giving up when each one it
+// draws is taken: an ID is the second plus 24 random bits, so two
+// captures of one type in the same second clash about once in 16 million
+// pairs, and a second clash in a row is for practical purposes never.
+const idAttempts = 8
+
+// idRandom fills b with the random part of a new ID. Tests replace it to
+// force clashes.
+var idRandom = func(b []byte) error {
+	_, err := rand.Read(b)
+	return err
+}
+
 // save stores c, its profile written by writeProfile, under a new ID with
-// the same commit protocol whichever way the profile is written.
+// the same commit protocol whichever way the profile is written. The
+// profile is written once, to a temporary file; when the ID drawn is
+// already taken (linking fails with EEXIST), it is linked again under a
+// fresh one.
 func (s *Store) save(c *Captured, writeProfile func(io.Writer) (int64, error)) (Meta, error) {
 	if c.Time.IsZero() {
 		c.Time = time.Now().UTC()
 	}
-	id, err := newID(c.Time, c.Type)
-	if err != nil {
-		return Meta{}, err
-	}
 	var size int64
-	err = s.writeNew(id+profileExt, func(f *os.File) error {
+	meta := c.Meta
+	err := writeThroughTemp(s.dir, tempPrefix+"*", 0o600, func(f *os.File) error {
 		n, err := writeProfile(f)
 		size = n
 		return err
+	}, func(tmp string) error {
+		meta.Bytes = size
+		for range idAttempts {
+			id, err := newID(c.Time, c.Type)
+			if err != nil {
+				return err
+			}
+			meta.ID = id
+			if err := s.place(tmp, meta); !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+		}
+		return fmt.Errorf("%d IDs drawn in a row were all taken", idAttempts)
 	})
 	if err != nil {
 		return Meta{}, fmt.Errorf("cannot save the profile: %w", err)
 	}
-	meta := c.Meta
-	meta.ID, meta.Bytes = id, size
-	err = s.writeNew(id+metaExt, func(f *os.File) error {
+	c.ID, c.Bytes = meta.ID, meta.Bytes
+	return meta, nil
+}
+
+// place links the written profile tmp into place under meta.ID, then
+// writes the metadata, the commit point. When either name is taken the
+// error wraps fs.ErrExist and nothing of this attempt is left behind.
+func (s *Store) place(tmp string, meta Meta) error {
+	profile := filepath.Join(s.dir, meta.ID+profileExt)
+	if err := os.Link(tmp, profile); err != nil {
+		return err
+	}
+	err := s.writeNew(meta.ID+metaExt, func(f *os.File) error {
 		enc := json.NewEncoder(f)
 		enc.SetIndent("", "  ")
 		return enc.Encode(meta)
 	})
 	if err != nil {
-		os.Remove(filepath.Join(s.dir, id+profileExt))
-		return Meta{}, fmt.Errorf("cannot save the profile: %w", err)
+		os.Remove(profile)
 	}
-	c.ID, c.Bytes = id, size
-	return meta, nil
+	return err
 }
 
 // writeNew writes name through a synced temporary file, then links it
@@ -136,7 +170,7 @@ func (s *Store) writeNew(name string, write func(*os.File) error) error {
 
 func newID(t time.Time, typ string) (string, error) {
 	var b [3]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	if err := idRandom(b[:]); err != nil {
 		return "", err
 	}
 	if typ == "" {

@@ -411,3 +411,141 @@ func TestFilterLabels(t *testing.T) {
 		})
 	}
 }
+
+// forceIDs makes the random part of new IDs come from next (called with
+// the draw's number, from 0) for the rest of the test.
+func forceIDs(t *testing.T, next func(n int) [3]byte) {
+	t.Helper()
+	orig := idRandom
+	var mu sync.Mutex
+	n := 0
+	idRandom = func(b []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		r := next(n)
+		n++
+		copy(b, r[:])
+		return nil
+	}
+	t.Cleanup(func() { idRandom = orig })
+}
+
+// An ID already taken (same second, type and random part) is not a lost
+// capture: save draws a fresh one, and gives up, leaving nothing behind,
+// only when every draw is taken.
+func TestStoreIDCollision(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	save := func() (Meta, error) {
+		return s.Save(storedCopy(t, "goroutine-current.pb.gz", Meta{Target: "http://c:3", Type: TypeGoroutine, Time: now}))
+	}
+	// Three draws of the taken ID, then fresh ones.
+	forceIDs(t, func(n int) [3]byte {
+		if n < 4 {
+			return [3]byte{}
+		}
+		return [3]byte{0, 0, byte(n)}
+	})
+	first, err := save()
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := save()
+	if err != nil {
+		t.Fatalf("save after an ID clash: %v", err)
+	}
+	if second.ID == first.ID || !strings.HasSuffix(second.ID, "-000004") {
+		t.Errorf("IDs %s and %s: want the second drawn afresh after three clashes", first.ID, second.ID)
+	}
+
+	// The metadata name taken without the profile's (a leftover): the
+	// half-placed profile is removed and a fresh ID drawn.
+	orphan := "20261125-100000-goroutine-0000ff"
+	if err := os.WriteFile(filepath.Join(s.Dir(), orphan+metaExt), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	forceIDs(t, func(n int) [3]byte {
+		if n == 0 {
+			return [3]byte{0, 0, 0xff}
+		}
+		return [3]byte{0, 1, 0}
+	})
+	third, err := save()
+	if err != nil || third.ID != "20261125-100000-goroutine-000100" {
+		t.Fatalf("save whose metadata name is taken: %+v, %v", third, err)
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir(), orphan+profileExt)); err == nil {
+		t.Errorf("the clashing attempt left %s%s", orphan, profileExt)
+	}
+	os.Remove(filepath.Join(s.Dir(), orphan+metaExt))
+
+	// Every draw taken: an error, and nothing new in the store.
+	forceIDs(t, func(int) [3]byte { return [3]byte{} })
+	if m, err := save(); err == nil || !strings.Contains(err.Error(), "taken") {
+		t.Errorf("save with every ID taken: %+v, %v; want an error saying so", m, err)
+	}
+	want := []string{first.ID, second.ID, third.ID}
+	metas, err := s.List(Filter{})
+	if err != nil || len(metas) != len(want) {
+		t.Fatalf("List: %d entries (%v), want %v", len(metas), err, want)
+	}
+	for _, m := range metas {
+		c, err := s.Load(m.ID, Limits{})
+		if err != nil {
+			t.Fatalf("%s: %v", m.ID, err)
+		}
+		if _, err := c.Profile(); err != nil {
+			t.Errorf("%s: %v", m.ID, err)
+		}
+	}
+	if files := testbin.DirNames(t, s.Dir()); len(files) != 2*len(want) {
+		t.Errorf("store holds %v, want the profile and metadata of %v only", files, want)
+	}
+}
+
+// Concurrent saves in one second that all draw the same ID first: each
+// lands under its own.
+func TestStoreConcurrentIDCollisions(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// n saves share n clashing draws, so none can use up all idAttempts.
+	const n = 6
+	forceIDs(t, func(i int) [3]byte {
+		if i < n {
+			return [3]byte{}
+		}
+		return [3]byte{1, byte(i >> 8), byte(i)}
+	})
+	now := time.Now().UTC()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Save(storedCopy(t, "goroutine-current.pb.gz", Meta{Target: "http://c:3", Type: TypeGoroutine, Time: now}))
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	metas, err := s.List(Filter{})
+	if err != nil || len(metas) != n {
+		t.Fatalf("%d entries (%v), want %d", len(metas), err, n)
+	}
+	for _, m := range metas {
+		if _, err := s.Load(m.ID, Limits{}); err != nil {
+			t.Errorf("%s: %v", m.ID, err)
+		}
+	}
+}
