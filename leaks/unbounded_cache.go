@@ -3,6 +3,7 @@ package leaks
 import (
 	"container/list"
 	"fmt"
+	"html"
 	"net/http"
 	"sync"
 )
@@ -63,7 +64,7 @@ func (c *pageCache) serve(w http.ResponseWriter, r *http.Request) {
 		page = c.render(id)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fmt.Fprintf(w, "<h1>product %s</h1><p>%d bytes of product page</p>\n", id, len(page))
+	fmt.Fprintf(w, "<h1>product %s</h1><p>%d bytes of product page</p>\n", html.EscapeString(id), len(page))
 }
 
 func (c *pageCache) lookup(id string) []byte {
