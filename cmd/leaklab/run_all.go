@@ -272,13 +272,22 @@ func startChildren(exe string, opts *runOptions, children []*runningChild, stder
 // stopChildren sends SIGTERM to every child still running, waits for them,
 // and kills those that ignore it. It reports the first unclean exit.
 func stopChildren(children []*runningChild) error {
+	return stopChildrenWithin(children, childStopTimeout)
+}
+
+// stopChildrenWithin is stopChildren with the time the children have, all
+// together, to exit after SIGTERM; once it is up, the rest are killed.
+func stopChildrenWithin(children []*runningChild, timeout time.Duration) error {
 	for _, c := range children {
 		if c.cmd != nil {
 			// A child that already exited makes this fail harmlessly.
 			_ = c.cmd.Process.Signal(syscall.SIGTERM)
 		}
 	}
-	deadline := time.After(childStopTimeout)
+	// A closed channel, unlike time.After's, stays ready for every child
+	// still running once the time is up, not only the first.
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 	var firstErr error
 	for _, c := range children {
 		if c.cmd == nil {
@@ -288,10 +297,15 @@ func stopChildren(children []*runningChild) error {
 		select {
 		case <-c.exited:
 			err = c.exitErr
-		case <-deadline:
-			_ = c.cmd.Process.Kill()
-			<-c.exited
-			err = fmt.Errorf("ignored SIGTERM for %s and was killed", childStopTimeout)
+		case <-ctx.Done():
+			select {
+			case <-c.exited: // exited just as the time ran out
+				err = c.exitErr
+			default:
+				_ = c.cmd.Process.Kill()
+				<-c.exited
+				err = fmt.Errorf("ignored SIGTERM for %s and was killed", timeout)
+			}
 		}
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("%s (%s) did not stop cleanly: %w", c.Name, c.Variant, err)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -227,4 +229,76 @@ func TestRunAllServicesDieWithIt(t *testing.T) {
 		pids = append(pids, s.PID)
 	}
 	waitGone(t, pids)
+}
+
+// startIgnoringChild starts a process that, like a service stuck in its
+// shutdown, ignores SIGTERM, wired up as startChildren wires a service.
+func startIgnoringChild(t *testing.T, name string) *runningChild {
+	t.Helper()
+	// The shell's ignored SIGTERM survives the exec into sleep; "ready"
+	// says the trap is in place, so the SIGTERM cannot come before it.
+	cmd := exec.Command("sh", "-c", `trap "" TERM; echo ready; exec sleep 60`)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Skipf("SKIPPED: cannot start sh: %v", err)
+	}
+	c := &runningChild{Name: name, Variant: leaks.Leaky, cmd: cmd, PID: cmd.Process.Pid, exited: make(chan struct{})}
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		ready <- sc.Scan() && sc.Text() == "ready"
+		io.Copy(io.Discard, stdout)
+		c.exitErr = cmd.Wait()
+		close(c.exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-c.exited
+	})
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatalf("%s: the SIGTERM-ignoring child did not start", name)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: the SIGTERM-ignoring child did not start within 10s", name)
+	}
+	return c
+}
+
+// Every child that ignores SIGTERM is killed when the stop timeout is up,
+// not only the first: the timeout holds for all of them.
+func TestRunAllStopKillsEveryChildIgnoringSIGTERM(t *testing.T) {
+	children := []*runningChild{
+		startIgnoringChild(t, "first"),
+		{Name: "never-started", Variant: leaks.Leaky}, // its start failed: no process
+		startIgnoringChild(t, "second"),
+		startIgnoringChild(t, "third"),
+	}
+	const timeout = 300 * time.Millisecond
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- stopChildrenWithin(children, timeout) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("stopChildren still waits 15s after a stop timeout of 300ms: a child that ignored SIGTERM was not killed")
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("stopping took %s with a timeout of %s", took, timeout)
+	}
+	if err == nil || !strings.Contains(err.Error(), "first (leaky) did not stop cleanly: ignored SIGTERM for 300ms and was killed") {
+		t.Errorf("error %v does not name the first child that ignored SIGTERM", err)
+	}
+	for _, c := range children[2:] {
+		select {
+		case <-c.exited:
+		default:
+			t.Errorf("%s still runs", c.Name)
+		}
+	}
 }
