@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -107,10 +108,11 @@ func (s *checkoutService) chargeWithRetry(ctx context.Context, order string) (in
 	if s.env.Fixed {
 		attempts = retryAttempts
 	}
+	chargeURL := s.provider + "/v1/charges?" + url.Values{"order": {order}}.Encode()
 	var err error
 	for attempt := 1; attempt <= attempts; attempt++ {
 		var req *http.Request
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, s.provider+"/v1/charges?order="+order, strings.NewReader(`{"amount":1999}`))
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, chargeURL, strings.NewReader(`{"amount":1999}`))
 		if err != nil {
 			return attempt, err
 		}
