@@ -118,6 +118,12 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) error {
 		}
 		return reject(http.StatusBadRequest, "not_profile", "the profile part is %v", err)
 	}
+	// Read checks the tables only; parse fully too, as Fetch does for a
+	// pulled profile, so that a profile the pprof tools would refuse (a
+	// sample at a missing location, say) is refused before it is stored.
+	if _, err := cp.Profile(); err != nil {
+		return reject(http.StatusBadRequest, "not_profile", "the profile part is %v", err)
+	}
 	types := map[string]sampleType{}
 	if config != nil {
 		if err := json.Unmarshal(config, &types); err != nil {

@@ -132,6 +132,34 @@ func gzipBomb(t *testing.T, size int) []byte {
 	return buf.Bytes()
 }
 
+// brokenSample returns the profile with one sample pointing at a location
+// the profile does not hold: its tables are sound, so profiles.Read takes
+// it, but the pprof tools refuse it.
+func brokenSample(t *testing.T, gz []byte) []byte {
+	t.Helper()
+	p, err := profile.ParseData(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Sample) == 0 {
+		t.Fatal("the profile has no samples")
+	}
+	var maxID uint64
+	for _, l := range p.Location {
+		maxID = max(maxID, l.ID)
+	}
+	s := p.Sample[0]
+	s.Location = append(s.Location, &profile.Location{ID: maxID + 1})
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := profiles.Read(bytes.NewReader(buf.Bytes()), profiles.Limits{}); err != nil {
+		t.Fatalf("profiles.Read refuses the broken sample already (%v): the case tests nothing", err)
+	}
+	return buf.Bytes()
+}
+
 // TestPushRejectsBadInput sends malformed pushes: each gets a 4xx with a
 // message saying what is wrong, and nothing reaches the store.
 func TestPushRejectsBadInput(t *testing.T) {
@@ -161,6 +189,7 @@ func TestPushRejectsBadInput(t *testing.T) {
 		{"oversized body", pushRequest{query: name, profile: random}, 413, "larger than 1048576 bytes"},
 		{"gzip bomb", pushRequest{query: name, profile: gzipBomb(t, 100<<20)}, 413, "gzip bomb"},
 		{"bad sample_type_config", pushRequest{query: name, profile: heap, config: `[1,2`}, 400, "sample_type_config"},
+		{"sample at a missing location", pushRequest{query: name, profile: brokenSample(t, heap)}, 400, "not a pprof profile"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := startCollector(t, Options{MaxPushBytes: 1 << 20}, true)
