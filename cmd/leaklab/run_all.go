@@ -90,8 +90,14 @@ func runAllRun(ctx context.Context, cmd *cobra.Command, f *factory, opts *runOpt
 	if err != nil {
 		return err
 	}
-	if _, err := bytesize.Parse(opts.maxLeak); err != nil {
+	// Checked as 'run NAME' checks it, so a bad value is one error here
+	// rather than one from every child.
+	maxLeak, err := bytesize.Parse(opts.maxLeak)
+	if err != nil {
 		return &usageError{err: fmt.Errorf("--max-leak: %w", err)}
+	}
+	if maxLeak == 0 {
+		return usageErrorf("--max-leak must be more than zero")
 	}
 	services := leaks.All()
 	count := len(services) * len(variants)

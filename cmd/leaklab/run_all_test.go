@@ -302,3 +302,29 @@ func TestRunAllStopKillsEveryChildIgnoringSIGTERM(t *testing.T) {
 		}
 	}
 }
+
+// A --max-leak that every service would refuse is refused once, before
+// any service starts: one line and exit 2, as for 'run NAME'. Through the
+// real binary, since run --all in this process would start the test
+// binary as its services.
+func TestRunAllRefusesZeroMaxLeak(t *testing.T) {
+	for _, size := range []string{"0", "0MiB"} {
+		t.Run(size, func(t *testing.T) {
+			base := freeConsecutivePorts(t, len(leaks.All()))
+			cmd := exec.Command(testbin.Build(t), "run", "--all", "--base-port", strconv.Itoa(base), "--max-leak", size)
+			var out, errOut bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errOut
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != exitUsage {
+				t.Fatalf("run --all --max-leak %s: %v, want exit %d\n%s", size, err, exitUsage, errOut.String())
+			}
+			if got, want := errOut.String(), "leaklab: --max-leak must be more than zero\n"; got != want {
+				t.Errorf("stderr %q, want the one line %q", got, want)
+			}
+			if out.Len() > 0 {
+				t.Errorf("printed a report: %s", out.String())
+			}
+		})
+	}
+}
