@@ -48,7 +48,8 @@ type searchService struct {
 func (s *searchService) search(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query().Get("q")
 	buffer := 0
-	if s.env.Fixed || !s.env.Budget.Take(GoroutineCost) {
+	mayLeak := !s.env.Fixed && s.env.Budget.Take(GoroutineCost)
+	if !mayLeak {
 		buffer = 1
 	}
 	results := make(chan searchResult, buffer)
@@ -58,6 +59,11 @@ func (s *searchService) search(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	select {
 	case res := <-results:
+		if mayLeak {
+			// The worker handed its result over in time and exits: no
+			// goroutine leaked, so give back what was reserved for one.
+			s.env.Budget.Release(GoroutineCost)
+		}
 		fmt.Fprintf(w, "%d hits for %q\n", len(res.hits), res.query)
 	case <-ctx.Done():
 		http.Error(w, "search timed out", http.StatusGatewayTimeout)
