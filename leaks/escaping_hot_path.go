@@ -12,9 +12,9 @@ func init() {
 		Kind:    KindAlloc,
 		Summary: "The statistics endpoint allocates a few hundred objects per request, so the GC runs many times a second under load and tail latency suffers.",
 		Hints: []string{
-			"The allocs profile (alloc_objects) puts one function on top; 'leaklab escape' or 'go build -gcflags=-m' tells you why its values live on the heap.",
-			"Each sample is boxed into an interface, a pointer to a local is kept in a slice, and every label is built with fmt.Sprintf.",
-			"Keep values concrete and on the stack: a fixed-size array of structs, strconv.AppendInt into a stack buffer, no interface boxing in the loop.",
+			"The allocs profile (alloc_objects) puts one function on top: short-lived values that could have lived on its stack escape to the heap. New to heap versus stack? The lesson package leaks/escapes shows the usual reasons, each with a benchmark: go test -run '^$' -bench . -benchmem ./leaks/escapes",
+			"Ask the compiler why, for that function only: leaklab escape ./leaks --func 'summarize$' --kind moved-to-heap,escapes. Each sample is boxed into an interface, a pointer to a local is kept in a slice, and every label is built with fmt.Sprintf.",
+			"Keep values concrete and on the stack: a fixed-size array of structs, strconv.AppendInt into a stack buffer, no interface boxing in the loop (lessons 2, 4 and 5 in leaks/escapes; -bench 'Interface|Slice|Fmt'). Rerun leaklab escape on summarize: the loop's escapes should be gone.",
 		},
 		Culprit:   pkgPath + ".(*statsService).summarize",
 		Profile:   "allocs",
