@@ -75,7 +75,7 @@ instantiated in your code, for instance) are left out unless --all-files.`,
 	fl.StringVar(&opts.base, "base", "", "git revision to compare with; exit 3 if heap escapes were introduced")
 	fl.StringSliceVar(&opts.kinds, "kind", nil, "only these kinds: moved-to-heap, escapes, leaking-param, does-not-escape (comma-separated)")
 	fl.StringVar(&opts.funcRe, "func", "", "only findings in functions matching this regular expression")
-	fl.StringVar(&opts.file, "file", "", "only findings in this file (path, or its trailing elements such as server.go)")
+	fl.StringVar(&opts.file, "file", "", "only findings in this file (absolute, from the current or the analysed directory, or its trailing elements such as server.go)")
 	fl.BoolVar(&opts.allFiles, "all-files", false, "keep findings in files outside the analysed module (standard library, dependencies)")
 	fl.StringVarP(&opts.dir, "dir", "C", "", "run in this directory instead of the current one")
 	return cmd
@@ -123,6 +123,9 @@ func escapeRun(ctx context.Context, f *factory, opts *escapeOptions, args []stri
 	if err != nil {
 		return err
 	}
+	// --file may name the file from the current directory or absolutely,
+	// while findings name it from the analysed directory.
+	filter.Dir = report.Dir
 	out := &escapeReport{Findings: filter.Apply(report.Findings), Failures: report.Failures, profileRef: opts.profile}
 	if prof != nil {
 		p, err := prof.Profile()

@@ -163,6 +163,50 @@ func TestEscapeExitCodes(t *testing.T) {
 	}
 }
 
+// --file names the file however the user has it at hand: absolutely, or
+// from the current directory when -C analyses another one.
+func TestEscapeFileAbsoluteOrFromCurrentDir(t *testing.T) {
+	abs, err := filepath.Abs(filepath.Join(lessonDir, "escapes.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	findings := func(dir string, args ...string) []string {
+		t.Helper()
+		stdout, stderr, code := runLeaklab(t, dir, append([]string{"escape", "--kind", "moved-to-heap", "--output", "json"}, args...)...)
+		if code != exitOK {
+			t.Fatalf("escape %v: exit %d: %s", args, code, stderr)
+		}
+		var r struct {
+			Findings []struct{ File, Function, Message string }
+		}
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatalf("escape %v: %v\n%s", args, err, stdout)
+		}
+		var out []string
+		for _, x := range r.Findings {
+			out = append(out, x.File+" "+x.Function+": "+x.Message)
+		}
+		return out
+	}
+	want := findings(lessonDir, "--file", "escapes.go")
+	if len(want) == 0 {
+		t.Fatal("--file escapes.go: no findings in the lesson file")
+	}
+	for _, tc := range []struct {
+		dir  string
+		args []string
+	}{
+		{lessonDir, []string{"--file", abs}},
+		{"../..", []string{"-C", "leaks/escapes", "--file", abs}},
+		{"../..", []string{"-C", "leaks/escapes", "--file", "leaks/escapes/escapes.go"}},
+		{"../..", []string{"-C", "leaks/escapes", "--file", "./leaks/escapes/escapes.go"}},
+	} {
+		if got := findings(tc.dir, tc.args...); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("in %s, escape %v found\n%s\nwant\n%s", tc.dir, tc.args, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
+
 // gitRepo copies the fixture's a and b packages into a new repository with
 // one commit, and returns its directory.
 func gitRepo(t *testing.T) string {

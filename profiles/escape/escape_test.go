@@ -324,6 +324,56 @@ func TestFilter(t *testing.T) {
 	}
 }
 
+// --file may name the file absolutely or from the current directory, and
+// through a symbolic link on either side, while findings name it from the
+// analysed directory.
+func TestFilterFilePaths(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"b/b.go", "c/b.go"} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(f)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("package b\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(t.TempDir(), "x.go")
+	fs := []Finding{
+		{File: "b/b.go", Function: "Make"},
+		{File: "c/b.go", Function: "NewTwo"},
+		{File: filepath.ToSlash(outside), Function: "Outside"},
+	}
+	t.Chdir(filepath.Join(dir, "c"))
+	tests := []struct {
+		name   string
+		filter Filter
+		want   []string
+	}{
+		{"absolute", Filter{File: filepath.Join(dir, "b", "b.go"), Dir: dir}, []string{"Make"}},
+		{"absolute, other file", Filter{File: filepath.Join(dir, "c", "b.go"), Dir: dir}, []string{"NewTwo"}},
+		{"absolute, no such file", Filter{File: filepath.Join(dir, "b", "none.go"), Dir: dir}, nil},
+		{"absolute, outside the analysed directory", Filter{File: outside, Dir: dir}, []string{"Outside"}},
+		{"from the current directory", Filter{File: "../b/b.go", Dir: dir}, []string{"Make"}},
+		{"the current directory's file", Filter{File: "./b.go", Dir: dir}, []string{"Make", "NewTwo"}}, // also the trailing elements of b/b.go
+		{"from the analysed directory", Filter{File: "b/b.go", Dir: dir}, []string{"Make"}},
+		{"through a link", Filter{File: filepath.Join(link, "b", "b.go"), Dir: dir}, []string{"Make"}},
+		{"analysed through a link", Filter{File: filepath.Join(dir, "c", "b.go"), Dir: link}, []string{"NewTwo"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, f := range tt.filter.Apply(fs) {
+				got = append(got, f.Function)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestCompare(t *testing.T) {
 	f := func(file string, line int, fn string, kind Kind, msg string) Finding {
 		return Finding{File: file, Line: line, Function: fn, Kind: kind, Message: msg}
