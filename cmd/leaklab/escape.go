@@ -25,17 +25,19 @@ type escapeOptions struct {
 }
 
 // escapeReport is the JSON contract: findings always; pricing with
-// --profile; base, introduced and removed with --base; failures when a
-// package did not build.
+// --profile; base, introduced and removed with --base, and base_failures
+// when a package did not build at the base (its findings are then not
+// compared); failures when a package did not build.
 type escapeReport struct {
-	Findings   []escape.Finding   `json:"findings"`
-	Pricing    *escape.Pricing    `json:"pricing,omitempty"`
-	Base       string             `json:"base,omitempty"`
-	Introduced []escape.Finding   `json:"introduced,omitempty"`
-	Removed    []escape.Finding   `json:"removed,omitempty"`
-	Failures   []escape.Failure   `json:"failures,omitempty"`
-	comparison *escape.Comparison // nil without --base
-	profileRef string
+	Findings     []escape.Finding   `json:"findings"`
+	Pricing      *escape.Pricing    `json:"pricing,omitempty"`
+	Base         string             `json:"base,omitempty"`
+	Introduced   []escape.Finding   `json:"introduced,omitempty"`
+	Removed      []escape.Finding   `json:"removed,omitempty"`
+	BaseFailures []escape.Failure   `json:"base_failures,omitempty"`
+	Failures     []escape.Failure   `json:"failures,omitempty"`
+	comparison   *escape.Comparison // nil without --base
+	profileRef   string
 }
 
 func newCmdEscape(f *factory) *cobra.Command {
@@ -144,12 +146,23 @@ func escapeRun(ctx context.Context, f *factory, opts *escapeOptions, args []stri
 		if err != nil {
 			return err
 		}
-		out.comparison = escape.Compare(filter.Apply(baseReport.Findings), out.Findings)
+		// A package that did not build at the base has no findings there,
+		// so its current ones are not compared rather than all introduced.
+		head := escape.WithoutPackages(out.Findings, baseReport.Failures)
+		out.comparison = escape.Compare(filter.Apply(baseReport.Findings), head)
 		out.comparison.Base = opts.base
 		out.Base, out.Introduced, out.Removed = opts.base, out.comparison.Introduced, out.comparison.Removed
+		out.BaseFailures = baseReport.Failures
 	}
 	if err := f.render(out, out.writeText); err != nil {
 		return err
+	}
+	if n := len(out.BaseFailures); n > 0 {
+		whose := "their"
+		if n == 1 {
+			whose = "its"
+		}
+		fmt.Fprintf(f.streams.ErrOut, "leaklab: warning: %s, so %s escapes were not compared\n", baseFailuresLine(out.BaseFailures, opts.base), whose)
 	}
 	if n := len(report.Failures); n > 0 {
 		first := report.Failures[0]
@@ -165,6 +178,28 @@ func escapeRun(ctx context.Context, f *factory, opts *escapeOptions, args []stri
 		}
 	}
 	return nil
+}
+
+// baseFailuresLine says which packages did not build at base, naming a
+// few: "example.com/m/b did not build at main", "5 packages did not build
+// at main (a, b, c and 2 more)".
+func baseFailuresLine(failures []escape.Failure, base string) string {
+	if len(failures) == 1 {
+		return fmt.Sprintf("%s did not build at %s", failures[0].Package, base)
+	}
+	const named = 3
+	var names []string
+	for i, fl := range failures {
+		if i == named {
+			break
+		}
+		names = append(names, fl.Package)
+	}
+	list := strings.Join(names, ", ")
+	if len(failures) > named {
+		list += fmt.Sprintf(" and %d more", len(failures)-named)
+	}
+	return fmt.Sprintf("%d packages did not build at %s (%s)", len(failures), base, list)
 }
 
 func progress(f *factory, format string, args ...any) {
@@ -200,16 +235,23 @@ func (r *escapeReport) writeText(w io.Writer) error {
 	} else {
 		writeFindings(w, r.Findings)
 	}
+	if len(r.BaseFailures) > 0 {
+		writeFailures(w, fmt.Sprintf("did not build at %s, so not compared:", r.Base), r.BaseFailures)
+	}
 	if len(r.Failures) > 0 {
-		fmt.Fprintln(w, "\ndid not build:")
-		for _, fl := range r.Failures {
-			fmt.Fprintf(w, "  %s\n", fl.Package)
-			for _, line := range strings.Split(strings.TrimSpace(fl.Output), "\n") {
-				fmt.Fprintf(w, "    %s\n", line)
-			}
-		}
+		writeFailures(w, "did not build:", r.Failures)
 	}
 	return nil
+}
+
+func writeFailures(w io.Writer, title string, failures []escape.Failure) {
+	fmt.Fprintf(w, "\n%s\n", title)
+	for _, fl := range failures {
+		fmt.Fprintf(w, "  %s\n", fl.Package)
+		for _, line := range strings.Split(strings.TrimSpace(fl.Output), "\n") {
+			fmt.Fprintf(w, "    %s\n", line)
+		}
+	}
 }
 
 func writeFindings(w io.Writer, fs []escape.Finding) {

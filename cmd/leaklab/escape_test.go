@@ -302,6 +302,87 @@ func TestEscapeBase(t *testing.T) {
 	}
 }
 
+// A package that did not build at the base is named, on stderr and in the
+// JSON, and its escapes are not counted as introduced; the other packages
+// are still compared.
+func TestEscapeBaseThatDidNotBuild(t *testing.T) {
+	dir := gitRepo(t)
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=leaklab test", "-c", "user.email=test@leaklab.invalid"}, args...)...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	bFile := filepath.Join(dir, "b", "b.go")
+	good, err := os.ReadFile(bFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The base has b broken; the working tree has it fixed again.
+	if err := os.WriteFile(bFile, []byte(strings.Replace(string(good), "return make([]byte, n)", "return make([]byte, undefinedThing)", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git("commit", "-q", "-am", "break b")
+	if err := os.WriteFile(bFile, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	type report struct {
+		Introduced   []struct{ Function, Package string }
+		BaseFailures []struct{ Package, Output string } `json:"base_failures"`
+	}
+	check := func(stdout, stderr string) report {
+		t.Helper()
+		var r report
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, stdout)
+		}
+		if len(r.BaseFailures) != 1 || r.BaseFailures[0].Package != "example.com/fixture/b" || !strings.Contains(r.BaseFailures[0].Output, "undefinedThing") {
+			t.Errorf("base_failures %+v, want example.com/fixture/b with the compiler's message", r.BaseFailures)
+		}
+		if want := "leaklab: warning: example.com/fixture/b did not build at HEAD, so its escapes were not compared\n"; !strings.Contains(stderr, want) {
+			t.Errorf("stderr %q lacks %q", stderr, want)
+		}
+		for _, x := range r.Introduced {
+			if x.Package == "example.com/fixture/b" {
+				t.Errorf("b's %s counted as introduced although b did not build at the base", x.Function)
+			}
+		}
+		return r
+	}
+	stdout, stderr, code := runLeaklab(t, dir, "escape", "--base", "HEAD", "--output", "json")
+	if code != exitOK {
+		t.Fatalf("only b, broken at the base, has escapes: exit %d, want 0\n%s\n%s", code, stdout, stderr)
+	}
+	if r := check(stdout, stderr); len(r.Introduced) != 0 {
+		t.Errorf("introduced %+v, want none", r.Introduced)
+	}
+	stdout, _, _ = runLeaklab(t, dir, "escape", "--base", "HEAD")
+	if !strings.Contains(stdout, "Compared with HEAD: 0 introduced (0 heap escapes), 0 removed.") ||
+		!strings.Contains(stdout, "did not build at HEAD, so not compared:\n  example.com/fixture/b\n") {
+		t.Errorf("text report:\n%s", stdout)
+	}
+
+	// A new escape in a, which built at the base, still fails the gate.
+	aFile := filepath.Join(dir, "a", "a.go")
+	a, err := os.ReadFile(aFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(aFile, append(a, "\n// Leak is new.\nfunc Leak() *T {\n\tt := T{}\n\treturn &t\n}\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code = runLeaklab(t, dir, "escape", "--base", "HEAD", "--output", "json")
+	if code != exitFound {
+		t.Fatalf("new escape in a: exit %d, want %d\n%s\n%s", code, exitFound, stdout, stderr)
+	}
+	if r := check(stdout, stderr); len(r.Introduced) != 1 || r.Introduced[0].Function != "Leak" {
+		t.Errorf("introduced %+v, want Leak's alone", r.Introduced)
+	}
+}
+
 func TestEscapeProfile(t *testing.T) {
 	prof := filepath.Join(t.TempDir(), "mem.pprof")
 	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "Closure_Captured|Interface_Boxed", "-benchtime", "1000x",

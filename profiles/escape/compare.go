@@ -175,6 +175,27 @@ func Compare(base, head []Finding) *Comparison {
 	return c
 }
 
+// WithoutPackages returns the findings of packages other than those that
+// failed. Compare needs it when a package did not build at the base: all
+// its findings would count as introduced although nothing is known of what
+// it had there.
+func WithoutPackages(fs []Finding, failed []Failure) []Finding {
+	if len(failed) == 0 {
+		return fs
+	}
+	skip := make(map[string]bool, len(failed))
+	for _, fl := range failed {
+		skip[fl.Package] = true
+	}
+	out := make([]Finding, 0, len(fs))
+	for _, f := range fs {
+		if !skip[f.Package] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // AnalyzeRevision analyses the same packages as they are at the git
 // revision ref, in a temporary worktree that is removed afterwards. File
 // names in its report are relative to the same directory as in the

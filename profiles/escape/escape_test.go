@@ -431,6 +431,25 @@ func TestCompare(t *testing.T) {
 	}
 }
 
+// The findings of a package that did not build at the base are left out
+// of the comparison, so none of them counts as introduced.
+func TestWithoutPackages(t *testing.T) {
+	head := []Finding{
+		{File: "a/a.go", Function: "NewT", Package: "m/a", Kind: KindMovedToHeap, Message: "moved to heap: t"},
+		{File: "b/b.go", Function: "Make", Package: "m/b", Kind: KindEscapes, Message: "make([]byte, n) escapes to heap"},
+	}
+	if got := WithoutPackages(head, nil); len(got) != 2 {
+		t.Errorf("no failures: kept %d of 2", len(got))
+	}
+	kept := WithoutPackages(head, []Failure{{Package: "m/b", Output: "undefined: x"}})
+	if len(kept) != 1 || kept[0].Function != "NewT" {
+		t.Fatalf("kept %+v, want a's NewT alone", kept)
+	}
+	if c := Compare(head[:1], kept); len(c.Introduced) != 0 || len(c.Removed) != 0 {
+		t.Errorf("compared with a base where m/b did not build: %+v, want no change", c)
+	}
+}
+
 func TestFuncNames(t *testing.T) {
 	src := `package p
 
