@@ -181,6 +181,9 @@ func newID(t time.Time, typ string) (string, error) {
 
 // Filter selects stored profiles; zero fields match everything.
 type Filter struct {
+	// Target is a target as capture takes it (127.0.0.1:8080,
+	// http://127.0.0.1:8080/) or as the store records it (push://APP);
+	// StoredTarget normalises it before it is compared.
 	Target  string
 	Type    string
 	Service string
@@ -191,13 +194,36 @@ type Filter struct {
 	Labels map[string]string
 }
 
-func (f Filter) match(m Meta) bool {
-	return (f.Target == "" || strings.TrimSuffix(f.Target, "/") == strings.TrimSuffix(m.Target, "/")) &&
-		(f.Type == "" || f.Type == m.Type) &&
-		(f.Service == "" || f.Service == m.Service) &&
-		(f.Since.IsZero() || !m.Time.Before(f.Since)) &&
-		(f.Until.IsZero() || m.Time.Before(f.Until)) &&
-		f.matchLabels(m.Labels)
+// StoredTarget is target as the store records it: for a service, the base
+// URL capture stores (what ProfileURL makes of 127.0.0.1:8080,
+// http://127.0.0.1:8080/ or http://127.0.0.1:8080/debug/pprof/heap); for
+// anything that is no fetchable URL, such as the push://APP under which
+// the collector stores pushed profiles, target itself without a trailing
+// slash.
+func StoredTarget(target string) string {
+	if target == "" {
+		return ""
+	}
+	if _, base, _, err := ProfileURL(target, FetchOptions{}); err == nil {
+		return base
+	}
+	return strings.TrimSuffix(target, "/")
+}
+
+// matcher returns f's test for one stored profile. The target is
+// normalised once, as capture normalises it, so that --target
+// 127.0.0.1:8080 selects what was captured from http://127.0.0.1:8080.
+func (f Filter) matcher() func(Meta) bool {
+	raw, stored := strings.TrimSuffix(f.Target, "/"), StoredTarget(f.Target)
+	return func(m Meta) bool {
+		target := strings.TrimSuffix(m.Target, "/")
+		return (f.Target == "" || target == stored || target == raw) &&
+			(f.Type == "" || f.Type == m.Type) &&
+			(f.Service == "" || f.Service == m.Service) &&
+			(f.Since.IsZero() || !m.Time.Before(f.Since)) &&
+			(f.Until.IsZero() || m.Time.Before(f.Until)) &&
+			f.matchLabels(m.Labels)
+	}
 }
 
 func (f Filter) matchLabels(labels map[string]string) bool {
@@ -216,6 +242,7 @@ func (s *Store) List(f Filter) ([]Meta, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the profile store: %w", err)
 	}
+	match := f.matcher()
 	var out []Meta
 	for _, e := range entries {
 		name := e.Name()
@@ -226,7 +253,7 @@ func (s *Store) List(f Filter) ([]Meta, error) {
 		if err != nil {
 			continue // removed under us, or not ours
 		}
-		if f.match(m) {
+		if match(m) {
 			out = append(out, m)
 		}
 	}

@@ -549,3 +549,51 @@ func TestStoreConcurrentIDCollisions(t *testing.T) {
 		}
 	}
 }
+
+// A target selects what capture stored from it however it is written:
+// capture takes 127.0.0.1:8080 and stores http://127.0.0.1:8080. Targets
+// that are no fetchable URL (push://APP) match as stored.
+func TestFilterTargetNormalised(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	ids := map[string]string{}
+	for i, target := range []string{"http://127.0.0.1:8080", "https://shop.internal:6060/api", "push://leaklab.shop", "http://127.0.0.1:9090"} {
+		_, base, _, err := ProfileURL(target, FetchOptions{})
+		if err == nil && base != target {
+			t.Fatalf("%s is not stored as capture stores it (%s)", target, base)
+		}
+		m, err := s.Save(storedCopy(t, "goroutine-base.pb.gz", Meta{Target: target, Time: t0.Add(time.Duration(i) * time.Minute)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[m.ID] = target
+	}
+	for _, tc := range []struct{ filter, want string }{
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8080"},
+		{"127.0.0.1:8080", "http://127.0.0.1:8080"},
+		{"127.0.0.1:8080/", "http://127.0.0.1:8080"},
+		{"http://127.0.0.1:8080/debug/pprof/goroutine?debug=1", "http://127.0.0.1:8080"},
+		{"https://shop.internal:6060/api/", "https://shop.internal:6060/api"},
+		{"https://shop.internal:6060/api/debug/pprof/heap", "https://shop.internal:6060/api"},
+		{"shop.internal:6060/api", ""}, // http, not https: another target
+		{"push://leaklab.shop", "push://leaklab.shop"},
+		{"push://leaklab.shop/", "push://leaklab.shop"},
+		{"leaklab.shop", ""},
+		{"127.0.0.1", ""},
+	} {
+		ms, err := s.List(Filter{Target: tc.filter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range ms {
+			got = append(got, ids[m.ID])
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("List(Target %q) = %v, want %q", tc.filter, got, tc.want)
+		}
+	}
+}

@@ -21,7 +21,7 @@ type filterFlags struct {
 
 func (ff *filterFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&ff.target, "target", "", "only profiles of this target (service base URL)")
+	fl.StringVar(&ff.target, "target", "", "only profiles of this target (a service as capture takes it, e.g. 127.0.0.1:8080, or push://APP for pushed profiles)")
 	fl.StringVar(&ff.typ, "type", "", "only profiles of this type (heap, goroutine, …)")
 	fl.StringVar(&ff.service, "service", "", "only profiles of this service name")
 	fl.StringVar(&ff.since, "since", "", "only profiles captured at or after this time (RFC 3339, or a duration ago like 2h or 7d)")

@@ -63,6 +63,11 @@ func TestProfilesLabelFilterEndToEnd(t *testing.T) {
 		{[]string{"--label", "env=dev"}, ""},
 		{[]string{"--label", "env=prod", "--type", "heap"}, ""},
 		{[]string{"--label", "env=prod", "--target", svc.URL}, "prod"},
+		// --target as capture takes it: without http://, or a profile's URL.
+		{[]string{"--target", strings.TrimPrefix(svc.URL, "http://")}, "prod staging-a staging-b"},
+		{[]string{"--label", "env=prod", "--target", strings.TrimPrefix(svc.URL, "http://") + "/"}, "prod"},
+		{[]string{"--target", svc.URL + "/debug/pprof/goroutine"}, "prod staging-a staging-b"},
+		{[]string{"--target", "127.0.0.1:1"}, ""},
 		// The variant label is the target's own (from its /metrics).
 		{[]string{"--label", "variant=fixed", "--label", "team=a"}, "staging-a"},
 	} {
