@@ -115,6 +115,23 @@ func TestCollectEndToEnd(t *testing.T) {
 		t.Errorf("profiles of service abandoned-worker have variants %v, want the pulled leaky one and the pushing fixed one", variants)
 	}
 
+	// The pushed history replays under the name it is stored by: watch
+	// --from-store takes push://APP, which is no URL to fetch.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if heaps, _ := st.List(profiles.Filter{Target: "push://leaklab.abandoned-worker", Type: profiles.TypeHeap}); len(heaps) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no pushed heap profile after 30s\n%s", collector.Stderr)
+		}
+	}
+	out, errOut, code := leaklabIn(t, home, "watch", "push://leaklab.abandoned-worker", "--from-store", "--since", "1h", "--output", "json")
+	var replayed watchJSON
+	if err := json.Unmarshal([]byte(out), &replayed); err != nil || (code != 0 && code != 3) ||
+		replayed.Target != "push://leaklab.abandoned-worker" || replayed.Snapshots == 0 {
+		t.Errorf("watch push://leaklab.abandoned-worker --from-store: exit %d, %v, %s\nstderr: %s", code, err, out, errOut)
+	}
+
 	collector.Stop(t)
 	rest := []byte(collector.Stdout.String())
 	var sum struct {

@@ -20,11 +20,14 @@ type ReplayOptions struct {
 // Replay runs the detector over the heap and goroutine profiles of target
 // already in the store (captured by an earlier watch, 'leaklab capture' or
 // 'leaklab collect'), oldest first, one at a time, so memory stays bounded
-// however much history there is.
+// however much history there is. target is a service as capture takes it
+// (127.0.0.1:8080, http://127.0.0.1:8080) or a target as the store records
+// it, push://APP for profiles pushed to the collector included: nothing is
+// fetched, so it need not be a URL.
 func Replay(ctx context.Context, store *profiles.Store, target string, opts ReplayOptions) (*Report, error) {
-	_, base, _, err := profiles.ProfileURL(target, profiles.FetchOptions{})
-	if err != nil {
-		return nil, err
+	base := profiles.StoredTarget(target)
+	if base == "" {
+		return nil, fmt.Errorf("no target to replay: name a service (http://host:port) or a stored target (push://APP)")
 	}
 	filter := func(typ string) profiles.Filter {
 		return profiles.Filter{Target: base, Type: typ, Since: opts.Since, Until: opts.Until}
