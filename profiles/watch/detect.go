@@ -467,7 +467,16 @@ func (d *Detector) TopGrowing(n int) []SiteTrend {
 			}
 			all = append(all, SiteTrend{Kind: st.key.kind, Function: st.key.function, WaitState: st.key.wait, GrowthPerMinute: round(tr.SlopePerMinute), Unit: unit, Evidence: tr})
 		}
-		sort.Slice(all, func(i, j int) bool { return all[i].GrowthPerMinute > all[j].GrowthPerMinute })
+		sort.Slice(all, func(i, j int) bool {
+			if all[i].GrowthPerMinute != all[j].GrowthPerMinute {
+				return all[i].GrowthPerMinute > all[j].GrowthPerMinute
+			}
+			// ties (flat sites grow 0) in a fixed order, not map order
+			if all[i].Function != all[j].Function {
+				return all[i].Function < all[j].Function
+			}
+			return all[i].WaitState < all[j].WaitState
+		})
 		out = append(out, all[:min(n, len(all))]...)
 	}
 	return out
