@@ -46,13 +46,20 @@ load() { "$work/leaklab" load "$target" -c "$CONNS" -d "$DURATION" --output json
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$svc_pid/stat"; }
 hz=$(getconf CLK_TCK)
-before=$(cpu_ticks)
-"$work/leaklab" watch "$url" --every 1s --for 20s --no-store >/dev/null 2>&1 || true
-after=$(cpu_ticks)
-awk -v t=$((after - before)) -v hz="$hz" -v every="$EVERY" -v cores="$(nproc)" 'BEGIN {
-	per = t / hz / 21; e = every + 0
-	printf "cost of a snapshot: %.1f ms of the service'"'"'s CPU (idle service, 21 snapshots); at one per %ss on %d cores: %.2f%% of the CPU\n", per * 1000, e, cores, per / (e * cores) * 100
-}'
+snapshot_cost() { # $1: what the snapshots are; the rest: extra watch flags
+	local what=$1
+	shift
+	local before after
+	before=$(cpu_ticks)
+	"$work/leaklab" watch "$url" --every 1s --for 20s --no-store "$@" >/dev/null 2>&1 || true
+	after=$(cpu_ticks)
+	awk -v t=$((after - before)) -v hz="$hz" -v every="$EVERY" -v cores="$(nproc)" -v what="$what" 'BEGIN {
+		per = t / hz / 21; e = every + 0
+		printf "cost of a snapshot (%s): %.1f ms of the service'"'"'s CPU (idle service, 21 snapshots); at one per %ss on %d cores: %.2f%% of the CPU\n", what, per * 1000, e, cores, per / (e * cores) * 100
+	}'
+}
+snapshot_cost "heap, goroutines and a goroutine dump"
+snapshot_cost "without the goroutine dump" --no-goroutine-ids
 
 "$work/leaklab" load "$target" -c "$CONNS" -d 3s >/dev/null # warm-up
 

@@ -146,6 +146,7 @@ type Detector struct {
 	// httpCallers is, from the last heap profile, the bytes each own-code
 	// function allocated through net/http's client (httpclient.go).
 	httpCallers map[string]float64
+	ids         goroutineIDs
 }
 
 // NewDetector starts a detector whose time axis begins at start.
@@ -277,28 +278,35 @@ func decimateTimes(ts []float64) []float64 {
 // function the goroutine started in (net/http.(*conn).serve says more
 // than the read it is blocked in).
 func (d *Detector) siteOf(kind string, s *profile.Sample) (siteKey, bool, []string) {
-	k := siteKey{kind: kind}
 	var stack []string
-	fallback := ""
 	for _, loc := range s.Location {
 		for _, line := range loc.Line {
-			if line.Function == nil {
-				continue
+			if line.Function != nil {
+				stack = append(stack, line.Function.Name)
 			}
-			fn := line.Function.Name
-			stack = append(stack, fn)
-			if kind == KindGoroutine && k.wait == "" {
-				if w, ok := profiles.WaitState(fn); ok {
-					k.wait = w
-				}
+		}
+	}
+	k, own := d.siteOfStack(kind, stack)
+	return k, own, stack
+}
+
+// siteOfStack names the site of a stack of function names, leaf first;
+// goroutine dumps (IDs) and pprof-format profiles are named alike.
+func (d *Detector) siteOfStack(kind string, stack []string) (siteKey, bool) {
+	k := siteKey{kind: kind}
+	fallback := ""
+	for _, fn := range stack {
+		if kind == KindGoroutine && k.wait == "" {
+			if w, ok := profiles.WaitState(fn); ok {
+				k.wait = w
 			}
-			if k.function == "" && d.Own.Match(fn) {
-				k.function = fn
-			}
-			if !strings.HasPrefix(fn, "runtime.") && !strings.HasPrefix(fn, "internal/") {
-				if _, blocking := profiles.WaitState(fn); !blocking && (fallback == "" || kind == KindGoroutine) {
-					fallback = fn
-				}
+		}
+		if k.function == "" && d.Own.Match(fn) {
+			k.function = fn
+		}
+		if !strings.HasPrefix(fn, "runtime.") && !strings.HasPrefix(fn, "internal/") {
+			if _, blocking := profiles.WaitState(fn); !blocking && (fallback == "" || kind == KindGoroutine) {
+				fallback = fn
 			}
 		}
 	}
@@ -309,7 +317,7 @@ func (d *Detector) siteOf(kind string, s *profile.Sample) (siteKey, bool, []stri
 			k.function = stack[len(stack)-1]
 		}
 	}
-	return k, own, stack
+	return k, own
 }
 
 // Suspects judges every site's series and returns the suspects, proven
@@ -461,6 +469,7 @@ func (d *Detector) TopGrowing(n int) []SiteTrend {
 			unit := "bytes"
 			if st.key.kind == KindGoroutine {
 				unit = "goroutines"
+				tr.Turnover = d.turnoverOf(st.key)
 			} else {
 				// the heap evidence judge adds, to show why a site was not reported
 				tr.LateRetention, tr.RetentionP = lateRetention(st), retentionP(st, d.period())
@@ -506,10 +515,17 @@ func (d *Detector) judge(ser *series, st *site) (Suspect, bool) {
 			grows = false
 		}
 	}
+	if st.key.kind == KindGoroutine {
+		tr.Turnover = d.turnoverOf(st.key)
+		if tr.Turnover != nil && tr.Turnover.P > maxTurnoverP {
+			grows = false // within what a steady site's turnover gives
+		}
+	}
 	switch {
 	case leaked > 0:
 		confidence = Proven
-	case grows && tr.P < likelyP && tr.LateP < lateP && (st.key.kind != KindHeap || tr.RetentionP < likelyRetentionP):
+	case grows && tr.P < likelyP && tr.LateP < lateP && (st.key.kind != KindHeap || tr.RetentionP < likelyRetentionP) &&
+		(tr.Turnover == nil || tr.Turnover.P < likelyTurnoverP):
 		confidence = Likely
 	case grows && tr.P < possibleP && tr.LateP < lateLooseP:
 		confidence = Possible

@@ -46,7 +46,7 @@ func Replay(ctx context.Context, store *profiles.Store, target string, opts Repl
 	start := earliest(heaps, gors)
 	det := NewDetector(start, opts.Own)
 	det.MinHeapGrowth, det.MinGoroutineGrowth = opts.MinHeapGrowth, opts.MinGoroutineGrowth
-	rep := &Report{Target: base, Started: start.UTC(), Own: opts.Own}
+	rep := &Report{Target: base, Started: start.UTC(), Own: opts.Own, GoroutineIDsOff: "the store keeps no goroutine dumps"}
 	feed := func(metas []profiles.Meta, add func(time.Time, *profile.Profile, string)) error {
 		for _, m := range metas {
 			if err := ctx.Err(); err != nil {

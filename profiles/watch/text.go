@@ -43,6 +43,9 @@ func WriteText(w io.Writer, r *Report) error {
 			fmt.Fprint(w, ", still growing at the end")
 		}
 		fmt.Fprintln(w, ")")
+		if t := e.Turnover; t != nil {
+			fmt.Fprintf(w, "      goroutine IDs: %d arrived and stayed, %d of those there at the start left (p=%s for a steady site)\n", t.Arrived, t.Departed, formatP(t.P))
+		}
 		if s.ProvenLeaked > 0 {
 			fmt.Fprintf(w, "      the runtime's goroutineleak profile proves %d of these goroutines leaked\n", s.ProvenLeaked)
 		}
@@ -62,6 +65,9 @@ func WriteText(w io.Writer, r *Report) error {
 		if s.Next != "" {
 			fmt.Fprintf(w, "      next: %s\n", s.Next)
 		}
+	}
+	if !r.GoroutineIDs && r.GoroutineIDsOff != "" {
+		fmt.Fprintf(w, "\nGoroutines were judged by their counts alone (no goroutine IDs: %s).\n", r.GoroutineIDsOff)
 	}
 	if !r.GoroutineLeakProfile {
 		fmt.Fprintln(w, "\nThe target has no goroutineleak profile; built with GOEXPERIMENT=goroutineleakprofile, it would let leaklab prove goroutine leaks.")

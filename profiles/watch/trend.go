@@ -43,6 +43,9 @@ type Trend struct {
 	// as it allocates is to have freed as little over the watch, judged
 	// from the samples behind the estimates: small for a leak.
 	RetentionP float64 `json:"retention_p_value,omitempty"`
+	// Turnover (goroutine sites, when the target gave goroutine dumps) is
+	// the evidence from goroutine IDs (ids.go).
+	Turnover *Turnover `json:"turnover,omitempty"`
 	// Separated is true when every value of the last third exceeds every
 	// value of the first third: the level moved beyond the noise.
 	Separated bool    `json:"separated"`
@@ -50,6 +53,17 @@ type Trend struct {
 	Last      float64 `json:"last"`
 	Min       float64 `json:"min"`
 	Max       float64 `json:"max"`
+}
+
+// Turnover is, between the first goroutine dump of a watch and the last,
+// how many of a site's goroutines arrived (there at the end, not at the
+// start) and departed (there at the start, not at the end), and how likely
+// a site in a steady state is to have had as few departures: small for a
+// leak, whose goroutines never depart.
+type Turnover struct {
+	Arrived  int     `json:"arrived"`
+	Departed int     `json:"departed"`
+	P        float64 `json:"p_value"`
 }
 
 // fitTrend computes the evidence for an upward trend in pts (sorted by T).

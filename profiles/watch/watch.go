@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/leaklab/leaklab/profiles"
 )
 
@@ -42,6 +43,10 @@ type Options struct {
 	Progress func(Progress)
 	// Labels are stored with every snapshot.
 	Labels map[string]string
+	// NoGoroutineIDs skips the goroutine dumps (IDs) taken with each
+	// snapshot, which tell a leak from long-lived goroutines (ids.go);
+	// goroutines are then judged by their counts alone.
+	NoGoroutineIDs bool
 }
 
 // Progress reports a watch under way.
@@ -65,6 +70,11 @@ type Report struct {
 	// GoroutineLeakProfile says whether the target serves the runtime's
 	// goroutineleak profile, which proves goroutine leaks.
 	GoroutineLeakProfile bool `json:"goroutineleak_profile"`
+	// GoroutineIDs says whether goroutine sites were judged with the
+	// evidence of goroutine dumps (IDs) over the whole watch; when not,
+	// GoroutineIDsOff says why.
+	GoroutineIDs    bool   `json:"goroutine_ids"`
+	GoroutineIDsOff string `json:"goroutine_ids_off,omitempty"`
 	// Incomplete says why the watch ended before its time, if it did.
 	Incomplete string `json:"incomplete,omitempty"`
 	Failures   int    `json:"failed_snapshots,omitempty"`
@@ -142,6 +152,10 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 		}
 	}
 	rep.Ended = time.Now().UTC()
+	rep.GoroutineIDs = det.ids.dumps >= 2 && !det.ids.broken
+	if opts.NoGoroutineIDs {
+		rep.GoroutineIDsOff = "turned off"
+	}
 	rep.Suspects = det.Suspects()
 	rep.TopGrowing = det.TopGrowing(topGrowing)
 	return rep, nil
@@ -184,9 +198,35 @@ func snapshot(ctx context.Context, base string, opts Options, det *Detector, rep
 			det.AddHeap(at, p, id)
 		case profiles.TypeGoroutine:
 			det.AddGoroutines(at, p, id)
+			if !opts.NoGoroutineIDs && rep.GoroutineIDsOff == "" {
+				goroutineDump(ctx, base, p, det, rep)
+			}
 		case profiles.TypeGoroutineLeak:
 			det.AddGoroutineLeaks(p, id)
 		}
 	}
 	return nil
+}
+
+// goroutineDump feeds the detector the target's goroutine dump (IDs), when
+// the target has few enough goroutines for the dump to be cheap (it stops
+// the target's world while it is written). A dump that cannot be taken
+// turns the evidence off for the rest of the watch, with the reason.
+func goroutineDump(ctx context.Context, base string, p *profile.Profile, det *Detector, rep *Report) {
+	var total int64
+	for _, s := range p.Sample {
+		total += s.Value[0]
+	}
+	if total > MaxDumpGoroutines {
+		rep.GoroutineIDsOff = fmt.Sprintf("the target had %d goroutines, more than the %d a dump is taken for", total, MaxDumpGoroutines)
+		det.GoroutineDumpFailed()
+		return
+	}
+	gs, err := profiles.FetchGoroutineDump(ctx, base, 15*time.Second)
+	if err != nil {
+		rep.GoroutineIDsOff = "a goroutine dump failed: " + err.Error()
+		det.GoroutineDumpFailed()
+		return
+	}
+	det.AddGoroutineDump(gs)
 }
