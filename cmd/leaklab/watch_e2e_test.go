@@ -42,9 +42,18 @@ type watchJSON struct {
 		GrowthPerMinute float64  `json:"growth_per_minute"`
 		Unit            string   `json:"unit"`
 		Next            string   `json:"next"`
+		Evidence        struct {
+			Turnover *struct {
+				Arrived  int     `json:"arrived"`
+				Departed int     `json:"departed"`
+				P        float64 `json:"p_value"`
+			} `json:"turnover"`
+		} `json:"evidence"`
 	} `json:"suspects"`
-	Incomplete string `json:"incomplete"`
-	Own        struct {
+	GoroutineIDs    bool   `json:"goroutine_ids"`
+	GoroutineIDsOff string `json:"goroutine_ids_off"`
+	Incomplete      string `json:"incomplete"`
+	Own             struct {
 		Prefixes []string `json:"prefixes"`
 	} `json:"own_code"`
 }
@@ -86,6 +95,10 @@ func TestWatchContractAndExitCodes(t *testing.T) {
 				(s.Confidence != "likely" && s.Confidence != "possible" && s.Confidence != "proven") || !strings.HasPrefix(s.Next, "leaklab diff ") {
 				t.Errorf("suspect %+v", s)
 			}
+			// The goroutine dumps' IDs: the leaked goroutines arrived and none left.
+			if tv := s.Evidence.Turnover; !rep.GoroutineIDs || tv == nil || tv.Arrived < 10 || tv.Departed != 0 || tv.P > 0.001 {
+				t.Errorf("goroutine IDs %v, turnover %+v; want many arrivals and no departure", rep.GoroutineIDs, tv)
+			}
 			if len(s.Stack) == 0 || s.Stack[len(s.Stack)-1] != svc.Culprit {
 				t.Errorf("stack should be leaf first and end at the goroutine's own function: %v", s.Stack)
 			}
@@ -112,6 +125,23 @@ func TestWatchContractAndExitCodes(t *testing.T) {
 				t.Errorf("--from-store: exit %d, %v, %s\nstderr: %s", code, err, out, errOut)
 			}
 		})
+	}
+}
+
+// Past --max-dump-goroutines the watch takes no goroutine dumps, says why,
+// and still judges the counts.
+func TestWatchWithoutGoroutineDumps(t *testing.T) {
+	t.Parallel()
+	svc, _ := leaks.Lookup("abandoned-worker")
+	url := testbin.StartService(t, svc.Name, false).URL
+	steadyLoad(t, url, svc.Name)
+	out, errOut, code := leaklabIn(t, t.TempDir(), "watch", url, "--for", "8s", "--every", "1s", "--max-dump-goroutines", "1", "--output", "json")
+	var rep watchJSON
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 3 {
+		t.Fatalf("exit %d, %v: %s\nstderr: %s", code, err, out, errOut)
+	}
+	if rep.GoroutineIDs || !strings.Contains(rep.GoroutineIDsOff, "--max-dump-goroutines") || len(rep.Suspects) == 0 || rep.Suspects[0].Evidence.Turnover != nil {
+		t.Errorf("goroutine_ids %v (%q), suspects %+v", rep.GoroutineIDs, rep.GoroutineIDsOff, rep.Suspects)
 	}
 }
 

@@ -19,11 +19,13 @@ import "github.com/leaklab/leaklab/profiles"
 // between the two dumps do not count, so short-lived noise at the same
 // site costs no power.
 
-// MaxDumpGoroutines is the most goroutines a target may have for watch to
-// ask it for a goroutine dump (IDs): a dump stops the target's world while
-// it is written, about a microsecond a goroutine, and is some 1.5 KB of
-// text a goroutine.
-const MaxDumpGoroutines = 20000
+// DefaultMaxDumpGoroutines is the most goroutines a target may have for
+// watch to ask it for a goroutine dump (IDs). A dump stops the target's
+// world while it is written (the pprof-format profile does not): measured
+// on this project's 2-core machine, 25-35 ms and 1.3 MB at 5,000
+// goroutines against 11-13 ms for the pprof-format profile, and 180 ms and
+// 5.3 MB at 20,000.
+const DefaultMaxDumpGoroutines = 5000
 
 // Departure-test thresholds (TurnoverP), as the trend's for the counts.
 const (

@@ -47,6 +47,9 @@ type Options struct {
 	// snapshot, which tell a leak from long-lived goroutines (ids.go);
 	// goroutines are then judged by their counts alone.
 	NoGoroutineIDs bool
+	// MaxDumpGoroutines is the most goroutines the target may have for a
+	// dump to be taken; DefaultMaxDumpGoroutines when zero.
+	MaxDumpGoroutines int
 }
 
 // Progress reports a watch under way.
@@ -199,7 +202,7 @@ func snapshot(ctx context.Context, base string, opts Options, det *Detector, rep
 		case profiles.TypeGoroutine:
 			det.AddGoroutines(at, p, id)
 			if !opts.NoGoroutineIDs && rep.GoroutineIDsOff == "" {
-				goroutineDump(ctx, base, p, det, rep)
+				goroutineDump(ctx, base, p, opts.MaxDumpGoroutines, det, rep)
 			}
 		case profiles.TypeGoroutineLeak:
 			det.AddGoroutineLeaks(p, id)
@@ -212,13 +215,16 @@ func snapshot(ctx context.Context, base string, opts Options, det *Detector, rep
 // the target has few enough goroutines for the dump to be cheap (it stops
 // the target's world while it is written). A dump that cannot be taken
 // turns the evidence off for the rest of the watch, with the reason.
-func goroutineDump(ctx context.Context, base string, p *profile.Profile, det *Detector, rep *Report) {
+func goroutineDump(ctx context.Context, base string, p *profile.Profile, limit int, det *Detector, rep *Report) {
+	if limit <= 0 {
+		limit = DefaultMaxDumpGoroutines
+	}
 	var total int64
 	for _, s := range p.Sample {
 		total += s.Value[0]
 	}
-	if total > MaxDumpGoroutines {
-		rep.GoroutineIDsOff = fmt.Sprintf("the target had %d goroutines, more than the %d a dump is taken for", total, MaxDumpGoroutines)
+	if total > int64(limit) {
+		rep.GoroutineIDsOff = fmt.Sprintf("the target had %d goroutines, more than the %d a dump is taken for (--max-dump-goroutines)", total, limit)
 		det.GoroutineDumpFailed()
 		return
 	}
