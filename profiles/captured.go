@@ -119,6 +119,9 @@ func (c *Captured) Profile() (*profile.Profile, error) {
 		if err != nil {
 			return nil, &NotAProfileError{Hint: sniff(c.data), Err: err}
 		}
+		if err := checkStackDepth(p); err != nil {
+			return nil, err
+		}
 		c.prof = p
 	}
 	return c.prof, nil
@@ -257,4 +260,20 @@ func withArticle(t string) string {
 		return "an " + t
 	}
 	return "a " + t
+}
+
+// checkStackDepth refuses a profile with a stack deeper than
+// maxStackFrames (inlined frames included), as the table view Diff reads
+// does, so that capture, push and watch refuse what diff would.
+func checkStackDepth(p *profile.Profile) error {
+	for _, s := range p.Sample {
+		frames := 0
+		for _, loc := range s.Location {
+			frames += len(loc.Line)
+		}
+		if len(s.Location) > maxStackFrames || frames > maxStackFrames {
+			return fmt.Errorf("malformed profile: a stack deeper than %d frames", maxStackFrames)
+		}
+	}
+	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/leaklab/leaklab/internal/testbin"
 )
 
@@ -229,6 +230,18 @@ func TestCaptureBadTargetsEndToEnd(t *testing.T) {
 		zw.Write(zeros)
 	}
 	zw.Close()
+	// A real heap profile whose first stack repeats one frame 20,000 times.
+	deep, err := profile.ParseData(valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20000 {
+		deep.Sample[0].Location = append(deep.Sample[0].Location, deep.Sample[0].Location[0])
+	}
+	var deepBytes bytes.Buffer
+	if err := deep.Write(&deepBytes); err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/notfound/", http.NotFound)
 	mux.HandleFunc("/error/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) {
@@ -241,6 +254,7 @@ func TestCaptureBadTargetsEndToEnd(t *testing.T) {
 	mux.HandleFunc("/empty/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("/truncated/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) { w.Write(valid[:len(valid)/2]) })
 	mux.HandleFunc("/bomb/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) { w.Write(bomb.Bytes()) })
+	mux.HandleFunc("/deep/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) { w.Write(deepBytes.Bytes()) })
 	mux.HandleFunc("/loop/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, r.URL.String(), http.StatusFound)
 	})
@@ -263,6 +277,7 @@ func TestCaptureBadTargetsEndToEnd(t *testing.T) {
 		{srv.URL + "/empty", nil, "(empty)"},
 		{srv.URL + "/truncated", nil, "truncated gzip"},
 		{srv.URL + "/bomb", nil, "gzip bomb"},
+		{srv.URL + "/deep", nil, "a stack deeper than 16384 frames"},
 		{srv.URL + "/loop", nil, "redirect loop"},
 		{srv.URL + "/slow", []string{"--timeout", "1s"}, "no complete answer within 1s"},
 	}
