@@ -30,9 +30,9 @@ const (
 	DefaultTimeout       = 5 * time.Second
 	DefaultProgressEvery = time.Second
 	// LateAfter is how far past its scheduled time an open-model request may
-	// be picked up by a free connection before it counts as late: a late
-	// request found every connection busy (the server stalled or -c is too
-	// small for the rate).
+	// be sent before it counts as late: a late request found every
+	// connection busy (the server stalled or -c is too small for the
+	// rate), or the generator woke up late to send it (a starved CPU).
 	LateAfter = time.Millisecond
 	// SeqPlaceholder in a URL is replaced by each request's sequence number
 	// (0, 1, 2, ...), so a service keyed by request data sees new keys.
@@ -129,9 +129,9 @@ type LoadResult struct {
 	Latency *hdrhistogram.Histogram
 
 	// Open model only: requests scheduled within the bounds; those sent
-	// although a connection was free only more than LateAfter after their
-	// time; and those never sent because no connection was free before
-	// the run ended.
+	// more than LateAfter after their time (no connection was free, or the
+	// generator's timer woke late); and those never sent because no
+	// connection was free before the run ended.
 	Scheduled int64
 	Late      int64
 	Unsent    int64

@@ -70,6 +70,8 @@ func (w *loadWorker) loop(ctx context.Context) {
 					return
 				}
 				now = time.Now()
+				// the timer itself woke late (a starved CPU): not sent on time either
+				late = now.Sub(sched) > LateAfter
 			} else if late = now.Sub(sched) > LateAfter; late && !r.end.IsZero() && !now.Before(r.end) {
 				// Due before the end but every connection was busy until
 				// after it: unsent. One picked up on time is sent even if
