@@ -230,6 +230,7 @@ func (c *Cluster) supervise(s *workerSlot, cmd *exec.Cmd, exited chan struct{}) 
 	giveUp := s.fast >= crashLoopLimit
 	s.mu.Unlock()
 	if giveUp {
+		c.gaveUp.Add(1)
 		return
 	}
 	select {

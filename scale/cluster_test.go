@@ -229,6 +229,40 @@ func TestCrashedWorkerIsRestarted(t *testing.T) {
 	}
 }
 
+// A worker that keeps crashing right after each start is given up after
+// five quick crashes, as Node's cluster users script it to be, and the
+// cluster says so instead of leaving the slot silently empty.
+func TestCrashLoopingWorkerIsGivenUp(t *testing.T) {
+	marker := newMarker()
+	c := launch(t, scale.LaunchOptions{Target: serviceTarget(t, "cpu-bound", marker), Strategy: scale.ReusePort, Workers: 2}, marker)
+	deadline := time.Now().Add(30 * time.Second)
+	killed := map[int]bool{}
+	for c.GaveUp() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30s: %d kills, restarts %d, given up %d", len(killed), c.Restarts(), c.GaveUp())
+		}
+		if pid := c.PIDs()[1]; pid != 0 && !killed[pid] {
+			killed[pid] = true
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	restarts := c.Restarts()
+	// A worker that lived past the crash-loop window before its kill (the
+	// first, or one a starved machine let live) starts the count again:
+	// five kills at least, and every kill but the last restarted.
+	if len(killed) < 5 || restarts != len(killed)-1 {
+		t.Errorf("%d kills, %d restarts before giving up; want at least 5 kills and one restart fewer", len(killed), restarts)
+	}
+	time.Sleep(300 * time.Millisecond) // three restart delays: none may come
+	if pid := c.PIDs()[1]; pid != 0 || c.Restarts() != restarts {
+		t.Errorf("slot 1 restarted after it was given up: pid %d, restarts %d", pid, c.Restarts())
+	}
+	if c.PIDs()[0] == 0 {
+		t.Error("the healthy worker is gone too")
+	}
+}
+
 // The launch errors a user can meet: each is one clear error and leaves
 // no process running.
 func TestLaunchRefusals(t *testing.T) {

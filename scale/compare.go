@@ -73,10 +73,15 @@ type RunResult struct {
 	CPUPerRequest float64 `json:"cpu_seconds_per_request"`
 	// GeneratorCPUSeconds is the load generator's CPU over the window; it
 	// ran on the same cores and so took its share from the workers.
-	GeneratorCPUSeconds float64       `json:"generator_cpu_seconds"`
-	PeakRSSBytes        int64         `json:"peak_rss_bytes"`
-	Restarts            int           `json:"restarts"`
-	Workers             []WorkerShare `json:"workers"`
+	GeneratorCPUSeconds float64 `json:"generator_cpu_seconds"`
+	PeakRSSBytes        int64   `json:"peak_rss_bytes"`
+	Restarts            int     `json:"restarts"`
+	// WarmupRestarts are restarts during the warm-up, before the window.
+	WarmupRestarts int `json:"warmup_restarts"`
+	// WorkersGivenUp are workers that crash-looped and were not restarted
+	// (by the end of the run): the run had fewer workers than asked.
+	WorkersGivenUp int           `json:"workers_given_up"`
+	Workers        []WorkerShare `json:"workers"`
 }
 
 // WorkerShare is what one worker process served in a run.
@@ -199,6 +204,8 @@ func measureRun(ctx context.Context, opts CompareOptions, s Strategy, run int) (
 		P50: res.LatencyAt(0.50).Seconds(), P99: res.LatencyAt(0.99).Seconds(),
 		GeneratorCPUSeconds: res.GeneratorCPU.Seconds(),
 		Restarts:            c.Restarts() - restartsBefore,
+		WarmupRestarts:      restartsBefore,
+		WorkersGivenUp:      c.GaveUp(),
 	}
 	for i, a := range after {
 		b := before[i]

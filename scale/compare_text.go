@@ -32,6 +32,15 @@ func (r *Report) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, s := range r.Results {
+		if s.WorkersGivenUp > 0 {
+			fmt.Fprintf(w, "%s: %d worker(s) crashed %d times in a row and were not restarted; those runs had fewer workers than asked\n",
+				s.Strategy, s.WorkersGivenUp, crashLoopLimit)
+		}
+		if s.WarmupRestarts > 0 {
+			fmt.Fprintf(w, "%s: %d worker restart(s) during the warm-ups (not in the restarts column)\n", s.Strategy, s.WarmupRestarts)
+		}
+	}
 
 	var cmp []StrategyResult
 	for _, s := range r.Results {

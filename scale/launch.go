@@ -135,7 +135,8 @@ type Cluster struct {
 	slots    []*workerSlot
 
 	restarts atomic.Int64
-	launched atomic.Bool // restarts only happen after start-up succeeded
+	gaveUp   atomic.Int64 // workers no longer restarted: they crash-looped
+	launched atomic.Bool  // restarts only happen after start-up succeeded
 
 	mu       sync.Mutex // guards stopping against new spawns
 	stopping bool
@@ -241,6 +242,10 @@ func (c *Cluster) Strategy() Strategy { return c.opts.Strategy }
 
 // Restarts counts workers restarted after a crash since Launch.
 func (c *Cluster) Restarts() int { return int(c.restarts.Load()) }
+
+// GaveUp counts the workers the master stopped restarting: each crashed
+// crashLoopLimit times in a row, within crashLoopWindow of its start.
+func (c *Cluster) GaveUp() int { return int(c.gaveUp.Load()) }
 
 // PIDs returns the current process ID of each worker (0 for a worker
 // that is down).

@@ -52,6 +52,8 @@ type StrategyResult struct {
 	Requests                   int64   `json:"requests"`
 	Errors                     int64   `json:"errors"`
 	Restarts                   int     `json:"restarts"`
+	WarmupRestarts             int     `json:"warmup_restarts"`
+	WorkersGivenUp             int     `json:"workers_given_up"`
 
 	// Spread is how connections and requests fell on the workers, over
 	// all runs; nil when the workers did not report them.
@@ -153,6 +155,8 @@ func summarizeStrategy(opts CompareOptions, s Strategy, runs []RunResult) strate
 		out.Requests += r.Requests
 		out.Errors += r.Errors
 		out.Restarts += r.Restarts
+		out.WarmupRestarts += r.WarmupRestarts
+		out.WorkersGivenUp += r.WorkersGivenUp
 		for _, w := range r.Workers {
 			for len(spread) <= w.Index {
 				spread = append(spread, WorkerSpread{Index: len(spread)})
