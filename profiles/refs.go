@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/google/pprof/profile"
 )
@@ -22,8 +23,14 @@ type RefOptions struct {
 }
 
 // LoadRef returns the profile a command-line argument names: a URL
-// (captured now, not stored), a file, or a store ID or unique prefix.
+// (captured now, not stored), a file, a store ID or unique prefix, or
+// TARGET@AGO: the stored profile of TARGET (a URL, host:port or push://APP;
+// its /debug/pprof/TYPE path, else opts.Fetch.Type, else heap, picks the
+// type) taken closest to AGO before now (1h, 30m, 0s for the newest).
 func LoadRef(ctx context.Context, ref string, opts RefOptions) (*Captured, error) {
+	if target, ago, ok := splitTargetAgo(ref); ok {
+		return loadStoredAt(target, ago, ref, opts)
+	}
 	if strings.Contains(ref, "://") {
 		fo := opts.Fetch
 		if fo.Limits == (Limits{}) {
@@ -92,4 +99,55 @@ func writeThroughTemp(dir, pattern string, mode os.FileMode, write func(*os.File
 		return err
 	}
 	return place(tmp)
+}
+
+// splitTargetAgo splits TARGET@AGO; ok is false for anything else (a URL
+// with user info has a host, not a duration, after its @).
+func splitTargetAgo(ref string) (target string, ago time.Duration, ok bool) {
+	i := strings.LastIndexByte(ref, '@')
+	if i <= 0 {
+		return "", 0, false
+	}
+	ago, err := time.ParseDuration(ref[i+1:])
+	if err != nil || ago < 0 {
+		return "", 0, false
+	}
+	return ref[:i], ago, true
+}
+
+// loadStoredAt loads the stored profile of target, of the type its URL
+// names (else opts.Fetch.Type, else heap), taken closest to ago before now.
+func loadStoredAt(target string, ago time.Duration, ref string, opts RefOptions) (*Captured, error) {
+	if opts.Store == nil {
+		return nil, fmt.Errorf("%s: no profile store to look in", ref)
+	}
+	typ := opts.Fetch.Type
+	if _, _, urlType, err := ProfileURL(target, FetchOptions{Type: typ}); err == nil && urlType != "" {
+		typ = urlType
+	}
+	if typ == "" {
+		typ = TypeHeap
+	}
+	metas, err := opts.Store.List(Filter{Target: target, Type: typ})
+	if err != nil {
+		return nil, err
+	}
+	if len(metas) == 0 {
+		return nil, fmt.Errorf("%s: no stored %s profile of %s (leaklab profiles ls --target lists what is stored)", ref, typ, StoredTarget(target))
+	}
+	want := time.Now().Add(-ago)
+	best := metas[0]
+	for _, m := range metas[1:] {
+		if absDuration(m.Time.Sub(want)) < absDuration(best.Time.Sub(want)) {
+			best = m
+		}
+	}
+	return opts.Store.Load(best.ID, opts.Limits)
+}
+
+func absDuration(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }

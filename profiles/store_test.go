@@ -597,3 +597,55 @@ func TestFilterTargetNormalised(t *testing.T) {
 		}
 	}
 }
+
+// TARGET@AGO names the stored profile of a target taken closest to that
+// long ago, of the type its URL says (else heap): "this service's heap now
+// against an hour ago" from collected history.
+func TestLoadRefTargetAgo(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	ids := map[string]string{}
+	for _, tc := range []struct {
+		name, file, typ string
+		ago             time.Duration
+	}{
+		{"heap 2h", "heap-base.pb.gz", TypeHeap, 2 * time.Hour},
+		{"heap 1h", "heap-current.pb.gz", TypeHeap, time.Hour + 3*time.Minute},
+		{"heap now", "heap-current.pb.gz", TypeHeap, time.Minute},
+		{"goroutine 1h", "goroutine-base.pb.gz", TypeGoroutine, time.Hour},
+	} {
+		m, err := s.Save(storedCopy(t, tc.file, Meta{Target: "http://127.0.0.1:8080", Type: tc.typ, Time: now.Add(-tc.ago)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[tc.name] = m.ID
+	}
+	opts := RefOptions{Store: s}
+	for ref, want := range map[string]string{
+		"http://127.0.0.1:8080@1h":                       "heap 1h",
+		"127.0.0.1:8080@90m":                             "heap 1h",
+		"127.0.0.1:8080@3h":                              "heap 2h",
+		"http://127.0.0.1:8080/@0s":                      "heap now",
+		"http://127.0.0.1:8080/debug/pprof/goroutine@0s": "goroutine 1h",
+	} {
+		c, err := LoadRef(context.Background(), ref, opts)
+		if err != nil || c.ID != ids[want] {
+			t.Errorf("%s: %v, got %v, want the %s profile (%s)", ref, err, c, want, ids[want])
+		}
+	}
+	gor := RefOptions{Store: s, Fetch: FetchOptions{Type: TypeGoroutine}}
+	if c, err := LoadRef(context.Background(), "127.0.0.1:8080@1h", gor); err != nil || c.ID != ids["goroutine 1h"] {
+		t.Errorf("with the goroutine type asked for: %v, %v", c, err)
+	}
+	for _, ref := range []string{"push://shop@1h", "127.0.0.1:9090@1h"} {
+		if _, err := LoadRef(context.Background(), ref, opts); err == nil || !strings.Contains(err.Error(), "no stored heap profile") {
+			t.Errorf("%s: err %v, want no stored heap profile", ref, err)
+		}
+	}
+	if _, _, ok := splitTargetAgo("http://user:secret@127.0.0.1:8080"); ok {
+		t.Error("user info taken for TARGET@AGO")
+	}
+}

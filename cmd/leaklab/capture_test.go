@@ -138,6 +138,15 @@ func TestCaptureListDiffHeapEndToEnd(t *testing.T) {
 			t.Errorf("rows not sorted by delta: %d after %d", rep.Rows[i].Delta, rep.Rows[i-1].Delta)
 		}
 	}
+	// The same two captures named by target and age: the one closest to an
+	// hour ago is the older, @0s the newest; the same diff.
+	byIDs := rep
+	if err := json.Unmarshal([]byte(mustLeaklab(t, home, "diff", svc.URL+"@1h", strings.TrimPrefix(svc.URL, "http://")+"@0s", "--output", "json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != len(byIDs.Rows) || rep.Rows[0] != byIDs.Rows[0] {
+		t.Errorf("diff by TARGET@AGO differs from the diff by IDs: top row %+v, want %+v", rep.Rows[0], byIDs.Rows[0])
+	}
 
 	// Against the live service, written for go tool pprof.
 	out := filepath.Join(t.TempDir(), "diff.pb.gz")

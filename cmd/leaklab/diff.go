@@ -30,9 +30,11 @@ func newCmdDiff(f *factory) *cobra.Command {
 		Use:   "diff BASE CURRENT",
 		Short: "Show what grew between two profiles",
 		Long: `Compare two profiles of the same kind and show what grew, largest growth
-first. Each side is a store ID (or unique prefix), a profile file, or a URL
+first. Each side is a store ID (or unique prefix), a profile file, a URL
 captured on the fly (for a URL side, --type defaults to the other side's type,
-else heap).
+else heap), or TARGET@AGO: the stored profile of that target (from capture,
+watch or collect) taken closest to AGO before now, such as
+http://127.0.0.1:8080@1h, or push://APP@30m for pushed profiles.
 
 By function (the default) a row's base, current and delta are the function's
 own (flat) values, as in pprof's flat column; cumulative values are shown too.
@@ -51,6 +53,10 @@ on loopback unless ADDR names another host.`,
   leaklab diff 20261125-103000-heap-3fa9c1 20261125-103100-heap-77b2e0
   # a stored base against the service right now
   leaklab diff 20261125-1030 http://127.0.0.1:8080 --top 5
+  # the service's heap an hour ago (collected history) against now
+  leaklab diff http://127.0.0.1:8080@1h http://127.0.0.1:8080
+  # goroutines ten minutes ago against the newest stored ones
+  leaklab diff 127.0.0.1:8080/debug/pprof/goroutine@10m 127.0.0.1:8080/debug/pprof/goroutine@0s
   # goroutines, by stack, as JSON
   leaklab diff before.pb.gz after.pb.gz --by stack --output json
   # allocation counts in one package, written for go tool pprof
