@@ -13,7 +13,18 @@ import (
 // reading its listener's price without the feed's lock shows up as a data
 // race with the tick writing it.
 func TestListenerLeakTicksDuringQuotes(t *testing.T) {
-	svc, err := leaks.Lookup("listener-leak")
+	inBothVariants(t, "listener-leak", func(t *testing.T, svc *leaks.Service, base string) {
+		for deadline := time.Now().Add(350 * time.Millisecond); time.Now().Before(deadline); {
+			hammer(t, base, svc, 16)
+		}
+	})
+}
+
+// inBothVariants runs check against the named service started in process,
+// leaky then fixed, each in a subtest.
+func inBothVariants(t *testing.T, name string, check func(t *testing.T, svc *leaks.Service, base string)) {
+	t.Helper()
+	svc, err := leaks.Lookup(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,9 +35,7 @@ func TestListenerLeakTicksDuringQuotes(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer srv.Shutdown(context.Background())
-			for deadline := time.Now().Add(350 * time.Millisecond); time.Now().Before(deadline); {
-				hammer(t, srv.URL(), svc, 16)
-			}
+			check(t, svc, srv.URL())
 		})
 	}
 }

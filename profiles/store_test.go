@@ -122,16 +122,20 @@ func TestStoreConcurrentSaves(t *testing.T) {
 	}
 	const n = 40
 	now := time.Now().UTC()
+	saveAtOnce(t, s, n, now)
+}
+
+// saveAtOnce saves n copies of one profile with the same time from n
+// goroutines at once, and checks every one landed and loads.
+func saveAtOnce(t *testing.T, s *Store, n int, now time.Time) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := storedCopy(t, "goroutine-current.pb.gz", Meta{Target: "http://c:3", Type: TypeGoroutine, Time: now})
-			_, err := s.Save(c)
+		wg.Go(func() {
+			_, err := s.Save(storedCopy(t, "goroutine-current.pb.gz", Meta{Target: "http://c:3", Type: TypeGoroutine, Time: now}))
 			errs <- err
-		}()
+		})
 	}
 	wg.Wait()
 	close(errs)
@@ -522,32 +526,7 @@ func TestStoreConcurrentIDCollisions(t *testing.T) {
 		return [3]byte{1, byte(i >> 8), byte(i)}
 	})
 	now := time.Now().UTC()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := s.Save(storedCopy(t, "goroutine-current.pb.gz", Meta{Target: "http://c:3", Type: TypeGoroutine, Time: now}))
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	metas, err := s.List(Filter{})
-	if err != nil || len(metas) != n {
-		t.Fatalf("%d entries (%v), want %d", len(metas), err, n)
-	}
-	for _, m := range metas {
-		if _, err := s.Load(m.ID, Limits{}); err != nil {
-			t.Errorf("%s: %v", m.ID, err)
-		}
-	}
+	saveAtOnce(t, s, n, now)
 }
 
 // A target selects what capture stored from it however it is written:
