@@ -242,6 +242,19 @@ func typeFamily(t string) string {
 	return t
 }
 
+// diffable says whether profiles of types a and b can be diffed: of one
+// family, and not a mutex profile against a block profile, which share
+// their sample types (contentions, delay) but measure different waits. A
+// file's contention profile does not say which it is, so it goes with
+// either.
+func diffable(a, b string) bool {
+	if typeFamily(a) != typeFamily(b) {
+		return false
+	}
+	specific := func(t string) bool { return t == TypeMutex || t == TypeBlock }
+	return !specific(a) || !specific(b) || a == b
+}
+
 func validType(t string) error {
 	for _, k := range Types {
 		if k == t {

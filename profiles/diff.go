@@ -111,7 +111,7 @@ func compare(base, cur *Captured, opts DiffOptions) (*DiffReport, error) {
 	if opts.By != ByFunction && opts.By != ByLine && opts.By != ByStack {
 		return nil, fmt.Errorf("cannot group by %q (want function, line or stack)", opts.By)
 	}
-	if base != nil && typeFamily(base.Type) != typeFamily(cur.Type) {
+	if base != nil && !diffable(base.Type, cur.Type) {
 		return nil, fmt.Errorf("cannot diff %s profile against %s profile", withArticle(cur.Type), withArticle(base.Type))
 	}
 	filter, err := newSampleFilter(opts.Focus, opts.Ignore)

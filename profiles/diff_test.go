@@ -2,6 +2,7 @@ package profiles
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/google/pprof/profile"
+	"github.com/leaklab/leaklab/internal/testbin"
 )
 
 // pprofRow is one line of 'go tool pprof -top'.
@@ -427,5 +429,44 @@ func TestGoroutineLeakProfile(t *testing.T) {
 	_, grCur := loadPair(t, "goroutine")
 	if _, err := Diff(grCur, c, DiffOptions{}); err == nil || !strings.Contains(err.Error(), "sample types do not line up") {
 		t.Errorf("goroutine against goroutineleak: %v", err)
+	}
+}
+
+// Mutex and block profiles share their sample types but measure different
+// waits: diffing one against the other is refused, while a contention
+// profile read from a file (which does not say which it is) goes with
+// either. Real captures from global-mutex.
+func TestDiffRefusesMutexAgainstBlock(t *testing.T) {
+	svc := testbin.StartService(t, "global-mutex", false)
+	ctx := context.Background()
+	fetch := func(typ string) *Captured {
+		c, err := Fetch(ctx, svc.URL, FetchOptions{Type: typ, NoServiceName: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	mutex, block := fetch(TypeMutex), fetch(TypeBlock)
+	if _, err := Diff(mutex, block, DiffOptions{}); err == nil || !strings.Contains(err.Error(), "cannot diff a block profile against a mutex profile") {
+		t.Errorf("mutex against block: %v", err)
+	}
+	if _, err := DiffProfile(block, mutex); err == nil {
+		t.Error("DiffProfile took a block profile against a mutex one")
+	}
+	var buf bytes.Buffer
+	if _, err := mutex.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	fromFile, err := Read(&buf, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromFile.Type == TypeMutex || fromFile.Type == TypeBlock {
+		t.Fatalf("a file's contention profile says it is %s", fromFile.Type)
+	}
+	for _, pair := range [][2]*Captured{{mutex, fetch(TypeMutex)}, {fromFile, block}, {mutex, fromFile}} {
+		if _, err := Diff(pair[0], pair[1], DiffOptions{}); err != nil {
+			t.Errorf("%s against %s: %v", pair[1].Type, pair[0].Type, err)
+		}
 	}
 }

@@ -16,7 +16,7 @@ const baseLabel = "pprof::base"
 // Writing it and opening it with 'go tool pprof' shows the same numbers as
 // 'go tool pprof -diff_base BASE CUR'.
 func DiffProfile(base, cur *Captured) (*profile.Profile, error) {
-	if fb, fc := typeFamily(base.Type), typeFamily(cur.Type); fb != fc {
+	if !diffable(base.Type, cur.Type) {
 		return nil, fmt.Errorf("cannot diff %s profile against %s profile", withArticle(cur.Type), withArticle(base.Type))
 	}
 	bp, err := base.Profile()
