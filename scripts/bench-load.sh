@@ -96,7 +96,12 @@ printf '%-4s %-8s %12s %18s\n' run tool requests/s cpu_us/request
 for i in $(seq "$RUNS"); do
 	if ((i % 2)); then order="wrk leaklab"; else order="leaklab wrk"; fi
 	for tool in $order; do
-		read -r rps cpu < <("run_$tool")
+		# a process substitution's failure does not trip set -e: check the row
+		read -r rps cpu < <("run_$tool") || true
+		if [[ ! "${rps:-}" =~ ^[0-9.]+$ ]]; then
+			echo "run $i: $tool gave no requests/s; stopping rather than take a median over a missing row" >&2
+			exit 1
+		fi
 		printf '%-4s %-8s %12s %18s\n' "$i" "$tool" "$rps" "$cpu"
 		echo "$tool $rps $cpu" >>"$work/results"
 	done

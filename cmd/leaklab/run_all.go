@@ -138,6 +138,13 @@ func runAllRun(ctx context.Context, cmd *cobra.Command, f *factory, opts *runOpt
 			stopChildren(children)
 			return err
 		}
+		// Once the services are gone, Prometheus should stop scraping
+		// them: leave an empty target list, not addresses nobody serves.
+		defer func() {
+			if err := dashboards.WriteTargetsFile(opts.all.targetsFile, nil); err != nil {
+				fmt.Fprintf(f.streams.ErrOut, "leaklab: warning: %v\n", err)
+			}
+		}()
 	}
 	if f.output == outputJSON {
 		// One line, like 'run', so a script can read it as soon as all listen.

@@ -191,6 +191,10 @@ func TestRunAllStartsEveryServiceAndStopsThem(t *testing.T) {
 
 	p.Stop(t)
 	waitGone(t, pidList)
+	// Stopped, it leaves Prometheus an empty target list.
+	if data, err := os.ReadFile(targets); err != nil || strings.TrimSpace(string(data)) != "[]" {
+		t.Errorf("targets file after the stop: %q, %v; want []", data, err)
+	}
 }
 
 // A service that dies takes the others down with it and makes run --all
