@@ -1,9 +1,11 @@
 package leaks_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/leaklab/leaklab/leaks"
 	"go.uber.org/goleak"
 )
@@ -44,12 +47,18 @@ func TestFixedVariantsCleanUp(t *testing.T) {
 // says so in its metrics.
 func TestLeakCap(t *testing.T) {
 	svc, _ := leaks.Lookup("unbounded-cache")
-	srv, err := leaks.Start(context.Background(), svc, leaks.Options{Addr: "127.0.0.1:0", MaxLeak: 1 << 20})
+	var logged syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logged, nil))
+	srv, err := leaks.Start(context.Background(), svc, leaks.Options{Addr: "127.0.0.1:0", MaxLeak: 1 << 20, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown(context.Background())
 	hammer(t, srv.URL(), svc, 100) // 100 pages of 32 KiB: 3.2 MiB wanted, 1 MiB allowed
+	// The cap is said once, as a warning naming the flag that raises it.
+	if log := logged.String(); strings.Count(log, "leak cap reached") != 1 || !strings.Contains(log, "level=WARN") || !strings.Contains(log, "--max-leak") {
+		t.Errorf("log after the cap: %q; want one warning naming --max-leak", log)
+	}
 	metrics := string(get(t, srv.URL()+"/metrics"))
 	for _, want := range []string{
 		`leaklab_leak_capped{service="unbounded-cache",variant="leaky"} 1`,
@@ -57,6 +66,50 @@ func TestLeakCap(t *testing.T) {
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer the service's goroutines can log to.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// The godeltaprof endpoints Pyroscope's agent reads serve real profiles:
+// delta heap, mutex and block, each a pprof profile of its kind.
+func TestDeltaProfileEndpoints(t *testing.T) {
+	svc, _ := leaks.Lookup("global-mutex")
+	srv, err := leaks.Start(context.Background(), svc, leaks.Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	hammer(t, srv.URL(), svc, 50)
+	for path, want := range map[string]string{"delta_heap": "inuse_space", "delta_mutex": "delay", "delta_block": "delay"} {
+		p, err := profile.ParseData(get(t, srv.URL()+"/debug/pprof/"+path))
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			continue
+		}
+		found := false
+		for _, st := range p.SampleType {
+			found = found || st.Type == want
+		}
+		if !found {
+			t.Errorf("%s: sample types %v, want %s among them", path, p.SampleType, want)
 		}
 	}
 }
