@@ -28,7 +28,7 @@ type identity struct {
 func (c *Collector) fetch(tr *targetRun, t *Target, typ string, labels map[string]string, timeout time.Duration) (*profiles.Captured, error) {
 	id := tr.identity
 	known := !id.learned.IsZero() && time.Since(id.learned) < serviceRefresh
-	cp, err := profiles.Fetch(c.fetchCtx, t.URL, profiles.FetchOptions{
+	cp, err := profiles.Fetch(tr.fetchCtx, t.URL, profiles.FetchOptions{
 		Type: typ, Timeout: timeout, NoGC: c.opts.NoGC, Client: c.opts.Client, Limits: c.opts.Limits,
 		Labels: labels, NoServiceName: known, KeepRaw: true, // stored and forwarded as fetched
 	})

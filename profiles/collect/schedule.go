@@ -19,7 +19,15 @@ import (
 // to come back.
 type targetRun struct {
 	target atomic.Pointer[Target] // labels may change on a refresh
-	cancel context.CancelFunc
+	cancel context.CancelFunc     // ends the schedule (as Run's context ending does)
+	// fetchCtx is what the run's captures use: a child of the collector's
+	// fetchCtx, so that stopping gives them the grace period, but also
+	// cancelled when the target leaves discovery, so that a capture in
+	// flight for a target that is gone ends at once.
+	fetchCtx  context.Context
+	stopFetch context.CancelFunc
+	removed   atomic.Bool   // the target left discovery: forget its series
+	done      chan struct{} // closed once the loop has ended (and its series are forgotten)
 	// failing and identity are touched only by the run's goroutine.
 	failing  map[string]bool // type → failing
 	identity identity
@@ -34,7 +42,18 @@ func (c *Collector) pull(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	running := map[string]*targetRun{}
+	// leaving are the runs of targets gone from discovery whose loop may
+	// not have ended yet: a target that comes back waits for its old loop,
+	// so that two loops never capture it at once.
+	leaving := map[string]*targetRun{}
 	update := func(ts []Target) {
+		for url, tr := range leaving {
+			select {
+			case <-tr.done:
+				delete(leaving, url)
+			default:
+			}
+		}
 		seen := map[string]bool{}
 		for _, t := range ts {
 			seen[t.URL] = true
@@ -45,9 +64,12 @@ func (c *Collector) pull(ctx context.Context) error {
 				continue
 			}
 			tctx, cancel := context.WithCancel(ctx)
-			tr := &targetRun{cancel: cancel, failing: map[string]bool{}}
+			tr := &targetRun{cancel: cancel, failing: map[string]bool{}, done: make(chan struct{})}
+			tr.fetchCtx, tr.stopFetch = context.WithCancel(c.fetchCtx)
 			tr.target.Store(&t)
 			running[t.URL] = tr
+			prev := leaving[t.URL]
+			delete(leaving, t.URL)
 			c.mu.Lock()
 			if c.stats[t.URL] == nil {
 				c.stats[t.URL] = &TargetSummary{Target: t.URL}
@@ -56,14 +78,29 @@ func (c *Collector) pull(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c.runTarget(tctx, tr)
+				defer close(tr.done)
+				if prev != nil {
+					// Its loop was cancelled, capture included, so this
+					// is short; it also forgets the old series before
+					// this loop makes new ones.
+					<-prev.done
+				}
+				if tctx.Err() == nil {
+					c.runTarget(tctx, tr)
+				}
+				if tr.removed.Load() {
+					// Only now: the loop can no longer set a series.
+					c.m.forgetTarget(tr.target.Load().URL)
+				}
 			}()
 		}
 		for url, tr := range running {
 			if !seen[url] {
+				tr.removed.Store(true)
 				tr.cancel()
+				tr.stopFetch()
 				delete(running, url)
-				c.m.forgetTarget(url)
+				leaving[url] = tr
 				c.log.Info("target gone from discovery", "target", url)
 			}
 		}
@@ -132,8 +169,8 @@ func (c *Collector) runTarget(ctx context.Context, tr *targetRun) {
 		c.m.lag.WithLabelValues(url).Set(max(0, time.Since(next).Seconds()))
 		ok := c.captureRound(tr)
 		<-c.sem
-		if c.fetchCtx.Err() != nil {
-			return
+		if tr.fetchCtx.Err() != nil {
+			return // stopping, or the target is gone
 		}
 		if ok {
 			if fails > 0 {
@@ -179,7 +216,7 @@ func (c *Collector) captureRound(tr *targetRun) bool {
 	t := tr.target.Load()
 	stored := false
 	for _, typ := range c.opts.Types {
-		if c.fetchCtx.Err() != nil {
+		if tr.fetchCtx.Err() != nil {
 			return stored
 		}
 		start := time.Now()
@@ -205,6 +242,9 @@ func (c *Collector) captureRound(tr *targetRun) bool {
 				c.summary.Discarded++
 				c.mu.Unlock()
 				return stored
+			}
+			if tr.fetchCtx.Err() != nil {
+				return stored // the target left discovery: not its failure
 			}
 			c.recordFailure(tr, t.URL, typ, reason, err)
 			if reason == "timeout" || reason == "unreachable" {

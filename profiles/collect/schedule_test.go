@@ -3,10 +3,16 @@ package collect
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +20,8 @@ import (
 	"github.com/leaklab/leaklab/internal/testbin"
 	"github.com/leaklab/leaklab/leaks"
 	"github.com/leaklab/leaklab/profiles"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // smallProfile is a valid gzipped heap-like profile with n samples.
@@ -98,4 +106,173 @@ func TestFailureReason(t *testing.T) {
 	if got := failureReason(errors.New("profile is larger than 10 bytes, the limit")); got != "unreachable" {
 		t.Errorf("an untyped error with the words: %s, want unreachable", got)
 	}
+}
+
+// heldTarget is a real sample service behind a loopback proxy that holds
+// the second heap request until unhold is called (and passes the rest
+// straight through): a target whose capture is slow at a known moment.
+type heldTarget struct {
+	url    string
+	held   chan struct{} // receives when the second heap request arrives
+	unhold func()
+	heaps  atomic.Int64 // heap requests that reached the target
+}
+
+func startHeldTarget(t *testing.T) *heldTarget {
+	t.Helper()
+	svc := startService(t, "abandoned-worker", true, leaks.Options{})
+	release := make(chan struct{})
+	h := &heldTarget{held: make(chan struct{}, 1)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/debug/pprof/heap" && h.heaps.Add(1) == 2 {
+			h.held <- struct{}{}
+			<-release // not the request's context: the capture returns only when released
+		}
+		resp, err := http.Get(svc.URL() + r.URL.RequestURI())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	var once sync.Once
+	h.unhold = func() { once.Do(func() { close(release) }) }
+	t.Cleanup(func() {
+		h.unhold() // before Close, which waits for the held handler
+		srv.Close()
+	})
+	h.url = srv.URL
+	return h
+}
+
+// writeTargets replaces a file_sd file at once (a reader never sees it
+// half-written) with the given targets.
+func writeTargets(t *testing.T, path string, urls ...string) {
+	t.Helper()
+	data, err := json.Marshal([]fileSDGroup{{Targets: urls}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(urls) == 0 {
+		data = []byte("[]")
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// seriesOf names the series in reg labelled with the target.
+func seriesOf(t *testing.T, reg *prometheus.Registry, target string) []string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "target" && l.GetValue() == target {
+					out = append(out, mf.GetName())
+				}
+			}
+		}
+	}
+	return out
+}
+
+func waitHeld(t *testing.T, h *heldTarget) {
+	t.Helper()
+	select {
+	case <-h.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the second capture of the target did not start within 30s")
+	}
+}
+
+// TestVanishedTargetSeriesStayGone drops a target from the targets file
+// while a capture of it is held: its series must go, and must not come
+// back when the held capture is answered.
+func TestVanishedTargetSeriesStayGone(t *testing.T) {
+	h := startHeldTarget(t)
+	file := filepath.Join(t.TempDir(), "targets.json")
+	writeTargets(t, file, h.url)
+	reg := prometheus.NewRegistry()
+	r := startCollector(t, Options{
+		Discover: FileTargets{Path: file}, Every: 100 * time.Millisecond, Refresh: 100 * time.Millisecond,
+		Timeout: time.Hour, Types: []string{profiles.TypeHeap}, Registry: reg,
+	}, false)
+	waitHeld(t, h)
+	// The first round was stored and counted before the second began.
+	if s := seriesOf(t, reg, h.url); len(s) == 0 {
+		t.Fatal("no series for the target after its first capture")
+	}
+
+	writeTargets(t, file)
+	waitFor(t, "the target's series to go", 30*time.Second, func() bool {
+		return len(seriesOf(t, reg, h.url)) == 0
+	})
+	// Answer the held capture, then stop: Run returns only once every
+	// loop has, so whatever the held capture would do is done.
+	h.unhold()
+	r.stop(t)
+	if s := seriesOf(t, reg, h.url); len(s) != 0 {
+		t.Errorf("series of the vanished target came back: %v", s)
+	}
+	if got := list(t, r.store, profiles.Filter{Target: h.url}); len(got) != 1 {
+		t.Errorf("stored %d profiles of the target, want only the first (the one in flight when it vanished is dropped)", len(got))
+	}
+}
+
+// inFlight is a real transport that records how many requests it had
+// in flight at once.
+type inFlight struct {
+	rt        http.RoundTripper
+	now, peak atomic.Int64
+}
+
+func (f *inFlight) RoundTrip(r *http.Request) (*http.Response, error) {
+	n := f.now.Add(1)
+	defer f.now.Add(-1)
+	for p := f.peak.Load(); n > p && !f.peak.CompareAndSwap(p, n); p = f.peak.Load() {
+	}
+	return f.rt.RoundTrip(r)
+}
+
+// TestReturningTargetHasOneLoop drops a target while a capture of it is
+// held and brings it back at the next refresh: its new loop must not
+// start before the old one has ended (two loops would capture it at
+// once), and its series must come back.
+func TestReturningTargetHasOneLoop(t *testing.T) {
+	h := startHeldTarget(t)
+	file := filepath.Join(t.TempDir(), "targets.json")
+	writeTargets(t, file, h.url)
+	tr := &http.Transport{Proxy: nil}
+	defer tr.CloseIdleConnections()
+	flight := &inFlight{rt: tr}
+	reg := prometheus.NewRegistry()
+	r := startCollector(t, Options{
+		Discover: FileTargets{Path: file}, Every: 100 * time.Millisecond, Refresh: 100 * time.Millisecond,
+		Timeout: time.Hour, Types: []string{profiles.TypeHeap}, Registry: reg,
+		Client: &http.Client{Transport: flight},
+	}, false)
+	waitHeld(t, h)
+	writeTargets(t, file)
+	waitFor(t, "the target to leave", 30*time.Second, func() bool {
+		return testutil.ToFloat64(r.c.m.targets) == 0
+	})
+	writeTargets(t, file, h.url)
+	waitFor(t, "a capture by the target's new loop", 30*time.Second, func() bool {
+		return h.heaps.Load() >= 3 && len(list(t, r.store, profiles.Filter{Target: h.url})) >= 2
+	})
+	if p := flight.peak.Load(); p != 1 {
+		t.Errorf("%d requests to the one target in flight at once, want 1 (the old loop was still capturing)", p)
+	}
+	r.stop(t)
 }
