@@ -276,10 +276,18 @@ func (c *Collector) Handler() http.Handler {
 // Run collects until ctx ends, then stops cleanly: no new captures start,
 // in-flight ones get Options.Grace to finish (else they are discarded, and
 // nothing half-written is ever visible in the store), pushes in flight are
-// answered, and queued forwards get the same grace.
+// answered, and queued forwards get the same grace. It first removes what
+// already breaks the retention bounds. Every goroutine it starts has ended
+// when it returns, also when it returns early with an error.
 func (c *Collector) Run(ctx context.Context) (Summary, error) {
 	start := time.Now()
 	defer c.cancelFetch()
+	var wg sync.WaitGroup
+	if c.ret != nil {
+		// The first sweep is here rather than in New, so that preparing a
+		// collector never removes anything from the store.
+		c.ret.enforce(start)
+	}
 	var srv *http.Server
 	serveErr := make(chan error, 1)
 	if c.opts.Listener != nil {
@@ -289,7 +297,9 @@ func (c *Collector) Run(ctx context.Context) (Summary, error) {
 			ReadTimeout:       time.Minute, // a push trickling in cannot hold a slot for ever
 			ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
 		}
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			err := srv.Serve(c.opts.Listener)
 			if errors.Is(err, http.ErrServerClosed) {
 				err = nil
@@ -300,8 +310,14 @@ func (c *Collector) Run(ctx context.Context) (Summary, error) {
 	if c.fwd != nil {
 		c.fwd.start()
 	}
+	retCtx, stopRet := context.WithCancel(ctx)
+	defer stopRet()
 	if c.ret != nil {
-		go c.ret.run(ctx)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.ret.run(retCtx)
+		}()
 	}
 
 	var runErr error
@@ -326,6 +342,8 @@ func (c *Collector) Run(ctx context.Context) (Summary, error) {
 	if c.fwd != nil {
 		c.fwd.stop(graceCtx)
 	}
+	stopRet() // ctx may not have ended: pull or Serve failed
+	wg.Wait()
 	sum := c.Summary()
 	sum.Seconds = time.Since(start).Seconds()
 	return sum, runErr

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	"go.uber.org/goleak"
 )
 
 // startService runs a real sample service in this process on a free
@@ -408,6 +410,10 @@ func TestRetentionRemovesOnlyCollectedProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n := len(list(t, st, profiles.Filter{})); n != 7 || ret.prunedCount() != 0 {
+		t.Fatalf("preparing retention left %d of 7 profiles and pruned %d: it must remove nothing until run", n, ret.prunedCount())
+	}
+	ret.enforce(time.Now())
 	var ids []string
 	for _, m := range list(t, st, profiles.Filter{}) {
 		ids = append(ids, m.ID)
@@ -458,6 +464,66 @@ func TestNoGC(t *testing.T) {
 			r.stop(t)
 			if asksGC := strings.Contains(q, "gc=1"); asksGC == noGC {
 				t.Errorf("heap request query %q with NoGC=%v", q, noGC)
+			}
+		})
+	}
+}
+
+// TestRunReturningEarly makes Run fail at once, on the first discovery
+// and on the listener: no goroutine it started may outlive it (the
+// retention loop used to run on until the context ended). New, which
+// only prepares, must leave the store alone; Run sweeps it first.
+func TestRunReturningEarly(t *testing.T) {
+	good := startService(t, "abandoned-worker", true, leaks.Options{})
+	for _, tc := range []struct {
+		name     string
+		discover Discoverer
+		closed   bool // hand Run a listener that is already closed
+		want     string
+	}{
+		{"first discovery fails", FileTargets{Path: filepath.Join(t.TempDir(), "no-such-targets.json")}, false, "no-such-targets.json"},
+		{"serving fails", nil, true, "closed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := profiles.Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			old, err := profiles.Fetch(context.Background(), good.URL(), profiles.FetchOptions{Labels: map[string]string{LabelCollected: "pull"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			old.Time = time.Now().Add(-48 * time.Hour)
+			if _, err := st.Save(old); err != nil {
+				t.Fatal(err)
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.closed {
+				ln.Close()
+			}
+			ignore := goleak.IgnoreCurrent()
+			c, err := New(Options{
+				Discover: tc.discover, Store: st, Retention: Retention{MaxAge: 24 * time.Hour},
+				Listener: ln, Registry: prometheus.NewRegistry(),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(list(t, st, profiles.Filter{})); n != 1 {
+				t.Fatalf("New left %d profiles of 1: it must not prune", n)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel() // only after the check: Run must not need it
+			sum, err := c.Run(ctx)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Run: %v, want an error about %s", err, tc.want)
+			}
+			goleak.VerifyNone(t, ignore)
+			if n := len(list(t, st, profiles.Filter{})); n != 0 || sum.Pruned != 1 {
+				t.Errorf("after Run %d profiles left, %d pruned: want the one too old pruned by Run", n, sum.Pruned)
 			}
 		})
 	}

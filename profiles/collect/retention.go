@@ -24,6 +24,7 @@ type Retention struct {
 // retention keeps an index of the collected profiles in memory, oldest
 // first, so that enforcing the bounds never re-reads the whole store
 // directory: the store is listed once at start, then every save is added.
+// Nothing is removed until the collector runs (enforce, from Run).
 type retention struct {
 	store *profiles.Store
 	rules Retention
@@ -54,7 +55,7 @@ func newRetention(store *profiles.Store, rules Retention, m *metrics, log *slog.
 			r.total += meta.Bytes
 		}
 	}
-	r.enforce(time.Now())
+	r.publish()
 	return r, nil
 }
 
