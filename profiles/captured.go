@@ -117,6 +117,12 @@ func (c *Captured) Profile() (*profile.Profile, error) {
 	if c.prof == nil {
 		p, err := profile.ParseData(c.data)
 		if err != nil {
+			// ParseData tries every format it knows and says only
+			// "unrecognized profile format"; the proto parser says what is
+			// wrong with what passed the wire check.
+			if _, perr := profile.ParseUncompressed(c.data); perr != nil {
+				err = perr
+			}
 			return nil, &NotAProfileError{Hint: sniff(c.data), Err: err}
 		}
 		if err := checkStackDepth(p); err != nil {

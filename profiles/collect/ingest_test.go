@@ -189,7 +189,7 @@ func TestPushRejectsBadInput(t *testing.T) {
 		{"oversized body", pushRequest{query: name, profile: random}, 413, "larger than 1048576 bytes"},
 		{"gzip bomb", pushRequest{query: name, profile: gzipBomb(t, 100<<20)}, 413, "gzip bomb"},
 		{"bad sample_type_config", pushRequest{query: name, profile: heap, config: `[1,2`}, 400, "sample_type_config"},
-		{"sample at a missing location", pushRequest{query: name, profile: brokenSample(t, heap)}, 400, "not a pprof profile"},
+		{"sample at a missing location", pushRequest{query: name, profile: brokenSample(t, heap)}, 400, "sample has nil location"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := startCollector(t, Options{MaxPushBytes: 1 << 20}, true)
