@@ -51,7 +51,9 @@ Exit status: 3 when there is a suspect, 0 when there is none, 1 on error.`,
   leaklab watch http://127.0.0.1:8080 --output json | jq '.suspects[].function'
   leaklab watch http://127.0.0.1:8080 --own github.com/acme/orders
   # judge history already in the store (from watch, capture or collect)
-  leaklab watch http://127.0.0.1:8080 --from-store --since 1h`,
+  leaklab watch http://127.0.0.1:8080 --from-store --since 1h
+  # a latency-sensitive service: no goroutine dumps (no pause), counts alone
+  leaklab watch http://127.0.0.1:8080 --no-goroutine-ids`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageErrorf("watch takes one URL, e.g. http://127.0.0.1:8080")
