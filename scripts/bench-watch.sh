@@ -58,8 +58,8 @@ snapshot_cost() { # $1: what the snapshots are; the rest: extra watch flags
 		printf "cost of a snapshot (%s): %.1f ms of the service'"'"'s CPU (idle service, 21 snapshots); at one per %ss on %d cores: %.2f%% of the CPU\n", what, per * 1000, e, cores, per / (e * cores) * 100
 	}'
 }
-snapshot_cost "heap, goroutines and a goroutine dump"
-snapshot_cost "without the goroutine dump" --no-goroutine-ids
+snapshot_cost "heap and goroutines, and a watch's two goroutine dumps"
+snapshot_cost "without the goroutine dumps" --no-goroutine-ids
 
 "$work/leaklab" load "$target" -c "$CONNS" -d 3s >/dev/null # warm-up
 

@@ -38,12 +38,12 @@ still present in its second half (a cache that fills and levels off is not a
 leak), large enough to matter, and must move the level beyond the noise.
 Goroutines the runtime's goroutineleak profile reports are proven leaks.
 
-With each snapshot watch also takes a goroutine dump (debug=2) while the
-target has at most --max-dump-goroutines goroutines: the goroutine IDs show
-which goroutines arrived and which left, which tells a leak from long-lived
-goroutines whose count happened to wander up. A dump pauses the target while
-it is written (about 30 ms at 5,000 goroutines); --no-goroutine-ids judges by
-counts alone.
+At its first snapshot and its last, watch also takes a goroutine dump
+(debug=2) while the target has at most --max-dump-goroutines goroutines: the
+goroutine IDs show which goroutines arrived and which left, which tells a
+leak from long-lived goroutines whose count happened to wander up. A dump
+pauses the target while it is written (about 30 ms at 5,000 goroutines, 80
+ms at 10,000); --no-goroutine-ids judges by counts alone.
 
 Exit status: 3 when there is a suspect, 0 when there is none, 1 on error.`,
 		Example: `  leaklab watch http://127.0.0.1:8080

@@ -21,11 +21,12 @@ import "github.com/leaklab/leaklab/profiles"
 
 // DefaultMaxDumpGoroutines is the most goroutines a target may have for
 // watch to ask it for a goroutine dump (IDs). A dump stops the target's
-// world while it is written (the pprof-format profile does not): measured
-// on this project's 2-core machine, 25-35 ms and 1.3 MB at 5,000
-// goroutines against 11-13 ms for the pprof-format profile, and 180 ms and
-// 5.3 MB at 20,000.
-const DefaultMaxDumpGoroutines = 5000
+// world while it is written (the pprof-format profile does not), so a
+// watch takes two: at its first snapshot and its last. Measured on this
+// project's 2-core machine (time to first byte): 25-35 ms and 1.3 MB at
+// 5,000 goroutines, against 11-13 ms for the pprof-format profile; 73-94
+// ms and 2.7 MB at 10,000; 180 ms and 5.3 MB at 20,000.
+const DefaultMaxDumpGoroutines = 10000
 
 // Departure-test thresholds (TurnoverP), as the trend's for the counts.
 const (

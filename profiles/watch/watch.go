@@ -130,7 +130,9 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 				break
 			}
 		}
-		err := snapshot(ctx, base, opts, det, rep)
+		// The departure test needs only the first dump and the last, and
+		// each dump pauses the target: two dumps a watch.
+		err := snapshot(ctx, base, opts, det, rep, n == 0 || n == total-1)
 		if opts.Progress != nil {
 			opts.Progress(Progress{Snapshot: n + 1, Total: total, Elapsed: time.Since(start), Err: err})
 		}
@@ -156,8 +158,11 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 	}
 	rep.Ended = time.Now().UTC()
 	rep.GoroutineIDs = det.ids.dumps >= 2 && !det.ids.broken
-	if opts.NoGoroutineIDs {
+	switch {
+	case opts.NoGoroutineIDs:
 		rep.GoroutineIDsOff = "turned off"
+	case !rep.GoroutineIDs && rep.GoroutineIDsOff == "":
+		rep.GoroutineIDsOff = "the watch ended before its last goroutine dump"
 	}
 	rep.Suspects = det.Suspects()
 	rep.TopGrowing = det.TopGrowing(topGrowing)
@@ -165,8 +170,9 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 }
 
 // snapshot captures heap (after a GC) and goroutine profiles, and the
-// goroutineleak profile while the target serves it.
-func snapshot(ctx context.Context, base string, opts Options, det *Detector, rep *Report) error {
+// goroutineleak profile while the target serves it; with dump, also a
+// goroutine dump (IDs).
+func snapshot(ctx context.Context, base string, opts Options, det *Detector, rep *Report, dump bool) error {
 	types := []string{profiles.TypeHeap, profiles.TypeGoroutine}
 	if rep.GoroutineLeakProfile {
 		types = append(types, profiles.TypeGoroutineLeak)
@@ -201,7 +207,7 @@ func snapshot(ctx context.Context, base string, opts Options, det *Detector, rep
 			det.AddHeap(at, p, id)
 		case profiles.TypeGoroutine:
 			det.AddGoroutines(at, p, id)
-			if !opts.NoGoroutineIDs && rep.GoroutineIDsOff == "" {
+			if dump && !opts.NoGoroutineIDs && rep.GoroutineIDsOff == "" {
 				goroutineDump(ctx, base, p, opts.MaxDumpGoroutines, det, rep)
 			}
 		case profiles.TypeGoroutineLeak:
