@@ -289,6 +289,11 @@ func (s *spawner) stop() {
 // is skipped for that connection rather than stalling the others.
 func (c *Cluster) dispatch() {
 	defer c.wg.Done()
+	// On a thread of its own, so that /proc can say what the master's work
+	// costs apart from the load generator sharing this process (Node's
+	// master is a process of its own). The thread ends with the goroutine.
+	runtime.LockOSThread()
+	c.masterTID.Store(int64(unix.Gettid()))
 	for {
 		conn, err := c.ln.AcceptTCP()
 		if err != nil {

@@ -58,18 +58,23 @@ type procStat struct {
 // itself contain spaces and parentheses, so fields are counted from the
 // last ')'.
 func readProcStat(pid int) (procStat, error) {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return readStatFile("/proc/" + strconv.Itoa(pid) + "/stat")
+}
+
+// readStatFile parses a /proc/PID/stat or /proc/PID/task/TID/stat file.
+func readStatFile(path string) (procStat, error) {
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		return procStat{}, err
 	}
 	i := bytes.LastIndexByte(raw, ')')
 	if i < 0 {
-		return procStat{}, fmt.Errorf("/proc/%d/stat: no command name", pid)
+		return procStat{}, fmt.Errorf("%s: no command name", path)
 	}
 	f := strings.Fields(string(raw[i+1:]))
 	// f[0] is field 3 (state): ppid is field 4, pgrp 5, utime 14, stime 15.
 	if len(f) < 13 {
-		return procStat{}, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+		return procStat{}, fmt.Errorf("%s: %d fields", path, len(f))
 	}
 	ppid, _ := strconv.Atoi(f[1])
 	pgrp, _ := strconv.Atoi(f[2])

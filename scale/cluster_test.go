@@ -192,7 +192,30 @@ func TestStrategiesServeAndSpread(t *testing.T) {
 			if got := c.Restarts(); got != 0 {
 				t.Errorf("%d restarts in a healthy cluster", got)
 			}
+			checkMasterCPU(t, c)
 		})
+	}
+}
+
+// checkMasterCPU: the round-robin master's thread has a CPU time of its
+// own once it has accepted enough connections (/proc counts 10 ms ticks);
+// the other strategies have no master.
+func checkMasterCPU(t *testing.T, c *scale.Cluster) {
+	t.Helper()
+	if c.Strategy() != scale.RoundRobin {
+		if got := c.MasterCPU(); got != 0 {
+			t.Errorf("%s has no master, yet MasterCPU is %v", c.Strategy(), got)
+		}
+		return
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for c.MasterCPU() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the round-robin master's thread shows no CPU time after 30s of new connections")
+		}
+		if _, err := scale.Load(context.Background(), scale.LoadOptions{URL: c.URL() + "/tags?doc={i}", Connections: 8, Requests: 500, DisableKeepAlive: true}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -67,10 +67,13 @@ type RunResult struct {
 	P50        float64       `json:"p50_seconds"`
 	P99        float64       `json:"p99_seconds"`
 	CPUSeconds float64       `json:"cpu_seconds"`
-	// CPUPerRequest is the workers' CPU time over the measured window
-	// divided by the requests in it; the load generator's own CPU is not
-	// in it.
+	// CPUPerRequest is the CPU time of the workers, and of the round-robin
+	// master, over the measured window divided by the requests in it; the
+	// load generator's own CPU is not in it.
 	CPUPerRequest float64 `json:"cpu_seconds_per_request"`
+	// MasterCPUSeconds is the round-robin master's CPU over the window
+	// (in CPUSeconds too); 0 for the other strategies.
+	MasterCPUSeconds float64 `json:"master_cpu_seconds"`
 	// GeneratorCPUSeconds is the load generator's CPU over the window; it
 	// ran on the same cores and so took its share from the workers.
 	GeneratorCPUSeconds float64 `json:"generator_cpu_seconds"`
@@ -189,12 +192,14 @@ func measureRun(ctx context.Context, opts CompareOptions, s Strategy, run int) (
 	}
 	before := c.Snapshot()
 	restartsBefore := c.Restarts()
+	masterBefore := c.MasterCPU()
 	load.Duration = opts.Duration
 	res, err := Load(ctx, load)
 	if err != nil {
 		return nil, fmt.Errorf("%s run %d: %w", s, run, err)
 	}
 	after := c.Snapshot()
+	master := c.MasterCPU() - masterBefore
 	if res.Requests > 0 && res.Errors == res.Requests {
 		return nil, fmt.Errorf("%s run %d: every request failed (%s); is %s the right path?", s, run, firstErrorExample(res), opts.Path)
 	}
@@ -202,7 +207,11 @@ func measureRun(ctx context.Context, opts CompareOptions, s Strategy, run int) (
 		Strategy: s, Run: run, Requests: res.Requests, Errors: res.Errors,
 		Duration: res.Duration, Seconds: res.Duration.Seconds(), RPS: res.RPS,
 		P50: res.LatencyAt(0.50).Seconds(), P99: res.LatencyAt(0.99).Seconds(),
-		GeneratorCPUSeconds: res.GeneratorCPU.Seconds(),
+		// The master runs in this process: its thread's CPU is in the
+		// process's rusage, which is how the generator's is measured.
+		GeneratorCPUSeconds: max(0, (res.GeneratorCPU - master).Seconds()),
+		MasterCPUSeconds:    master.Seconds(),
+		CPUSeconds:          master.Seconds(),
 		Restarts:            c.Restarts() - restartsBefore,
 		WarmupRestarts:      restartsBefore,
 		WorkersGivenUp:      c.GaveUp(),

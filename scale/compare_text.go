@@ -37,6 +37,10 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(w, "%s: %d worker(s) crashed %d times in a row and were not restarted; those runs had fewer workers than asked\n",
 				s.Strategy, s.WorkersGivenUp, crashLoopLimit)
 		}
+		if s.MasterCPUSeconds > 0 {
+			fmt.Fprintf(w, "%s: CPU/req includes the master's, which accepted every connection and handed it on: %.0f%% of the total (its memory is in leaklab's process, not in peak RSS)\n",
+				s.Strategy, 100*s.MasterCPUSeconds/(s.MasterCPUSeconds+s.WorkerCPUSeconds))
+		}
 		if s.WarmupRestarts > 0 {
 			fmt.Fprintf(w, "%s: %d worker restart(s) during the warm-ups (not in the restarts column)\n", s.Strategy, s.WarmupRestarts)
 		}

@@ -144,6 +144,10 @@ type Cluster struct {
 	stopOnce sync.Once
 	wg       sync.WaitGroup // supervisors and the dispatcher
 	rrNext   int            // dispatcher only
+	// masterTID is the OS thread the round-robin dispatcher is locked to,
+	// so that its CPU can be told from the load generator's in this
+	// process; 0 for the other strategies.
+	masterTID atomic.Int64
 }
 
 // Launch starts the cluster and returns once it answers on its port. On
@@ -239,6 +243,21 @@ func (c *Cluster) Addr() string { return c.addr.String() }
 
 // Strategy is how the cluster shares its port.
 func (c *Cluster) Strategy() Strategy { return c.opts.Strategy }
+
+// MasterCPU is the CPU time the round-robin master (accepting and handing
+// connections to workers) has used since Launch: its thread's user and
+// system time from /proc. It is 0 for strategies without a master.
+func (c *Cluster) MasterCPU() time.Duration {
+	tid := c.masterTID.Load()
+	if tid == 0 {
+		return 0
+	}
+	st, err := readStatFile(fmt.Sprintf("/proc/self/task/%d/stat", tid))
+	if err != nil {
+		return 0 // the thread is gone: the dispatcher has stopped
+	}
+	return st.cpu
+}
 
 // Restarts counts workers restarted after a crash since Launch.
 func (c *Cluster) Restarts() int { return int(c.restarts.Load()) }

@@ -53,7 +53,11 @@ type StrategyResult struct {
 	Errors                     int64   `json:"errors"`
 	Restarts                   int     `json:"restarts"`
 	WarmupRestarts             int     `json:"warmup_restarts"`
-	WorkersGivenUp             int     `json:"workers_given_up"`
+	// MasterCPUSeconds and WorkerCPUSeconds add up the round-robin master's
+	// and the workers' CPU over every run's window.
+	MasterCPUSeconds float64 `json:"master_cpu_seconds"`
+	WorkerCPUSeconds float64 `json:"worker_cpu_seconds"`
+	WorkersGivenUp   int     `json:"workers_given_up"`
 
 	// Spread is how connections and requests fell on the workers, over
 	// all runs; nil when the workers did not report them.
@@ -156,6 +160,8 @@ func summarizeStrategy(opts CompareOptions, s Strategy, runs []RunResult) strate
 		out.Errors += r.Errors
 		out.Restarts += r.Restarts
 		out.WarmupRestarts += r.WarmupRestarts
+		out.MasterCPUSeconds += r.MasterCPUSeconds
+		out.WorkerCPUSeconds += r.CPUSeconds - r.MasterCPUSeconds
 		out.WorkersGivenUp += r.WorkersGivenUp
 		for _, w := range r.Workers {
 			for len(spread) <= w.Index {
