@@ -72,7 +72,7 @@ svg.trend{width:100%;height:auto;border:1px solid #ddd;background:#fff}
 
 // trendSVG draws one suspect's series and its trend line.
 func trendSVG(i int, s Suspect) string {
-	const w, h, left, right, top, bottom = 900.0, 260.0, 90.0, 20.0, 15.0, 35.0
+	const w, h, right, top, bottom = 900.0, 260.0, 20.0, 15.0, 35.0
 	pts := s.Points
 	if len(pts) == 0 {
 		return ""
@@ -88,14 +88,23 @@ func trendSVG(i int, s Suspect) string {
 	if tMax <= 0 {
 		tMax = 1
 	}
+	// The value axis' labels, and room for the longest of them at 12px
+	// (about 7px a character): "1201 goroutines" did not fit in 90px.
+	ticks := []float64{vMin, (vMin + vMax) / 2, vMax}
+	labels := make([]string, len(ticks))
+	left := 90.0
+	for i, v := range ticks {
+		labels[i] = formatValue(v, s.Unit, false)
+		left = math.Max(left, 7.5*float64(len([]rune(labels[i])))+14)
+	}
 	x := func(t float64) float64 { return left + (w-left-right)*t/tMax }
 	y := func(v float64) float64 { return top + (h-top-bottom)*(1-(v-vMin)/(vMax-vMin)) }
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="trend" id="chart-%d" viewBox="0 0 %.0f %.0f" role="img" aria-label="%s over time">`, i, w, h, template.HTMLEscapeString(s.Function))
 	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#999"/>`, left, h-bottom, w-right, h-bottom)
 	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#999"/>`, left, top, left, h-bottom)
-	for _, v := range []float64{vMin, (vMin + vMax) / 2, vMax} {
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="12" text-anchor="end">%s</text>`, left-6, y(v)+4, template.HTMLEscapeString(formatValue(v, s.Unit, false)))
+	for i, v := range ticks {
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="12" text-anchor="end">%s</text>`, left-6, y(v)+4, template.HTMLEscapeString(labels[i]))
 	}
 	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="12" text-anchor="middle">seconds since the watch started (0 – %.0f)</text>`, (left+w-right)/2, h-8, tMax)
 	var poly strings.Builder
