@@ -1,7 +1,6 @@
 package leaks_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/leaklab/leaklab/internal/testbin"
 	"github.com/leaklab/leaklab/leaks"
 	"go.uber.org/goleak"
 )
@@ -47,7 +47,7 @@ func TestFixedVariantsCleanUp(t *testing.T) {
 // says so in its metrics.
 func TestLeakCap(t *testing.T) {
 	svc, _ := leaks.Lookup("unbounded-cache")
-	var logged syncBuffer
+	var logged testbin.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logged, nil))
 	srv, err := leaks.Start(context.Background(), svc, leaks.Options{Addr: "127.0.0.1:0", MaxLeak: 1 << 20, Logger: logger})
 	if err != nil {
@@ -68,24 +68,6 @@ func TestLeakCap(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer the service's goroutines can log to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // The godeltaprof endpoints Pyroscope's agent reads serve real profiles:
