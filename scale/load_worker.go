@@ -52,7 +52,11 @@ func newLoadWorker(run *loadRun, plan *loadPlan) *loadWorker {
 func (w *loadWorker) loop(ctx context.Context) {
 	defer w.dropConn()
 	r, p := w.run, w.plan
-	for !r.stopped.Load() {
+	// ctx.Err() as well as stopped: interrupt runs in a goroutine of its
+	// own once ctx is done, and until it has, a worker would take requests
+	// that fail at once on the cancelled ctx (CI counted 1,441 such
+	// "errors" in one interrupted run).
+	for !r.stopped.Load() && ctx.Err() == nil {
 		seq := r.tickets.Add(1) - 1
 		if p.requests > 0 && seq >= p.requests {
 			return
@@ -87,7 +91,7 @@ func (w *loadWorker) loop(ctx context.Context) {
 		}
 		w.sent++
 		status, err := w.roundTrip(ctx, seq, now)
-		if r.stopped.Load() {
+		if r.stopped.Load() || ctx.Err() != nil {
 			// Cut short by the interrupt: not a measurement.
 			return
 		}
