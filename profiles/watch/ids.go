@@ -45,10 +45,7 @@ type siteIDs struct {
 // goroutineIDs follows every goroutine site's IDs over the watch.
 type goroutineIDs struct {
 	dumps int
-	// broken is set when a dump after the first could not be taken: the
-	// evidence would then compare the first dump with a stale one.
-	broken bool
-	sites  map[siteKey]*siteIDs
+	sites map[siteKey]*siteIDs
 }
 
 // AddGoroutineDump feeds a goroutine dump (IDs and stacks); the first one
@@ -79,18 +76,14 @@ func (d *Detector) AddGoroutineDump(gs []profiles.DumpedGoroutine) {
 	ids.dumps++
 }
 
-// GoroutineDumpFailed says a dump could not be taken; from the second
-// snapshot on, the watch then judges goroutines by their counts alone.
-func (d *Detector) GoroutineDumpFailed() {
-	if d.ids.dumps > 0 {
-		d.ids.broken = true
-	}
-}
+// HasGoroutineIDs says whether the detector has the evidence of goroutine
+// IDs: a first dump and a later one to compare it with.
+func (d *Detector) HasGoroutineIDs() bool { return d.ids.dumps >= 2 }
 
 // turnover returns a goroutine site's arrivals and departures between the
 // first dump and the latest, and whether there is such evidence.
 func (d *Detector) turnover(k siteKey) (arrived, departed int, ok bool) {
-	if d.ids.broken || d.ids.dumps < 2 {
+	if !d.HasGoroutineIDs() {
 		return 0, 0, false
 	}
 	s := d.ids.sites[k]

@@ -43,9 +43,9 @@ type Options struct {
 	Progress func(Progress)
 	// Labels are stored with every snapshot.
 	Labels map[string]string
-	// NoGoroutineIDs skips the goroutine dumps (IDs) taken with each
-	// snapshot, which tell a leak from long-lived goroutines (ids.go);
-	// goroutines are then judged by their counts alone.
+	// NoGoroutineIDs skips the goroutine dumps (IDs) taken at the first
+	// and the last snapshot, which tell a leak from long-lived goroutines
+	// (ids.go); goroutines are then judged by their counts alone.
 	NoGoroutineIDs bool
 	// MaxDumpGoroutines is the most goroutines the target may have for a
 	// dump to be taken; DefaultMaxDumpGoroutines when zero.
@@ -95,6 +95,9 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 	}
 	if opts.For <= 0 {
 		opts.For = DefaultFor
+	}
+	if opts.MaxDumpGoroutines <= 0 {
+		opts.MaxDumpGoroutines = DefaultMaxDumpGoroutines
 	}
 	if opts.For < opts.Every {
 		return nil, fmt.Errorf("--for (%s) is shorter than --every (%s)", opts.For, opts.Every)
@@ -157,7 +160,7 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 		}
 	}
 	rep.Ended = time.Now().UTC()
-	rep.GoroutineIDs = det.ids.dumps >= 2 && !det.ids.broken
+	rep.GoroutineIDs = det.HasGoroutineIDs()
 	switch {
 	case opts.NoGoroutineIDs:
 		rep.GoroutineIDsOff = "turned off"
@@ -220,24 +223,21 @@ func snapshot(ctx context.Context, base string, opts Options, det *Detector, rep
 // goroutineDump feeds the detector the target's goroutine dump (IDs), when
 // the target has few enough goroutines for the dump to be cheap (it stops
 // the target's world while it is written). A dump that cannot be taken
-// turns the evidence off for the rest of the watch, with the reason.
+// turns the evidence off for the rest of the watch, with the reason: the
+// first dump then has no later one to be compared with, or the last none
+// to compare the first with.
 func goroutineDump(ctx context.Context, base string, p *profile.Profile, limit int, det *Detector, rep *Report) {
-	if limit <= 0 {
-		limit = DefaultMaxDumpGoroutines
-	}
 	var total int64
 	for _, s := range p.Sample {
 		total += s.Value[0]
 	}
 	if total > int64(limit) {
 		rep.GoroutineIDsOff = fmt.Sprintf("the target had %d goroutines, more than the %d a dump is taken for (--max-dump-goroutines)", total, limit)
-		det.GoroutineDumpFailed()
 		return
 	}
 	gs, err := profiles.FetchGoroutineDump(ctx, base, 15*time.Second)
 	if err != nil {
 		rep.GoroutineIDsOff = "a goroutine dump failed: " + err.Error()
-		det.GoroutineDumpFailed()
 		return
 	}
 	det.AddGoroutineDump(gs)
