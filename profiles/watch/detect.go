@@ -166,7 +166,6 @@ func (d *Detector) AddHeap(at time.Time, p *profile.Profile, id string) {
 		d.heapPeriod = float64(p.Period)
 	}
 	d.add(&d.heap, KindHeap, at, p, idx, allocIdx, objIdx, id)
-	d.addHTTPCallers(p, allocIdx)
 }
 
 // AddGoroutines feeds a goroutine profile; counts per site are exact.
@@ -197,12 +196,16 @@ func sampleIndex(p *profile.Profile, typ string) int {
 func (d *Detector) add(ser *series, kind string, at time.Time, p *profile.Profile, idx, allocIdx, objIdx int, id string) {
 	t := at.Sub(d.start).Seconds()
 	values, allocs, objs := map[siteKey]float64{}, map[siteKey]float64{}, map[siteKey]float64{}
+	callers := map[string]float64{} // heap only: bytes allocated through the HTTP client, by own caller
 	for _, s := range p.Sample {
 		v := float64(s.Value[idx])
 		k, own, stack := d.siteOf(kind, s)
 		if allocIdx >= 0 {
 			allocs[k] += float64(s.Value[allocIdx])
 			objs[k] += float64(s.Value[objIdx])
+			if fn := d.httpCallerOf(stack); fn != "" {
+				callers[fn] += float64(s.Value[allocIdx])
+			}
 		}
 		if v == 0 {
 			continue
@@ -223,6 +226,9 @@ func (d *Detector) add(ser *series, kind string, at time.Time, p *profile.Profil
 		if v > st.stackWeight || st.stack == nil {
 			st.stack, st.stackWeight = stack, v
 		}
+	}
+	if len(callers) > 0 {
+		d.httpCallers = callers
 	}
 	ser.times = append(ser.times, t)
 	for k, st := range ser.sites {

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
-	"github.com/google/pprof/profile"
 )
 
 // A goroutine leak with no own code on its stack is most often an HTTP
@@ -45,40 +43,21 @@ func isHTTPClientCall(fn string) bool {
 }
 
 // httpCallerOf returns the own-code function that called the HTTP client
-// in a heap sample's stack, or "" when the sample was not allocated on
-// the way through the client.
-func (d *Detector) httpCallerOf(s *profile.Sample) string {
+// in a heap sample's stack (leaf first), or "" when the sample was not
+// allocated on the way through the client. The heap snapshots feed it as
+// they are added (Detector.add), so the latest cumulative alloc_space by
+// caller is kept.
+func (d *Detector) httpCallerOf(stack []string) string {
 	inClient := false
-	for _, loc := range s.Location {
-		for _, line := range loc.Line {
-			if line.Function == nil {
-				continue
-			}
-			fn := line.Function.Name
-			switch {
-			case isHTTPClientCall(fn):
-				inClient = true
-			case inClient && d.Own.Match(fn):
-				return fn
-			}
+	for _, fn := range stack {
+		switch {
+		case isHTTPClientCall(fn):
+			inClient = true
+		case inClient && d.Own.Match(fn):
+			return fn
 		}
 	}
 	return ""
-}
-
-// addHTTPCallers records, from one heap profile, what each own-code
-// function has allocated through the HTTP client (cumulative, as the
-// profile's alloc_space is).
-func (d *Detector) addHTTPCallers(p *profile.Profile, allocIdx int) {
-	callers := map[string]float64{}
-	for _, s := range p.Sample {
-		if fn := d.httpCallerOf(s); fn != "" {
-			callers[fn] += float64(s.Value[allocIdx])
-		}
-	}
-	if len(callers) > 0 {
-		d.httpCallers = callers
-	}
 }
 
 // topHTTPCallers returns the own-code functions that sent the most through
