@@ -269,29 +269,11 @@ func newClient() *http.Client {
 // get fetches u and returns the profile's bytes, gunzipped; with keepRaw
 // also the body as received.
 func get(ctx context.Context, client *http.Client, u string, l Limits, timeout time.Duration, typ string, keepRaw bool) (data, raw []byte, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := getOK(ctx, client, u, timeout, typ)
 	if err != nil {
 		return nil, nil, err
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, nil, describeNetError(ctx, err, timeout)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		if resp.StatusCode == http.StatusNotFound && typ == TypeGoroutineLeak {
-			return nil, nil, ErrNoGoroutineLeakProfile
-		}
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		msg := fmt.Sprintf("HTTP %s", resp.Status)
-		if resp.StatusCode == http.StatusNotFound {
-			msg += " (does the target serve net/http/pprof at /debug/pprof?)"
-		}
-		if line := firstLine(body); line != "" && sniff(body) != "an HTML page" {
-			msg += ": " + line
-		}
-		return nil, nil, &StatusError{Code: resp.StatusCode, Msg: msg}
-	}
 	var body io.Reader = resp.Body
 	var rawBuf *bytes.Buffer
 	if keepRaw {
@@ -318,6 +300,36 @@ func get(ctx context.Context, client *http.Client, u string, l Limits, timeout t
 		raw = rawBuf.Bytes()
 	}
 	return data, raw, nil
+}
+
+// getOK sends a GET for u and returns the response when it is 200 OK;
+// otherwise an error of one line: the network's (describeNetError) or the
+// status with the first line of what the target said.
+func getOK(ctx context.Context, client *http.Client, u string, timeout time.Duration, typ string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, describeNetError(ctx, err, timeout)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound && typ == TypeGoroutineLeak {
+		return nil, ErrNoGoroutineLeakProfile
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	msg := fmt.Sprintf("HTTP %s", resp.Status)
+	if resp.StatusCode == http.StatusNotFound {
+		msg += " (does the target serve net/http/pprof at /debug/pprof?)"
+	}
+	if line := firstLine(body); line != "" && sniff(body) != "an HTML page" {
+		msg += ": " + line
+	}
+	return nil, &StatusError{Code: resp.StatusCode, Msg: msg}
 }
 
 func firstLine(b []byte) string {

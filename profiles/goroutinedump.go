@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -123,20 +122,16 @@ func FetchGoroutineDump(ctx context.Context, target string, timeout time.Duratio
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	dumpURL := base + "/debug/pprof/goroutine?debug=2"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, dumpURL, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := newClient().Do(req)
+	resp, err := getOK(ctx, newClient(), dumpURL, timeout, TypeGoroutine)
 	if err != nil {
 		return nil, &FetchError{URL: dumpURL, Err: err}
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, &FetchError{URL: dumpURL, Err: fmt.Errorf("the target answered %s", resp.Status)}
-	}
 	gs, err := ReadGoroutineDump(resp.Body, MaxDumpBytes)
 	if err != nil {
+		if ctx.Err() != nil {
+			err = describeNetError(ctx, err, timeout)
+		}
 		return nil, &FetchError{URL: dumpURL, Err: err}
 	}
 	return gs, nil
