@@ -282,17 +282,27 @@ func withArticle(t string) string {
 }
 
 // checkStackDepth refuses a profile with a stack deeper than
-// maxStackFrames (inlined frames included), as the table view Diff reads
-// does, so that capture, push and watch refuse what diff would.
+// maxStackFrames (inlined frames included), by the rule the table view
+// Diff reads applies, so that capture, push and watch refuse what diff
+// would.
 func checkStackDepth(p *profile.Profile) error {
 	for _, s := range p.Sample {
 		frames := 0
 		for _, loc := range s.Location {
 			frames += len(loc.Line)
 		}
-		if len(s.Location) > maxStackFrames || frames > maxStackFrames {
-			return fmt.Errorf("malformed profile: a stack deeper than %d frames", maxStackFrames)
+		if err := checkStack(len(s.Location), frames); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// checkStack refuses one sample's stack of locations locations holding
+// frames frames (inlined ones included) when either passes maxStackFrames.
+func checkStack(locations, frames int) error {
+	if locations > maxStackFrames || frames > maxStackFrames {
+		return fmt.Errorf("malformed profile: a stack deeper than %d frames", maxStackFrames)
 	}
 	return nil
 }

@@ -364,8 +364,8 @@ func (d *decoded) forEachSample(vi int, f func(locs []int32, value int64) error)
 		for _, li := range locs {
 			frames += int(d.locStart[li+1] - d.locStart[li])
 		}
-		if len(locs) > maxStackFrames || frames > maxStackFrames {
-			return fmt.Errorf("malformed profile: a stack deeper than %d frames", maxStackFrames)
+		if err := checkStack(len(locs), frames); err != nil {
+			return err
 		}
 		if nv != nvals {
 			return fmt.Errorf("malformed profile: sample has %d values for %d sample types", nv, nvals)

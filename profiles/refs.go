@@ -138,16 +138,9 @@ func loadStoredAt(target string, ago time.Duration, ref string, opts RefOptions)
 	want := time.Now().Add(-ago)
 	best := metas[0]
 	for _, m := range metas[1:] {
-		if absDuration(m.Time.Sub(want)) < absDuration(best.Time.Sub(want)) {
+		if m.Time.Sub(want).Abs() < best.Time.Sub(want).Abs() {
 			best = m
 		}
 	}
 	return opts.Store.Load(best.ID, opts.Limits)
-}
-
-func absDuration(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
 }
