@@ -401,19 +401,26 @@ func TestFilterLabels(t *testing.T) {
 		{"a label no profile has", map[string]string{"region": "eu"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ms, err := s.List(Filter{Labels: tc.labels})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, m := range ms {
-				got = append(got, ids[m.ID])
-			}
-			if strings.Join(got, " ") != tc.want {
+			if got := listedNames(t, s, Filter{Labels: tc.labels}, ids); got != tc.want {
 				t.Errorf("List(Labels %v) = %v, want %s", tc.labels, got, tc.want)
 			}
 		})
 	}
+}
+
+// listedNames lists the store through f and names what it lists by names
+// (ID to name), space-separated, oldest first.
+func listedNames(t *testing.T, s *Store, f Filter, names map[string]string) string {
+	t.Helper()
+	ms, err := s.List(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range ms {
+		got = append(got, names[m.ID])
+	}
+	return strings.Join(got, " ")
 }
 
 // forceIDs makes the random part of new IDs come from next (called with
@@ -563,16 +570,8 @@ func TestFilterTargetNormalised(t *testing.T) {
 		{"leaklab.shop", ""},
 		{"127.0.0.1", ""},
 	} {
-		ms, err := s.List(Filter{Target: tc.filter})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, m := range ms {
-			got = append(got, ids[m.ID])
-		}
-		if strings.Join(got, " ") != tc.want {
-			t.Errorf("List(Target %q) = %v, want %q", tc.filter, got, tc.want)
+		if got := listedNames(t, s, Filter{Target: tc.filter}, ids); got != tc.want {
+			t.Errorf("List(Target %q) = %q, want %q", tc.filter, got, tc.want)
 		}
 	}
 }

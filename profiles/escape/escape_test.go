@@ -312,15 +312,20 @@ func TestFilter(t *testing.T) {
 		{"combined", Filter{File: "b.go", Func: regexp.MustCompile("Two")}, []string{"NewTwo"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got []string
-			for _, f := range tt.filter.Apply(fs) {
-				got = append(got, f.Function)
-			}
-			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
-				t.Errorf("got %v, want %v", got, tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkFilter(t, tt.filter, fs, tt.want) })
+	}
+}
+
+// checkFilter checks that filter keeps, of fs, the findings in the
+// functions want, in order.
+func checkFilter(t *testing.T, filter Filter, fs []Finding, want []string) {
+	t.Helper()
+	var got []string
+	for _, f := range filter.Apply(fs) {
+		got = append(got, f.Function)
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }
 
@@ -362,15 +367,7 @@ func TestFilterFilePaths(t *testing.T) {
 		{"analysed through a link", Filter{File: filepath.Join(dir, "c", "b.go"), Dir: link}, []string{"NewTwo"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got []string
-			for _, f := range tt.filter.Apply(fs) {
-				got = append(got, f.Function)
-			}
-			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
-				t.Errorf("got %v, want %v", got, tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkFilter(t, tt.filter, fs, tt.want) })
 	}
 }
 
