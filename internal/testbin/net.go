@@ -58,28 +58,36 @@ func NewRecordingProxy(t testing.TB, backend string) *RecordingProxy {
 	t.Helper()
 	p := &RecordingProxy{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		resp, err := http.Get(backend + r.URL.RequestURI())
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		if strings.HasPrefix(r.URL.Path, "/debug/pprof/") && resp.StatusCode == http.StatusOK {
+		status, body := Forward(w, r, backend)
+		if strings.HasPrefix(r.URL.Path, "/debug/pprof/") && status == http.StatusOK {
 			p.mu.Lock()
 			p.bodies = append(p.bodies, body)
 			p.mu.Unlock()
 		}
-		w.WriteHeader(resp.StatusCode)
-		w.Write(body)
 	}))
 	t.Cleanup(srv.Close)
 	p.URL = srv.URL
 	return p
+}
+
+// Forward answers r with what backend (a base URL) answers to a GET of
+// the same path and query, and returns its status and body; 502 and no
+// body when the backend cannot be reached or read.
+func Forward(w http.ResponseWriter, r *http.Request, backend string) (int, []byte) {
+	resp, err := http.Get(backend + r.URL.RequestURI())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return http.StatusBadGateway, nil
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return http.StatusBadGateway, nil
+	}
+	w.WriteHeader(resp.StatusCode)
+	w.Write(body)
+	return resp.StatusCode, body
 }
 
 // Bodies returns the profile bodies served so far, and forgets them.

@@ -444,14 +444,7 @@ func TestNoGC(t *testing.T) {
 				if r.URL.Path == "/debug/pprof/heap" {
 					queries <- r.URL.RawQuery
 				}
-				resp, err := http.Get(svc.URL() + r.URL.RequestURI())
-				if err != nil {
-					http.Error(w, err.Error(), http.StatusBadGateway)
-					return
-				}
-				defer resp.Body.Close()
-				w.WriteHeader(resp.StatusCode)
-				io.Copy(w, resp.Body)
+				testbin.Forward(w, r, svc.URL())
 			}))
 			defer proxy.Close()
 			r := startCollector(t, Options{Discover: StaticTargets{{URL: proxy.URL}}, Every: 200 * time.Millisecond, NoGC: noGC, Types: []string{profiles.TypeHeap}}, false)

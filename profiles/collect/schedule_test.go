@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -128,14 +127,7 @@ func startHeldTarget(t *testing.T) *heldTarget {
 			h.held <- struct{}{}
 			<-release // not the request's context: the capture returns only when released
 		}
-		resp, err := http.Get(svc.URL() + r.URL.RequestURI())
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
+		testbin.Forward(w, r, svc.URL())
 	}))
 	var once sync.Once
 	h.unhold = func() { once.Do(func() { close(release) }) }
