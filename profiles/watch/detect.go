@@ -471,14 +471,10 @@ func (d *Detector) TopGrowing(n int) []SiteTrend {
 	for _, ser := range []*series{&d.heap, &d.gor} {
 		var all []SiteTrend
 		for _, st := range ser.sites {
-			tr := fitTrend(st.points)
+			tr := d.evidence(st) // as judge sees it, to show why a site was not reported
 			unit := "bytes"
 			if st.key.kind == KindGoroutine {
 				unit = "goroutines"
-				tr.Turnover = d.turnoverOf(st.key)
-			} else {
-				// the heap evidence judge adds, to show why a site was not reported
-				tr.LateRetention, tr.RetentionP = lateRetention(st), retentionP(st, d.period())
 			}
 			all = append(all, SiteTrend{Kind: st.key.kind, Function: st.key.function, WaitState: st.key.wait, GrowthPerMinute: round(tr.SlopePerMinute), Unit: unit, Evidence: tr})
 		}
@@ -497,8 +493,21 @@ func (d *Detector) TopGrowing(n int) []SiteTrend {
 	return out
 }
 
-func (d *Detector) judge(ser *series, st *site) (Suspect, bool) {
+// evidence is a site's trend with the evidence of its kind: for heap
+// sites, what they kept of what they allocated; for goroutine sites, their
+// goroutines' turnover when there are goroutine IDs.
+func (d *Detector) evidence(st *site) Trend {
 	tr := fitTrend(st.points)
+	if st.key.kind == KindHeap {
+		tr.LateRetention, tr.RetentionP = lateRetention(st), retentionP(st, d.period())
+	} else {
+		tr.Turnover = d.turnoverOf(st.key)
+	}
+	return tr
+}
+
+func (d *Detector) judge(ser *series, st *site) (Suspect, bool) {
+	tr := d.evidence(st)
 	unit, minGrowth := "bytes", d.MinHeapGrowth
 	if minGrowth == 0 {
 		minGrowth = DefaultMinHeapGrowth
@@ -515,17 +524,12 @@ func (d *Detector) judge(ser *series, st *site) (Suspect, bool) {
 	// leave the median slope of the half at zero).
 	grows := tr.N >= MinSnapshots && tr.SlopePerMinute >= minGrowth && tr.Separated && tr.LateSteadiness > 0
 	if st.key.kind == KindHeap {
-		tr.LateRetention = lateRetention(st)
-		tr.RetentionP = retentionP(st, d.period())
 		if !steadyHeapGrowth(tr) || tr.LateRetention < minHeapRetention || tr.RetentionP > maxRetentionP || upSteps(st.points) < minHeapSteps {
 			grows = false
 		}
 	}
-	if st.key.kind == KindGoroutine {
-		tr.Turnover = d.turnoverOf(st.key)
-		if tr.Turnover != nil && tr.Turnover.P > maxTurnoverP {
-			grows = false // within what a steady site's turnover gives
-		}
+	if tr.Turnover != nil && tr.Turnover.P > maxTurnoverP {
+		grows = false // within what a steady site's turnover gives
 	}
 	switch {
 	case leaked > 0:
