@@ -21,6 +21,9 @@ type OwnCode struct {
 	// "github.com/acme/orders/". When empty, everything outside the
 	// standard library and the well-known libraries below counts.
 	Prefixes []string `json:"prefixes,omitempty"`
+	// Source says where the rule came from (OwnFromFlag, OwnFromBuildInfo,
+	// OwnFromMainPath, ...), so a report can say why it named what it named.
+	Source string `json:"source,omitempty"`
 }
 
 // wellKnownLibraries are modules a service uses but does not write; their

@@ -44,6 +44,19 @@ func Replay(ctx context.Context, store *profiles.Store, target string, opts Repl
 		return nil, fmt.Errorf("the store (%s) has no heap or goroutine profiles of %s in that time range; capture some with 'leaklab watch', 'leaklab capture' or 'leaklab collect'", store.Dir(), base)
 	}
 	start := earliest(heaps, gors)
+	if len(opts.Own.Prefixes) == 0 {
+		var first []*profile.Profile
+		for _, metas := range [][]profiles.Meta{gors, heaps} {
+			if len(metas) > 0 {
+				if p, err := loadProfile(store, metas[0]); err == nil {
+					first = append(first, p)
+				}
+			}
+		}
+		opts.Own = inferOwn(opts.Own, first...)
+	} else if opts.Own.Source == "" {
+		opts.Own.Source = profiles.OwnFromFlag
+	}
 	det := NewDetector(start, opts.Own)
 	det.MinHeapGrowth, det.MinGoroutineGrowth = opts.MinHeapGrowth, opts.MinGoroutineGrowth
 	rep := &Report{Target: base, Started: start.UTC(), Own: opts.Own, GoroutineIDsOff: "the store keeps no goroutine dumps"}

@@ -16,11 +16,17 @@ import (
 func WriteText(w io.Writer, r *Report) error {
 	dur := r.Ended.Sub(r.Started).Round(time.Second)
 	fmt.Fprintf(w, "Watched %s for %s: %d snapshots of heap and goroutines, every %s.\n", r.Target, dur, r.Snapshots, time.Duration(r.Every*float64(time.Second)))
+	from := ""
+	if r.Own.Source != "" {
+		from = ", from " + r.Own.Source
+	}
 	switch {
 	case len(r.Own.Modules) > 0:
-		fmt.Fprintf(w, "Own code: %s (and package main)\n", strings.Join(r.Own.Modules, ", "))
+		fmt.Fprintf(w, "Own code: %s (and package main%s)\n", strings.Join(r.Own.Modules, ", "), from)
 	case len(r.Own.Prefixes) > 0:
-		fmt.Fprintf(w, "Own code: functions starting %s\n", strings.Join(r.Own.Prefixes, ", "))
+		fmt.Fprintf(w, "Own code: functions starting %s%s\n", strings.Join(r.Own.Prefixes, ", "), from)
+	case r.Own.Source != "":
+		fmt.Fprintf(w, "Own code: %s (the target did not say; --own names it)\n", r.Own.Source)
 	}
 	if r.Incomplete != "" {
 		fmt.Fprintf(w, "The watch ended early: %s. The verdict covers what was seen until then.\n", r.Incomplete)

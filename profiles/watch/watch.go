@@ -107,9 +107,13 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 		return nil, err
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
-	if len(opts.Own.Prefixes) == 0 {
+	switch {
+	case len(opts.Own.Prefixes) > 0 && opts.Own.Source == "":
+		opts.Own.Source = profiles.OwnFromFlag
+	case len(opts.Own.Prefixes) == 0:
 		if mod := profiles.DetectModule(ctx, client, base); mod != "" {
 			opts.Own = OwnCodeFor(mod)
+			opts.Own.Source = profiles.OwnFromBuildInfo
 		}
 	}
 	start := time.Now()
@@ -174,12 +178,20 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 
 // snapshot captures heap (after a GC) and goroutine profiles, and the
 // goroutineleak profile while the target serves it; with dump, also a
-// goroutine dump (IDs).
+// goroutine dump (IDs). The first snapshot of a target that did not say
+// which code is its own reads it from the profiles (InferOwnCode).
 func snapshot(ctx context.Context, base string, opts Options, det *Detector, rep *Report, dump bool) error {
 	types := []string{profiles.TypeHeap, profiles.TypeGoroutine}
 	if rep.GoroutineLeakProfile {
 		types = append(types, profiles.TypeGoroutineLeak)
 	}
+	type captured struct {
+		typ string
+		p   *profile.Profile
+		id  string
+		at  time.Time
+	}
+	var got []captured
 	for _, typ := range types {
 		c, err := profiles.Fetch(ctx, base, profiles.FetchOptions{Type: typ, Timeout: 15 * time.Second, Labels: opts.Labels, KeepRaw: opts.Store != nil})
 		if errors.Is(err, profiles.ErrNoGoroutineLeakProfile) {
@@ -205,16 +217,27 @@ func snapshot(ctx context.Context, base string, opts Options, det *Detector, rep
 		if at.IsZero() {
 			at = time.Now()
 		}
-		switch typ {
+		got = append(got, captured{typ, p, id, at})
+	}
+	if rep.Snapshots == 0 && len(det.Own.Prefixes) == 0 {
+		ps := make([]*profile.Profile, len(got))
+		for i, c := range got {
+			ps[i] = c.p
+		}
+		det.Own = inferOwn(det.Own, ps...)
+		rep.Own = det.Own
+	}
+	for _, c := range got {
+		switch c.typ {
 		case profiles.TypeHeap:
-			det.AddHeap(at, p, id)
+			det.AddHeap(c.at, c.p, c.id)
 		case profiles.TypeGoroutine:
-			det.AddGoroutines(at, p, id)
+			det.AddGoroutines(c.at, c.p, c.id)
 			if dump && !opts.NoGoroutineIDs && rep.GoroutineIDsOff == "" {
-				goroutineDump(ctx, base, p, opts.MaxDumpGoroutines, det, rep)
+				goroutineDump(ctx, base, c.p, opts.MaxDumpGoroutines, det, rep)
 			}
 		case profiles.TypeGoroutineLeak:
-			det.AddGoroutineLeaks(p, id)
+			det.AddGoroutineLeaks(c.p, c.id)
 		}
 	}
 	return nil
