@@ -101,6 +101,15 @@ type Suspect struct {
 	// functions that send requests through the HTTP client, by share.
 	Connections string       `json:"connections,omitempty"`
 	HTTPCallers []HTTPCaller `json:"http_callers,omitempty"`
+	// Aggregated is true for a heap suspect judged over every sample whose
+	// stack passes through Function (aggregate.go): the own code where
+	// growth spread over several allocation sites comes together. Parts
+	// are those sites, by their share of the growth.
+	Aggregated bool   `json:"aggregated,omitempty"`
+	Parts      []Part `json:"parts,omitempty"`
+	// JudgedAt, on an aggregated suspect, is the caller whose series was
+	// judged when Function, deeper, holds nearly all of its growth.
+	JudgedAt string `json:"judged_at,omitempty"`
 	// Next is the command to run next.
 	Next   string  `json:"next,omitempty"`
 	Points []Point `json:"points"`
@@ -119,6 +128,9 @@ type site struct {
 	allocs      []Point // heap only: cumulative bytes allocated (alloc_space)
 	allocObjs   []Point // heap only: cumulative objects allocated (alloc_objects)
 	leaked      int64
+	// partsFirst and partsLast (call-graph nodes only) are the in-use
+	// bytes of each site below the node, at its first and last snapshot.
+	partsFirst, partsLast map[string]float64
 }
 
 // series is every site of one kind, sampled at the same times.
@@ -141,6 +153,7 @@ type Detector struct {
 	heapPeriod float64 // bytes between heap-profile samples (MemProfileRate)
 	heap       series
 	gor        series
+	nodes      series // heap only: call-graph nodes (aggregate.go)
 	leakIDs    string
 	leaks      map[siteKey]int64
 	// httpCallers is, from the last heap profile, the bytes each own-code
@@ -152,7 +165,7 @@ type Detector struct {
 // NewDetector starts a detector whose time axis begins at start.
 func NewDetector(start time.Time, own OwnCode) *Detector {
 	return &Detector{Own: own, start: start,
-		heap: series{sites: map[siteKey]*site{}}, gor: series{sites: map[siteKey]*site{}}}
+		heap: series{sites: map[siteKey]*site{}}, gor: series{sites: map[siteKey]*site{}}, nodes: series{sites: map[siteKey]*site{}}}
 }
 
 // AddHeap feeds a heap profile; the in-use bytes of each site are taken
@@ -197,6 +210,7 @@ func (d *Detector) add(ser *series, kind string, at time.Time, p *profile.Profil
 	t := at.Sub(d.start).Seconds()
 	values, allocs, objs := map[siteKey]float64{}, map[siteKey]float64{}, map[siteKey]float64{}
 	callers := map[string]float64{} // heap only: bytes allocated through the HTTP client, by own caller
+	nodes := nodeAccumulator{}      // heap only: values per call-graph node
 	for _, s := range p.Sample {
 		v := float64(s.Value[idx])
 		k, own, stack := d.siteOf(kind, s)
@@ -206,6 +220,7 @@ func (d *Detector) add(ser *series, kind string, at time.Time, p *profile.Profil
 			if fn := d.httpCallerOf(stack); fn != "" {
 				callers[fn] += float64(s.Value[allocIdx])
 			}
+			d.addToNodes(nodes, stack, k.function, v, float64(s.Value[allocIdx]), float64(s.Value[objIdx]))
 		}
 		if v == 0 {
 			continue
@@ -229,6 +244,9 @@ func (d *Detector) add(ser *series, kind string, at time.Time, p *profile.Profil
 	}
 	if len(callers) > 0 {
 		d.httpCallers = callers
+	}
+	if allocIdx >= 0 {
+		d.recordNodes(t, nodes, id)
 	}
 	ser.times = append(ser.times, t)
 	for k, st := range ser.sites {
@@ -338,6 +356,7 @@ func (d *Detector) Suspects() []Suspect {
 			}
 		}
 	}
+	out = append(out, d.nodeSuspects(out)...)
 	rank := map[string]int{Proven: 0, Likely: 1, Possible: 2}
 	sort.Slice(out, func(i, j int) bool {
 		if rank[out[i].Confidence] != rank[out[j].Confidence] {

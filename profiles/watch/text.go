@@ -49,6 +49,20 @@ func WriteText(w io.Writer, r *Report) error {
 			fmt.Fprint(w, ", still growing at the end")
 		}
 		fmt.Fprintln(w, ")")
+		if s.Aggregated {
+			at := s.Function
+			if s.JudgedAt != "" {
+				at = s.JudgedAt
+			}
+			fmt.Fprintf(w, "      judged over every heap sample whose stack passes through %s; the growth comes together here from %d site%s:\n", at, len(s.Parts), plural(len(s.Parts)))
+			for i, p := range s.Parts {
+				if i == 5 {
+					fmt.Fprintf(w, "        ... %d more\n", len(s.Parts)-5)
+					break
+				}
+				fmt.Fprintf(w, "        %3.0f%%  %s  (%s)\n", 100*p.Share, p.Function, formatValue(p.Growth, "bytes", true))
+			}
+		}
 		if t := e.Turnover; t != nil {
 			fmt.Fprintf(w, "      goroutine IDs: %d arrived and stayed, %d of those there at the start left (p=%s for a steady site)\n", t.Arrived, t.Departed, formatP(t.P))
 		}

@@ -54,6 +54,8 @@ func serveWorkload(mode string) {
 	switch mode {
 	case "heapleak":
 		go leakSmallObjects(6 << 20) // 6 MB per minute, in 64-byte objects
+	case "diffuse":
+		go dispatchRequests(6 << 20) // 6 MB a minute retained, over four sites below one index
 	case "goroutineleak":
 		// At the same site as healthy jobs that come and go at random,
 		// one job in two seconds never returns: 30 a minute.
@@ -175,6 +177,54 @@ func leakSmallObjects(perMinute int) {
 	for {
 		for want := int(time.Since(start).Minutes() * float64(perMinute/size)); n < want; n++ {
 			leaked = &leakNode{next: leaked}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// diffuseIndex grows as a real index does: every entry allocates at
+// four sites (the entry, its key, a posting list, the map that holds it),
+// none of which grows fast enough alone for its samples to decide.
+type diffuseIndex struct {
+	entries  map[string]*indexEntry
+	postings [][]int64
+}
+
+type indexEntry struct {
+	key  string
+	next *indexEntry
+	pad  [48]byte
+}
+
+var index = &diffuseIndex{entries: map[string]*indexEntry{}}
+
+func (ix *diffuseIndex) add(i int) {
+	k := indexKey(i)
+	ix.entries[k] = newIndexEntry(k)
+	ix.postings = append(ix.postings, newPosting())
+}
+
+//go:noinline
+func indexKey(i int) string { return fmt.Sprintf("series-%012d-%0100d", i, i) }
+
+//go:noinline
+func newIndexEntry(k string) *indexEntry { return &indexEntry{key: k} }
+
+//go:noinline
+func newPosting() []int64 { return make([]int64, 16) }
+
+// dispatchRequests is a router: on every stack, allocating the garbage of
+// every request besides the index's growth, which it paces by the clock
+// at about perMinute bytes a minute (an entry costs ~480 bytes in all).
+func dispatchRequests(perMinute int) {
+	const perEntry = 480
+	start, n := time.Now(), 0
+	var garbage []byte
+	for {
+		for want := int(time.Since(start).Minutes() * float64(perMinute/perEntry)); n < want; n++ {
+			index.add(n)
+			garbage = make([]byte, 4096) // the request's own garbage, 8x the growth
+			_ = garbage
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -313,4 +363,38 @@ func TestFindsGoroutineLeakIn20Seconds(t *testing.T) {
 		t.Logf("watch %d: %s [chan receive] not among the suspects %v; top growing %+v", attempt, want, suspectNames(rep), rep.TopGrowing)
 	}
 	t.Errorf("%s [chan receive] missed by two watches", want)
+}
+
+// Growth spread over four allocation sites below one index, each too slow
+// for its own samples, under a router that allocates eight times as much
+// garbage on the same stacks: watch names the index (where the growth
+// comes together), lists its parts, and never the router. As for the
+// small heap leak, a miss gets one more watch on a fresh workload.
+func TestNamesDiffuseGrowthWhereItComesTogether(t *testing.T) {
+	if testing.Short() {
+		t.Skip("watches for a minute; skipped with -short")
+	}
+	t.Parallel()
+	want := "github.com/leaklab/leaklab/profiles/watch_test.(*diffuseIndex).add"
+	for attempt := 1; ; attempt++ {
+		rep := watchWorkload(t, "diffuse", watch.DefaultEvery, watch.DefaultFor)
+		for _, s := range rep.Suspects {
+			if s.Function == "github.com/leaklab/leaklab/profiles/watch_test.dispatchRequests" {
+				t.Fatalf("the router was named: %v", suspectNames(rep))
+			}
+		}
+		s, found := findSuspect(rep, watch.KindHeap, want)
+		if !found && attempt == 1 {
+			t.Logf("watch 1 did not name the index: %v; top growing %+v", suspectNames(rep), rep.TopGrowing)
+			continue
+		}
+		if !found {
+			t.Fatalf("%s not among the suspects %v in two watches; top growing %+v", want, suspectNames(rep), rep.TopGrowing)
+		}
+		t.Logf("found by watch %d: %s %+v parts %+v", attempt, s.Confidence, s.Evidence, s.Parts)
+		if !s.Aggregated || len(s.Parts) < 2 {
+			t.Errorf("want an aggregated suspect with its parts, got aggregated=%v parts=%+v", s.Aggregated, s.Parts)
+		}
+		return
+	}
 }

@@ -1,0 +1,252 @@
+package watch
+
+import (
+	"sort"
+)
+
+// Diffuse growth. One growing structure (an index, a map of groups, a set
+// of label strings) allocates at several sites: tree nodes, map buckets,
+// strings, slices. Each may grow too slowly for its own samples to decide
+// (one sample per 512 KiB), while together they clearly grow. So the
+// detector also keeps a series per own-code function on the heap stacks,
+// a call-graph node: the bytes of every sample whose stack passes through
+// it. A node is judged by the same rules as a site. A dispatcher (a
+// router, a middleware chain, a connection loop) is on every stack, and
+// so allocates the garbage of every request as well: it keeps a small
+// share of what it allocates and fails the retention test, while the
+// own-code caller specific to the growing memory keeps most of it.
+
+// maxNodes bounds how many call-graph nodes a detector follows, so memory
+// stays bounded on a target with a huge call graph.
+const maxNodes = 2000
+
+// minExplained is the share of a node's growth that suspects already
+// named below it must explain for the node to add nothing.
+const minExplained = 0.5
+
+// nodeSample accumulates, during one heap snapshot, a node's values.
+type nodeSample struct {
+	inuse, alloc, objs float64
+	parts              map[string]float64 // in-use bytes by the site below it
+	stack              []string
+	weight             float64
+}
+
+// nodeAccumulator collects one heap snapshot's values per node.
+type nodeAccumulator map[string]*nodeSample
+
+// add counts one heap sample for every own-code function on its stack
+// (each once, however often recursion repeats it).
+func (d *Detector) addToNodes(acc nodeAccumulator, stack []string, site string, inuse, alloc, objs float64) {
+	seen := map[string]bool{}
+	for _, fn := range stack {
+		if seen[fn] || !d.Own.Match(fn) {
+			continue
+		}
+		seen[fn] = true
+		ns := acc[fn]
+		if ns == nil {
+			if _, known := d.nodes.sites[siteKey{kind: KindHeap, function: fn}]; !known && len(d.nodes.sites)+len(acc) >= maxNodes {
+				continue
+			}
+			ns = &nodeSample{parts: map[string]float64{}}
+			acc[fn] = ns
+		}
+		ns.inuse += inuse
+		ns.alloc += alloc
+		ns.objs += objs
+		if inuse > 0 {
+			ns.parts[site] += inuse
+		}
+		if inuse > ns.weight {
+			ns.stack, ns.weight = stack, inuse
+		}
+	}
+}
+
+// recordNodes appends one heap snapshot to every node's series.
+func (d *Detector) recordNodes(t float64, acc nodeAccumulator, id string) {
+	ser := &d.nodes
+	for fn, ns := range acc {
+		k := siteKey{kind: KindHeap, function: fn}
+		st := ser.sites[k]
+		if st == nil {
+			if ns.inuse == 0 {
+				continue
+			}
+			st = &site{key: k, own: true}
+			for _, old := range ser.times {
+				st.points = append(st.points, Point{T: old})
+				st.allocs = append(st.allocs, Point{T: old})
+				st.allocObjs = append(st.allocObjs, Point{T: old})
+			}
+			st.partsFirst = ns.parts
+			ser.sites[k] = st
+		}
+		if ns.weight > st.stackWeight || st.stack == nil {
+			st.stack, st.stackWeight = ns.stack, ns.weight
+		}
+	}
+	ser.times = append(ser.times, t)
+	for k, st := range ser.sites {
+		ns := acc[k.function]
+		if ns == nil {
+			ns = &nodeSample{}
+		}
+		st.points = append(st.points, Point{T: t, V: ns.inuse})
+		st.allocs = append(st.allocs, Point{T: t, V: ns.alloc})
+		st.allocObjs = append(st.allocObjs, Point{T: t, V: ns.objs})
+		st.partsLast = ns.parts
+		st.stackWeight *= 0.5
+	}
+	if ser.firstID == "" {
+		ser.firstID = id
+	}
+	ser.lastID = id
+	ser.snapshot++
+	if len(ser.times) > maxPoints {
+		ser.times = decimateTimes(ser.times)
+		for _, st := range ser.sites {
+			st.points, st.allocs, st.allocObjs = decimate(st.points), decimate(st.allocs), decimate(st.allocObjs)
+		}
+	}
+}
+
+// Part is one site below an aggregated suspect, with its share of the
+// growth.
+type Part struct {
+	Function string  `json:"function"`
+	Growth   float64 `json:"growth_bytes"`
+	Share    float64 `json:"share"`
+}
+
+// partsOf lists the sites below a node that grew between its first
+// snapshot and its last, largest first.
+func partsOf(st *site) ([]Part, float64) {
+	var parts []Part
+	total := 0.0
+	for fn, last := range st.partsLast {
+		if g := last - st.partsFirst[fn]; g > 0 {
+			parts = append(parts, Part{Function: fn, Growth: g})
+			total += g
+		}
+	}
+	sort.Slice(parts, func(i, j int) bool {
+		if parts[i].Growth != parts[j].Growth {
+			return parts[i].Growth > parts[j].Growth
+		}
+		return parts[i].Function < parts[j].Function
+	})
+	for i := range parts {
+		parts[i].Share = round(parts[i].Growth / total)
+		parts[i].Growth = round(parts[i].Growth)
+	}
+	return parts, total
+}
+
+// nodeSuspects judges the call-graph nodes and returns those whose growth
+// the heap suspects already named (sites) do not explain, most specific
+// first: nodes are taken in order of how much they allocated, so a
+// function specific to the growing memory is named before its callers,
+// and a caller adds nothing when what grew below it is already named.
+func (d *Detector) nodeSuspects(named []Suspect) []Suspect {
+	type item struct {
+		parts  map[string]bool
+		growth float64
+	}
+	var accepted []item
+	for _, s := range named {
+		if s.Kind == KindHeap {
+			accepted = append(accepted, item{parts: map[string]bool{s.Function: true}, growth: s.Evidence.Last - s.Evidence.First})
+		}
+	}
+	type candidate struct {
+		s         Suspect
+		allocated float64
+		parts     []Part
+		growth    float64
+	}
+	var cands []candidate
+	for _, st := range d.nodes.sites {
+		s, ok := d.judge(&d.nodes, st)
+		if !ok {
+			continue
+		}
+		parts, growth := partsOf(st)
+		n := len(st.allocs)
+		cands = append(cands, candidate{s: s, allocated: st.allocs[n-1].V - st.allocs[0].V, parts: parts, growth: growth})
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].allocated != cands[j].allocated {
+			return cands[i].allocated < cands[j].allocated
+		}
+		return cands[i].s.Function < cands[j].s.Function
+	})
+	var out []Suspect
+	for _, c := range cands {
+		if c.growth <= 0 {
+			continue
+		}
+		in := map[string]bool{}
+		for _, p := range c.parts {
+			in[p.Function] = true
+		}
+		explained := 0.0
+		for _, a := range accepted {
+			inside := true
+			for fn := range a.parts {
+				if !in[fn] {
+					inside = false
+					break
+				}
+			}
+			if inside {
+				explained += a.growth
+			}
+		}
+		if explained >= minExplained*c.growth {
+			continue
+		}
+		c.s.Parts = c.parts
+		c.s.Aggregated = true
+		if m := d.specificNode(c.s.Function, c.parts, c.growth, c.allocated); m != nil {
+			c.s.JudgedAt = c.s.Function
+			c.s.Function, c.s.Stack = m.key.function, dedupe(m.stack)
+		}
+		out = append(out, c.s)
+		accepted = append(accepted, item{parts: in, growth: c.growth})
+	}
+	return out
+}
+
+// minCovered is the share of a suspect node's growth that a deeper node
+// must hold to be named in its place.
+const minCovered = 0.9
+
+// specificNode returns, for a node judged to grow, the node that holds
+// nearly all of its growth (minCovered) while allocating the least: the
+// own code specific to the growing memory, where a router or middleware
+// on every stack passed the test because it holds the growth too. nil when
+// no node is more specific than the one judged.
+func (d *Detector) specificNode(judged string, parts []Part, growth, allocated float64) *site {
+	var best *site
+	bestAlloc := allocated
+	for _, m := range d.nodes.sites {
+		if m.key.function == judged {
+			continue
+		}
+		n := len(m.allocs)
+		alloc := m.allocs[n-1].V - m.allocs[0].V
+		if alloc >= bestAlloc {
+			continue
+		}
+		held := 0.0
+		for _, p := range parts {
+			held += max(0, m.partsLast[p.Function]-m.partsFirst[p.Function])
+		}
+		if held >= minCovered*growth {
+			best, bestAlloc = m, alloc
+		}
+	}
+	return best
+}
