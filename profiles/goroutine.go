@@ -49,36 +49,12 @@ func isStdlibFunc(name string) bool {
 	return !strings.Contains(first, ".") && first != "main"
 }
 
-// leakSiteOf finds where a goroutine waits: the wait state from its
-// blocking frames, and the first frame of the target's own code (OwnCode),
-// leaf first. A stack entirely in the standard library
-// (an idle HTTP connection, say) is attributed to the first frame below
-// the runtime and internal packages.
+// leakSiteOf names a stack's leak site by the one rule watch names its
+// suspects by (SiteName); a goroutine whose frames show no wait state is
+// "running or other".
 func (a *aggregator) leakSiteOf(frames []rowKey) siteKey {
 	var site siteKey
-	fallback := ""
-	for _, f := range frames {
-		name := a.fnNames[f]
-		if site.wait == "" {
-			if w, ok := waitStates[name]; ok {
-				site.wait = w
-			}
-		}
-		if a.own.Match(name) {
-			site.function = name
-			break
-		}
-		if fallback == "" && !strings.HasPrefix(name, "runtime.") && !strings.HasPrefix(name, "internal/") &&
-			!strings.HasPrefix(name, "sync.runtime_") && waitStates[name] == "" {
-			fallback = name
-		}
-	}
-	if site.function == "" {
-		site.function = fallback
-	}
-	if site.function == "" && len(frames) > 0 {
-		site.function = a.fnNames[frames[len(frames)-1]]
-	}
+	site.function, site.wait, _ = SiteName(a.own, a.sites != nil, len(frames), func(i int) string { return a.fnNames[frames[i]] })
 	if site.wait == "" {
 		site.wait = "running or other"
 	}

@@ -154,6 +154,7 @@ type Detector struct {
 	heap       series
 	gor        series
 	nodes      series // heap only: call-graph nodes (aggregate.go)
+	total      *site  // heap only: the whole heap, every sample
 	leakIDs    string
 	leaks      map[siteKey]int64
 	// httpCallers is, from the last heap profile, the bytes each own-code
@@ -211,6 +212,7 @@ func (d *Detector) add(ser *series, kind string, at time.Time, p *profile.Profil
 	values, allocs, objs := map[siteKey]float64{}, map[siteKey]float64{}, map[siteKey]float64{}
 	callers := map[string]float64{} // heap only: bytes allocated through the HTTP client, by own caller
 	nodes := nodeAccumulator{}      // heap only: values per call-graph node
+	var total nodeSample            // heap only: the whole heap
 	for _, s := range p.Sample {
 		v := float64(s.Value[idx])
 		k, own, stack := d.siteOf(kind, s)
@@ -221,6 +223,9 @@ func (d *Detector) add(ser *series, kind string, at time.Time, p *profile.Profil
 				callers[fn] += float64(s.Value[allocIdx])
 			}
 			d.addToNodes(nodes, stack, k.function, v, float64(s.Value[allocIdx]), float64(s.Value[objIdx]))
+			total.inuse += v
+			total.alloc += float64(s.Value[allocIdx])
+			total.objs += float64(s.Value[objIdx])
 		}
 		if v == 0 {
 			continue
@@ -246,7 +251,7 @@ func (d *Detector) add(ser *series, kind string, at time.Time, p *profile.Profil
 		d.httpCallers = callers
 	}
 	if allocIdx >= 0 {
-		d.recordNodes(t, nodes, id)
+		d.recordNodes(t, nodes, total, id)
 	}
 	ser.times = append(ser.times, t)
 	for k, st := range ser.sites {
@@ -314,34 +319,12 @@ func (d *Detector) siteOf(kind string, s *profile.Sample) (siteKey, bool, []stri
 	return k, own, stack
 }
 
-// siteOfStack names the site of a stack of function names, leaf first;
-// goroutine dumps (IDs) and pprof-format profiles are named alike.
+// siteOfStack names the site of a stack of function names, leaf first, by
+// the rule diff names its leak sites by (profiles.SiteName); goroutine
+// dumps (IDs) and pprof-format profiles are named alike.
 func (d *Detector) siteOfStack(kind string, stack []string) (siteKey, bool) {
-	k := siteKey{kind: kind}
-	fallback := ""
-	for _, fn := range stack {
-		if kind == KindGoroutine && k.wait == "" {
-			if w, ok := profiles.WaitState(fn); ok {
-				k.wait = w
-			}
-		}
-		if k.function == "" && d.Own.Match(fn) {
-			k.function = fn
-		}
-		if !strings.HasPrefix(fn, "runtime.") && !strings.HasPrefix(fn, "internal/") {
-			if _, blocking := profiles.WaitState(fn); !blocking && (fallback == "" || kind == KindGoroutine) {
-				fallback = fn
-			}
-		}
-	}
-	own := k.function != ""
-	if !own {
-		k.function = fallback
-		if k.function == "" && len(stack) > 0 {
-			k.function = stack[len(stack)-1]
-		}
-	}
-	return k, own
+	fn, wait, own := profiles.SiteName(d.Own, kind == KindGoroutine, len(stack), func(i int) string { return stack[i] })
+	return siteKey{kind: kind, function: fn, wait: wait}, own
 }
 
 // Suspects judges every site's series and returns the suspects, proven
@@ -527,16 +510,7 @@ func (d *Detector) evidence(st *site) Trend {
 
 func (d *Detector) judge(ser *series, st *site) (Suspect, bool) {
 	tr := d.evidence(st)
-	unit, minGrowth := "bytes", d.MinHeapGrowth
-	if minGrowth == 0 {
-		minGrowth = DefaultMinHeapGrowth
-	}
-	if st.key.kind == KindGoroutine {
-		unit, minGrowth = "goroutines", d.MinGoroutineGrowth
-		if minGrowth == 0 {
-			minGrowth = DefaultMinGoroutineGrowth
-		}
-	}
+	minGrowth, unit := d.minGrowth(st.key.kind)
 	confidence := ""
 	leaked := d.leaks[st.key]
 	// Still rising in the second half: a net rise there (sparse steps can
