@@ -12,7 +12,9 @@ import (
 )
 
 type watchOptions struct {
-	every, dur         time.Duration
+	every              time.Duration
+	dur                forDuration
+	maxFor             time.Duration
 	html               string
 	noStore            bool
 	own                []string
@@ -50,6 +52,8 @@ Exit status: 3 when there is a suspect, 0 when there is none, 1 on error.`,
   leaklab watch 127.0.0.1:8080 --for 30s --every 2s --html report.html
   leaklab watch http://127.0.0.1:8080 --output json | jq '.suspects[].function'
   leaklab watch http://127.0.0.1:8080 --own github.com/acme/orders
+  # a slow leak: keep watching (up to --max-for) until growth is decided
+  leaklab watch http://127.0.0.1:8080 --for auto
   # judge history already in the store (from watch, capture or collect)
   leaklab watch http://127.0.0.1:8080 --from-store --since 1h
   # a latency-sensitive service: no goroutine dumps (no pause), counts alone
@@ -65,7 +69,9 @@ Exit status: 3 when there is a suspect, 0 when there is none, 1 on error.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.DurationVar(&opts.dur, "for", watch.DefaultFor, "how long to watch")
+	opts.dur.d = watch.DefaultFor
+	fl.Var(&opts.dur, "for", "how long to watch, or auto: at least a minute, longer while something grows undecided, at most --max-for")
+	fl.DurationVar(&opts.maxFor, "max-for", watch.DefaultMaxFor, "with --for auto: the longest to watch")
 	fl.DurationVar(&opts.every, "every", watch.DefaultEvery, "time between snapshots")
 	fl.StringVar(&opts.html, "html", "", "also write a self-contained HTML report with a trend chart per suspect")
 	fl.BoolVar(&opts.noStore, "no-store", false, "do not keep the snapshots in the profile store")
@@ -81,17 +87,20 @@ Exit status: 3 when there is a suspect, 0 when there is none, 1 on error.`,
 }
 
 func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string) error {
-	if opts.every <= 0 || opts.dur <= 0 {
-		return usageErrorf("--every and --for must be positive")
+	if opts.every <= 0 || opts.dur.d <= 0 || opts.maxFor <= 0 {
+		return usageErrorf("--every, --for and --max-for must be positive")
 	}
-	if opts.dur < opts.every {
-		return usageErrorf("--for (%s) must be at least --every (%s)", opts.dur, opts.every)
+	if opts.dur.d < opts.every {
+		return usageErrorf("--for (%s) must be at least --every (%s)", opts.dur.d, opts.every)
+	}
+	if opts.dur.auto && opts.maxFor < opts.dur.d {
+		return usageErrorf("--max-for (%s) must be at least a minute (what --for auto watches at least)", opts.maxFor)
 	}
 	minHeap, err := bytesize.Parse(opts.minHeapGrowth)
 	if err != nil {
 		return &usageError{err: fmt.Errorf("--min-heap-growth: %w", err)}
 	}
-	wo := watch.Options{Every: opts.every, For: opts.dur, Own: watch.OwnCodeFor(opts.own...),
+	wo := watch.Options{Every: opts.every, For: opts.dur.d, Auto: opts.dur.auto, MaxFor: opts.maxFor, Own: watch.OwnCodeFor(opts.own...),
 		MinHeapGrowth: float64(minHeap), MinGoroutineGrowth: opts.minGoroutineGrowth, NoGoroutineIDs: opts.noGoroutineIDs,
 		MaxDumpGoroutines: opts.maxDumpGoroutines}
 	if !opts.noStore {
@@ -99,6 +108,7 @@ func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string)
 			return err
 		}
 	}
+	var lastProgress watch.Progress
 	if f.streams.ErrIsTerminal {
 		wo.Progress = func(p watch.Progress) {
 			status := "ok"
@@ -106,11 +116,20 @@ func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string)
 				status = "failed: " + p.Err.Error()
 			}
 			fmt.Fprintf(f.streams.ErrOut, "\r\033[Ksnapshot %d/%d at %s: %s", p.Snapshot, p.Total, p.Elapsed.Round(time.Second), status)
+			if p.Undecided > 0 {
+				fmt.Fprintf(f.streams.ErrOut, "; %d growing, undecided: watching on", p.Undecided)
+			}
 			if p.Snapshot == p.Total {
 				fmt.Fprintln(f.streams.ErrOut)
 			}
+			lastProgress = p
 		}
 	}
+	defer func() { // an auto watch ends when it has decided, before its last snapshot
+		if lastProgress.Snapshot > 0 && lastProgress.Snapshot != lastProgress.Total {
+			fmt.Fprintln(f.streams.ErrOut)
+		}
+	}()
 	var rep *watch.Report
 	if opts.fromStore {
 		if wo.Store == nil {
@@ -150,3 +169,32 @@ func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string)
 	}
 	return nil
 }
+
+// forDuration is --for: a duration, or auto (at least the default
+// duration, longer while growth is undecided).
+type forDuration struct {
+	d    time.Duration
+	auto bool
+}
+
+func (f *forDuration) String() string {
+	if f.auto {
+		return "auto"
+	}
+	return f.d.String()
+}
+
+func (f *forDuration) Set(s string) error {
+	if s == "auto" {
+		f.d, f.auto = watch.DefaultFor, true
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want a duration such as 1m or 30s, or auto")
+	}
+	f.d, f.auto = d, false
+	return nil
+}
+
+func (f *forDuration) Type() string { return "duration|auto" }

@@ -16,6 +16,9 @@ import (
 // share of what it allocates and fails the retention test, while the
 // own-code caller specific to the growing memory keeps most of it.
 
+// WholeHeap names the series of the whole heap (every sample).
+const WholeHeap = "(whole heap)"
+
 // maxNodes bounds how many call-graph nodes a detector follows, so memory
 // stays bounded on a target with a huge call graph.
 const maxNodes = 2000
@@ -64,8 +67,23 @@ func (d *Detector) addToNodes(acc nodeAccumulator, stack []string, site string, 
 	}
 }
 
-// recordNodes appends one heap snapshot to every node's series.
-func (d *Detector) recordNodes(t float64, acc nodeAccumulator, id string) {
+// recordNodes appends one heap snapshot to every node's series, and to
+// the whole heap's.
+func (d *Detector) recordNodes(t float64, acc nodeAccumulator, total nodeSample, id string) {
+	if d.total == nil {
+		d.total = &site{key: siteKey{kind: KindHeap, function: WholeHeap}}
+		for _, old := range d.nodes.times {
+			d.total.points = append(d.total.points, Point{T: old})
+			d.total.allocs = append(d.total.allocs, Point{T: old})
+			d.total.allocObjs = append(d.total.allocObjs, Point{T: old})
+		}
+	}
+	d.total.points = append(d.total.points, Point{T: t, V: total.inuse})
+	d.total.allocs = append(d.total.allocs, Point{T: t, V: total.alloc})
+	d.total.allocObjs = append(d.total.allocObjs, Point{T: t, V: total.objs})
+	if len(d.total.points) > maxPoints {
+		d.total.points, d.total.allocs, d.total.allocObjs = decimate(d.total.points), decimate(d.total.allocs), decimate(d.total.allocObjs)
+	}
 	ser := &d.nodes
 	for fn, ns := range acc {
 		k := siteKey{kind: KindHeap, function: fn}

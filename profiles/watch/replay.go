@@ -97,6 +97,8 @@ func Replay(ctx context.Context, store *profiles.Store, target string, opts Repl
 	}
 	rep.Suspects = det.Suspects()
 	rep.TopGrowing = det.TopGrowing(topGrowing)
+	rep.Undecided = det.Undecided(rep.Suspects)
+	rep.HeapTotal = det.HeapTotal()
 	return rep, nil
 }
 

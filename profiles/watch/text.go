@@ -15,7 +15,11 @@ import (
 // suspect, with its evidence and the command to run next.
 func WriteText(w io.Writer, r *Report) error {
 	dur := r.Ended.Sub(r.Started).Round(time.Second)
-	fmt.Fprintf(w, "Watched %s for %s: %d snapshots of heap and goroutines, every %s.\n", r.Target, dur, r.Snapshots, time.Duration(r.Every*float64(time.Second)))
+	fmt.Fprintf(w, "Watched %s for %s: %d snapshots of heap and goroutines, every %s", r.Target, dur, r.Snapshots, time.Duration(r.Every*float64(time.Second)))
+	if r.Auto {
+		fmt.Fprintf(w, " (--for auto: at least %s, until decided, at most %s)", time.Duration(r.For*float64(time.Second)), time.Duration(r.MaxFor*float64(time.Second)))
+	}
+	fmt.Fprintln(w, ".")
 	from := ""
 	if r.Own.Source != "" {
 		from = ", from " + r.Own.Source
@@ -85,6 +89,25 @@ func WriteText(w io.Writer, r *Report) error {
 		if s.Next != "" {
 			fmt.Fprintf(w, "      next: %s\n", s.Next)
 		}
+	}
+	if len(r.Undecided) > 0 {
+		switch {
+		case r.Auto:
+			fmt.Fprintf(w, "\nGrowing, still undecided after the longest watch (%s, --max-for):\n", time.Duration(r.MaxFor*float64(time.Second)))
+		default:
+			fmt.Fprintln(w, "\nGrowing, not yet decided (too few samples so far; --for auto keeps watching until it can decide):")
+		}
+		for _, u := range r.Undecided {
+			fmt.Fprintf(w, "  %s  %s", u.Kind, u.Function)
+			if u.WaitState != "" {
+				fmt.Fprintf(w, "  [%s]", u.WaitState)
+			}
+			fmt.Fprintf(w, "  %s per minute (Mann–Kendall p=%s over %d snapshots)\n", formatValue(u.GrowthPerMinute, u.Unit, true), formatP(u.Evidence.P), u.Evidence.N)
+		}
+	}
+	if h := r.HeapTotal; h != nil && h.Evidence.N > 1 {
+		fmt.Fprintf(w, "\nWhole heap (in use, from the heap profiles): %s → %s, %s per minute (p=%s).\n",
+			formatValue(h.Evidence.First, "bytes", false), formatValue(h.Evidence.Last, "bytes", false), formatValue(h.GrowthPerMinute, "bytes", true), formatP(h.Evidence.P))
 	}
 	if !r.GoroutineIDs && r.GoroutineIDsOff != "" {
 		fmt.Fprintf(w, "\nGoroutines were judged by their counts alone (no goroutine IDs: %s).\n", r.GoroutineIDsOff)

@@ -20,6 +20,10 @@ import (
 const (
 	DefaultEvery = 5 * time.Second
 	DefaultFor   = time.Minute
+	// DefaultMaxFor bounds a watch that decides for itself how long to
+	// watch (Options.Auto): a leak of 2 MiB a minute is decided well within
+	// it.
+	DefaultMaxFor = 10 * time.Minute
 	// maxConsecutiveFailures ends a watch whose target stopped answering.
 	maxConsecutiveFailures = 2
 	// topGrowing is how many sites of each kind the report lists besides
@@ -47,6 +51,11 @@ type Options struct {
 	// and the last snapshot, which tell a leak from long-lived goroutines
 	// (ids.go); goroutines are then judged by their counts alone.
 	NoGoroutineIDs bool
+	// Auto keeps watching after For while something grows but is not yet
+	// decided (Detector.Undecided), up to MaxFor; For is then the least.
+	Auto bool
+	// MaxFor bounds an Auto watch; DefaultMaxFor when zero.
+	MaxFor time.Duration
 	// MaxDumpGoroutines is the most goroutines the target may have for a
 	// dump to be taken; DefaultMaxDumpGoroutines when zero.
 	MaxDumpGoroutines int
@@ -58,6 +67,9 @@ type Progress struct {
 	Total    int
 	Elapsed  time.Duration
 	Err      error // the snapshot failed
+	// Undecided, in an Auto watch past its least duration, is how many
+	// sites grow without being decided yet.
+	Undecided int
 }
 
 // Report is a watch's result.
@@ -84,6 +96,15 @@ type Report struct {
 	// TopGrowing lists the steepest-growing sites of each kind, suspects
 	// or not, with their evidence.
 	TopGrowing []SiteTrend `json:"top_growing"`
+	// Undecided lists what grows without being decided yet: watching
+	// longer would decide it (Detector.Undecided).
+	Undecided []SiteTrend `json:"undecided"`
+	// HeapTotal is the whole heap's trend, from the heap profiles.
+	HeapTotal *SiteTrend `json:"heap_total,omitempty"`
+	// Auto says the watch decided for itself how long to watch (--for
+	// auto), between For and MaxFor seconds.
+	Auto   bool    `json:"auto,omitempty"`
+	MaxFor float64 `json:"max_for_seconds,omitempty"`
 }
 
 // Run watches target (a service base URL) until opts.For has passed, ctx
@@ -99,8 +120,14 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 	if opts.MaxDumpGoroutines <= 0 {
 		opts.MaxDumpGoroutines = DefaultMaxDumpGoroutines
 	}
+	if opts.MaxFor <= 0 {
+		opts.MaxFor = DefaultMaxFor
+	}
 	if opts.For < opts.Every {
 		return nil, fmt.Errorf("--for (%s) is shorter than --every (%s)", opts.For, opts.Every)
+	}
+	if opts.Auto && opts.MaxFor < opts.For {
+		return nil, fmt.Errorf("--max-for (%s) is shorter than --for (%s)", opts.MaxFor, opts.For)
 	}
 	_, base, _, err := profiles.ProfileURL(target, profiles.FetchOptions{})
 	if err != nil {
@@ -121,6 +148,12 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 	det := NewDetector(start, opts.Own)
 	det.MinHeapGrowth, det.MinGoroutineGrowth = opts.MinHeapGrowth, opts.MinGoroutineGrowth
 	total := int(opts.For/opts.Every) + 1
+	least := total // an Auto watch judges from here on
+	if opts.Auto {
+		total = int(opts.MaxFor/opts.Every) + 1
+		rep.Auto, rep.MaxFor = true, opts.MaxFor.Seconds()
+	}
+	decidedLooks := 0
 
 	tick := time.NewTicker(opts.Every)
 	defer tick.Stop()
@@ -139,13 +172,32 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 		}
 		// The departure test needs only the first dump and the last, and
 		// each dump pauses the target: two dumps a watch.
-		err := snapshot(ctx, base, opts, det, rep, n == 0 || n == total-1)
+		err := snapshot(ctx, base, opts, det, rep, n == 0 || (!opts.Auto && n == total-1))
+		undecided := -1
+		if err == nil && opts.Auto && n+1 >= least {
+			undecided = len(det.Undecided(det.Suspects()))
+		}
 		if opts.Progress != nil {
-			opts.Progress(Progress{Snapshot: n + 1, Total: total, Elapsed: time.Since(start), Err: err})
+			opts.Progress(Progress{Snapshot: n + 1, Total: total, Elapsed: time.Since(start), Err: err, Undecided: max(undecided, 0)})
 		}
 		if err == nil {
 			rep.Snapshots++
 			consecutive = 0
+			// Decided twice in a row: one look's verdict is not trusted
+			// to end the watch on its own.
+			if undecided == 0 {
+				decidedLooks++
+			} else {
+				decidedLooks = 0
+			}
+			if decidedLooks >= 2 || (opts.Auto && n == total-1) {
+				if opts.Auto {
+					finalDump(ctx, base, opts, det, rep)
+				}
+				if decidedLooks >= 2 {
+					break
+				}
+			}
 			continue
 		}
 		if ctx.Err() != nil {
@@ -173,7 +225,28 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 	}
 	rep.Suspects = det.Suspects()
 	rep.TopGrowing = det.TopGrowing(topGrowing)
+	rep.Undecided = det.Undecided(rep.Suspects)
+	rep.HeapTotal = det.HeapTotal()
 	return rep, nil
+}
+
+// finalDump takes an Auto watch's last goroutine dump once it has decided
+// to stop (a fixed-length watch takes it with its last snapshot).
+func finalDump(ctx context.Context, base string, opts Options, det *Detector, rep *Report) {
+	if opts.NoGoroutineIDs || rep.GoroutineIDsOff != "" {
+		return
+	}
+	c, err := profiles.Fetch(ctx, base, profiles.FetchOptions{Type: profiles.TypeGoroutine, Timeout: 15 * time.Second})
+	if err != nil {
+		rep.GoroutineIDsOff = "the goroutine count before the last dump could not be read: " + err.Error()
+		return
+	}
+	p, err := c.Profile()
+	if err != nil {
+		rep.GoroutineIDsOff = "the goroutine count before the last dump could not be read: " + err.Error()
+		return
+	}
+	goroutineDump(ctx, base, p, opts.MaxDumpGoroutines, det, rep)
 }
 
 // snapshot captures heap (after a GC) and goroutine profiles, and the

@@ -54,6 +54,8 @@ func serveWorkload(mode string) {
 	switch mode {
 	case "heapleak":
 		go leakSmallObjects(6 << 20) // 6 MB per minute, in 64-byte objects
+	case "slowleak":
+		go leakSmallObjects(2 << 20) // 2 MiB a minute: four samples a minute
 	case "diffuse":
 		go dispatchRequests(6 << 20) // 6 MB a minute retained, over four sites below one index
 	case "goroutineleak":
@@ -394,6 +396,38 @@ func TestNamesDiffuseGrowthWhereItComesTogether(t *testing.T) {
 		t.Logf("found by watch %d: %s %+v parts %+v", attempt, s.Confidence, s.Evidence, s.Parts)
 		if !s.Aggregated || len(s.Parts) < 2 {
 			t.Errorf("want an aggregated suspect with its parts, got aggregated=%v parts=%+v", s.Aggregated, s.Parts)
+		}
+		return
+	}
+}
+
+// A leak of 2 MiB a minute is four sampled allocations a minute: one
+// minute often cannot decide it. With Auto the watch keeps going while it
+// grows undecided, and decides it (a likely suspect, named right) within
+// five minutes. A miss gets one more watch, as for the faster leak.
+func TestAutoDecidesSlowLeakWithinFiveMinutes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("watches for up to five minutes; skipped with -short")
+	}
+	t.Parallel()
+	want := "github.com/leaklab/leaklab/profiles/watch_test.leakSmallObjects"
+	for attempt := 1; ; attempt++ {
+		url := startWorkload(t, "slowleak")
+		rep, err := watch.Run(context.Background(), url, watch.Options{Auto: true, MaxFor: 5 * time.Minute, Own: workloadCode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, found := findSuspect(rep, watch.KindHeap, want)
+		if (!found || s.Confidence != watch.Likely) && attempt == 1 {
+			t.Logf("watch 1 (%d snapshots) did not decide: %v; undecided %+v", rep.Snapshots, suspectNames(rep), rep.Undecided)
+			continue
+		}
+		if !found || s.Confidence != watch.Likely {
+			t.Fatalf("%s not a likely suspect after two auto watches: %v; undecided %+v", want, suspectNames(rep), rep.Undecided)
+		}
+		t.Logf("decided by watch %d after %d snapshots (%.0f s): %s %+v", attempt, rep.Snapshots, rep.Ended.Sub(rep.Started).Seconds(), s.Confidence, s.Evidence)
+		if maxSnapshots := int(5*time.Minute/watch.DefaultEvery) + 1; !rep.Auto || rep.Snapshots > maxSnapshots {
+			t.Errorf("auto %v, %d snapshots: want an auto watch of at most %d", rep.Auto, rep.Snapshots, maxSnapshots)
 		}
 		return
 	}
