@@ -11,17 +11,21 @@ import (
 	"github.com/leaklab/leaklab/leaks"
 )
 
-var update = flag.Bool("update", false, "rewrite the catalog table in README.md")
+var update = flag.Bool("update", false, "rewrite the catalog table in docs/services.md")
+
+// catalogPage is the manual page that holds the generated catalog table (it
+// lived in README.md before the manual moved to docs/).
+const catalogPage = "docs/services.md"
 
 const (
 	tableStart = "<!-- catalog:start (generated: go test ./leaks -run TestREADMECatalog -update) -->"
 	tableEnd   = "<!-- catalog:end -->"
 )
 
-// The README's catalog table is generated from the catalog; this fails when
+// The manual's catalog table is generated from the catalog; this fails when
 // they drift apart.
 func TestREADMECatalog(t *testing.T) {
-	path := filepath.Join("..", "README.md")
+	path := filepath.Join("..", filepath.FromSlash(catalogPage))
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +33,7 @@ func TestREADMECatalog(t *testing.T) {
 	readme := string(raw)
 	start, end := strings.Index(readme, tableStart), strings.Index(readme, tableEnd)
 	if start < 0 || end < start {
-		t.Fatalf("README.md lacks the %q ... %q markers", tableStart, tableEnd)
+		t.Fatalf("%s lacks the %q ... %q markers", catalogPage, tableStart, tableEnd)
 	}
 	want := catalogTable()
 	got := readme[start+len(tableStart) : end]
@@ -37,7 +41,7 @@ func TestREADMECatalog(t *testing.T) {
 		return
 	}
 	if !*update {
-		t.Fatalf("README.md's catalog table is out of date; run: go test ./leaks -run TestREADMECatalog -update")
+		t.Fatalf("%s's catalog table is out of date; run: go test ./leaks -run TestREADMECatalog -update", catalogPage)
 	}
 	readme = readme[:start+len(tableStart)] + want + readme[end:]
 	if err := os.WriteFile(path, []byte(readme), 0o644); err != nil {

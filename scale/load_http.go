@@ -13,7 +13,7 @@ import (
 // net/http's Transport: a load generator sends the same request over and
 // over and only needs the status and the end of the body, and skipping the
 // Transport's per-request allocations, goroutines and connection pool is
-// what lets it keep up with wrk (see the README for the measurement).
+// what lets it keep up with wrk (see docs/load.md for the measurement).
 
 const readBufferSize = 16 << 10
 
