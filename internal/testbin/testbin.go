@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -49,18 +50,46 @@ func BuildExperiment(t testing.TB, exp string) string {
 	return b.path
 }
 
+// BuildToolchain compiles cmd/leaklab with another Go toolchain (once per
+// test process), e.g. "go1.27.3", which the go command fetches from the
+// module proxy (GOTOOLCHAIN) the first time: for tests of what a target
+// built with a newer Go serves.
+func BuildToolchain(t testing.TB, toolchain string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	key := "toolchain " + toolchain
+	b, ok := builds[key]
+	if !ok {
+		b = buildEnv(key, "GOTOOLCHAIN="+toolchain, "GOEXPERIMENT=")
+		builds[key] = b
+	}
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
 func build(exp string) builtBinary {
-	dir, err := os.MkdirTemp("", "leaklab-testbin-"+exp)
+	if exp == "" {
+		return buildEnv("")
+	}
+	return buildEnv("GOEXPERIMENT="+exp, "GOEXPERIMENT="+exp)
+}
+
+// buildEnv compiles cmd/leaklab with env added to the environment; what
+// names the build in errors.
+func buildEnv(what string, env ...string) builtBinary {
+	dir, err := os.MkdirTemp("", "leaklab-testbin-"+strings.NewReplacer(" ", "-", "=", "-").Replace(what))
 	if err != nil {
 		return builtBinary{err: err}
 	}
 	path := filepath.Join(dir, "leaklab")
 	cmd := exec.Command("go", "build", "-o", path, "github.com/leaklab/leaklab/cmd/leaklab")
 	cmd.Dir = moduleRoot()
-	what := "go build cmd/leaklab"
-	if exp != "" {
-		cmd.Env = append(os.Environ(), "GOEXPERIMENT="+exp)
-		what = "GOEXPERIMENT=" + exp + " " + what
+	what = strings.TrimSpace(what + " go build cmd/leaklab")
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return builtBinary{err: fmt.Errorf("%s: %v\n%s", what, err, out)}

@@ -18,7 +18,21 @@ func TestProvenGoroutineLeaks(t *testing.T) {
 		t.Skip("builds leaklab with GOEXPERIMENT=goroutineleakprofile (recompiles the standard library); skipped with -short")
 	}
 	t.Parallel()
-	bin := testbin.BuildExperiment(t, "goroutineleakprofile")
+	checkProvenLeaks(t, testbin.BuildExperiment(t, "goroutineleakprofile"))
+}
+
+// Go 1.27 has the goroutineleak profile on by default: a service built
+// with it, without any GOEXPERIMENT, gives proven verdicts too. The go
+// command fetches the toolchain from the module proxy (GOTOOLCHAIN).
+func TestProvenGoroutineLeaksGo127(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds leaklab with Go 1.27 (GOTOOLCHAIN=go1.27.3 fetches it); skipped with -short")
+	}
+	t.Parallel()
+	checkProvenLeaks(t, testbin.BuildToolchain(t, "go1.27.3"))
+}
+
+func checkProvenLeaks(t *testing.T, bin string) {
 	svc, _ := leaks.Lookup("abandoned-worker")
 	for _, fixed := range []bool{false, true} {
 		url := testbin.StartServiceWith(t, bin, svc.Name, fixed).URL

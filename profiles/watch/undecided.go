@@ -10,7 +10,7 @@ import "sort"
 
 // undecidedP is the whole-window Mann–Kendall p-value under which a site
 // that is not (yet) a likely suspect counts as growing, undecided.
-const undecidedP = 0.05
+const undecidedP = 0.1
 
 // maxUndecided bounds the list in a report.
 const maxUndecided = 5
@@ -40,11 +40,13 @@ func (d *Detector) Undecided(suspects []Suspect) []SiteTrend {
 		minGrowth, unit := d.minGrowth(st.key.kind)
 		// The net change, not the median slope: a slow leak's sampled
 		// series has few steps, and the median slope of a few steps is 0.
+		// Nor does it need to rise in the second half: a slow leak can
+		// go a while without a sampled allocation; it must not fall.
 		net := netGrowthPerMinute(st.points)
-		if tr.N < MinSnapshots || net < minGrowth || tr.P >= undecidedP || tr.LateSteadiness <= 0 {
+		if tr.N < MinSnapshots || net < minGrowth || tr.P >= undecidedP || tr.LateSteadiness < 0 {
 			return
 		}
-		if st.key.kind == KindHeap && tr.LateRetention < minHeapRetention/2 {
+		if st.key.kind == KindHeap && wholeRetention(st) < minHeapRetention/2 {
 			return // it frees what it allocates: a cache, not a slow leak
 		}
 		if old, ok := best[st.key]; ok && old.GrowthPerMinute >= net {
@@ -119,4 +121,18 @@ func netGrowthPerMinute(pts []Point) float64 {
 		return 0
 	}
 	return (v1 - v0) / (t1 - t0) * 60
+}
+
+// wholeRetention is, over the whole series, how much of what a heap site
+// allocated it kept (lateRetention is the second half's).
+func wholeRetention(st *site) float64 {
+	n := len(st.points)
+	if len(st.allocs) != n || n < 2 {
+		return 0
+	}
+	allocated := st.allocs[n-1].V - st.allocs[0].V
+	if allocated <= 0 {
+		return 0
+	}
+	return (st.points[n-1].V - st.points[0].V) / allocated
 }
