@@ -58,6 +58,15 @@ func TestWatchCatalog(t *testing.T) {
 	watchAll(t, runs)
 	var again []*watched
 	for _, r := range runs {
+		// Every sample service exports the runtime's live heap, read
+		// exactly at the first snapshot and the last; a heap leak raises it.
+		if r.err == nil {
+			if l := r.rep.LiveHeap; l == nil || l.Metric != "go_gc_heap_live_bytes" || l.First <= 0 {
+				t.Errorf("%s: live heap from /metrics: %+v, want go_gc_heap_live_bytes at the first and last snapshot", r.name(), l)
+			} else if !r.fixed && r.svc.Kind == leaks.KindHeap && l.Last <= l.First {
+				t.Errorf("%s: the live heap did not grow under a heap leak: %+v", r.name(), l)
+			}
+		}
 		if problem := verdictProblem(r); problem != "" {
 			t.Logf("%s: first watch: %s; watching it again", r.name(), problem)
 			again = append(again, &watched{svc: r.svc, fixed: r.fixed})

@@ -109,6 +109,10 @@ func WriteText(w io.Writer, r *Report) error {
 		fmt.Fprintf(w, "\nWhole heap (in use, from the heap profiles): %s → %s, %s per minute (p=%s).\n",
 			formatValue(h.Evidence.First, "bytes", false), formatValue(h.Evidence.Last, "bytes", false), formatValue(h.GrowthPerMinute, "bytes", true), formatP(h.Evidence.P))
 	}
+	if l := r.LiveHeap; l != nil {
+		fmt.Fprintf(w, "Live heap (exact, %s in /metrics, after a GC): %s → %s, %s per minute.\n",
+			l.Metric, formatValue(l.First, "bytes", false), formatValue(l.Last, "bytes", false), formatValue(l.GrowthPerMinute, "bytes", true))
+	}
 	if !r.GoroutineIDs && r.GoroutineIDsOff != "" {
 		fmt.Fprintf(w, "\nGoroutines were judged by their counts alone (no goroutine IDs: %s).\n", r.GoroutineIDsOff)
 	}

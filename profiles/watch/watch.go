@@ -101,6 +101,10 @@ type Report struct {
 	Undecided []SiteTrend `json:"undecided"`
 	// HeapTotal is the whole heap's trend, from the heap profiles.
 	HeapTotal *SiteTrend `json:"heap_total,omitempty"`
+	// LiveHeap is the target's exact heap in use at the first snapshot and
+	// the last, from its /metrics, when it exports it (read twice a watch,
+	// so it adds nothing to the target's cost per snapshot).
+	LiveHeap *LiveHeap `json:"live_heap,omitempty"`
 	// Auto says the watch decided for itself how long to watch (--for
 	// auto), between For and MaxFor seconds.
 	Auto   bool    `json:"auto,omitempty"`
@@ -172,7 +176,11 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 		}
 		// The departure test needs only the first dump and the last, and
 		// each dump pauses the target: two dumps a watch.
-		err := snapshot(ctx, base, opts, det, rep, n == 0 || (!opts.Auto && n == total-1))
+		last := !opts.Auto && n == total-1
+		err := snapshot(ctx, base, opts, det, rep, n == 0 || last)
+		if err == nil && (n == 0 || last) {
+			readLiveHeap(ctx, base, rep)
+		}
 		undecided := -1
 		if err == nil && opts.Auto && n+1 >= least {
 			undecided = len(det.Undecided(det.Suspects()))
@@ -192,6 +200,7 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 			}
 			if decidedLooks >= 2 || (opts.Auto && n == total-1) {
 				if opts.Auto {
+					readLiveHeap(ctx, base, rep)
 					finalDump(ctx, base, opts, det, rep)
 				}
 				if decidedLooks >= 2 {
@@ -227,7 +236,39 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 	rep.TopGrowing = det.TopGrowing(topGrowing)
 	rep.Undecided = det.Undecided(rep.Suspects)
 	rep.HeapTotal = det.HeapTotal()
+	if rep.LiveHeap != nil && rep.LiveHeap.LastAt.IsZero() {
+		rep.LiveHeap = nil // the watch ended before its last reading
+	}
 	return rep, nil
+}
+
+// LiveHeap is a target's exact heap in use at the start and the end of a
+// watch, as its /metrics gives it.
+type LiveHeap struct {
+	Metric          string    `json:"metric"`
+	First           float64   `json:"first"`
+	Last            float64   `json:"last"`
+	FirstAt         time.Time `json:"first_at"`
+	LastAt          time.Time `json:"last_at"`
+	GrowthPerMinute float64   `json:"growth_per_minute"`
+}
+
+// readLiveHeap records the target's exact heap in use (right after the
+// heap profile's forced GC), first or last.
+func readLiveHeap(ctx context.Context, base string, rep *Report) {
+	v, metric, err := profiles.FetchLiveHeap(ctx, nil, base)
+	if err != nil {
+		return
+	}
+	now := time.Now().UTC()
+	if rep.LiveHeap == nil {
+		rep.LiveHeap = &LiveHeap{Metric: metric, First: v, FirstAt: now}
+		return
+	}
+	rep.LiveHeap.Last, rep.LiveHeap.LastAt = v, now
+	if mins := now.Sub(rep.LiveHeap.FirstAt).Minutes(); mins > 0 {
+		rep.LiveHeap.GrowthPerMinute = round((v - rep.LiveHeap.First) / mins)
+	}
 }
 
 // finalDump takes an Auto watch's last goroutine dump once it has decided
