@@ -227,7 +227,7 @@ func (d *Detector) nodeSuspects(named []Suspect) []Suspect {
 		}
 		c.s.Parts = c.parts
 		c.s.Aggregated = true
-		if m := d.specificNode(c.s.Function, c.parts, c.growth, c.allocated); m != nil {
+		if m := d.specificNode(c.s.Function, c.parts, c.growth); m != nil {
 			c.s.JudgedAt = c.s.Function
 			c.s.Function, c.s.Stack = m.key.function, dedupe(m.stack)
 		}
@@ -241,21 +241,22 @@ func (d *Detector) nodeSuspects(named []Suspect) []Suspect {
 // must hold to be named in its place.
 const minCovered = 0.9
 
-// specificNode returns, for a node judged to grow, the node that holds
-// nearly all of its growth (minCovered) while allocating the least: the
-// own code specific to the growing memory, where a router or middleware
-// on every stack passed the test because it holds the growth too. nil when
-// no node is more specific than the one judged.
-func (d *Detector) specificNode(judged string, parts []Part, growth, allocated float64) *site {
-	var best *site
-	bestAlloc := allocated
-	for _, m := range d.nodes.sites {
-		if m.key.function == judged {
-			continue
+// specificNode returns, for a node judged to grow, the deepest node on its
+// heaviest stack (leaf first, below the node) that holds nearly all of its
+// growth (minCovered): the own code specific to the growing memory, where
+// a caller on every stack (a router, a middleware, a thin wrapper) passed
+// the test because it holds the growth too. nil when no node below it does.
+func (d *Detector) specificNode(judged string, parts []Part, growth float64) *site {
+	st := d.nodes.sites[siteKey{kind: KindHeap, function: judged}]
+	if st == nil {
+		return nil
+	}
+	for _, fn := range st.stack {
+		if fn == judged {
+			return nil
 		}
-		n := len(m.allocs)
-		alloc := m.allocs[n-1].V - m.allocs[0].V
-		if alloc >= bestAlloc {
+		m := d.nodes.sites[siteKey{kind: KindHeap, function: fn}]
+		if m == nil {
 			continue
 		}
 		held := 0.0
@@ -263,8 +264,8 @@ func (d *Detector) specificNode(judged string, parts []Part, growth, allocated f
 			held += max(0, m.partsLast[p.Function]-m.partsFirst[p.Function])
 		}
 		if held >= minCovered*growth {
-			best, bestAlloc = m, alloc
+			return m
 		}
 	}
-	return best
+	return nil
 }
