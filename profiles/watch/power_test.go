@@ -48,11 +48,17 @@ func judged(st *site) (Suspect, bool) {
 // as watch.Run does by default: 13 snapshots 5 s apart, starting 2 s after
 // the allocations did. The sampled allocations are a Poisson process.
 func simulatedLeak(rng *rand.Rand, perMinute, stopAt float64) *sampledSite {
+	return simulatedLeakFor(rng, perMinute, stopAt, 13)
+}
+
+// simulatedLeakFor is simulatedLeak watched for the given number of
+// snapshots.
+func simulatedLeakFor(rng *rand.Rand, perMinute, stopAt float64, snapshots int) *sampledSite {
 	perSecond := perMinute / 60 / sampleBytes // samples a second
 	s := newSampledSite("leak", 64)
 	count := 0
 	next := rng.ExpFloat64() / perSecond
-	for i := range 13 {
+	for i := range snapshots {
 		at := 2 + 5*float64(i)
 		for next < at && next < stopAt {
 			count++
@@ -129,6 +135,12 @@ func poisson(rng *rand.Rand, mean float64) int {
 // oldest, or a random one), watched for a minute every 5 s. Its sampled
 // in-use estimate rises and falls as sampled entries come and go.
 func simulatedCache(rng *rand.Rand, size, capacity, perSecond float64, fifo bool) *sampledSite {
+	return simulatedCacheFor(rng, size, capacity, perSecond, fifo, 13)
+}
+
+// simulatedCacheFor is simulatedCache watched for the given number of
+// snapshots.
+func simulatedCacheFor(rng *rand.Rand, size, capacity, perSecond float64, fifo bool, snapshots int) *sampledSite {
 	s := newSampledSite("cache", size)
 	q := 1 / s.count
 	const step = 0.5 // seconds
@@ -145,7 +157,7 @@ func simulatedCache(rng *rand.Rand, size, capacity, perSecond float64, fifo bool
 		}
 	}
 	allocated, now := live, 0.0
-	for i := range 13 {
+	for i := range snapshots {
 		at := 5 * float64(i)
 		for ; now < at; now += step {
 			added := poisson(rng, perStep*q)

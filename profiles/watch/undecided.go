@@ -10,7 +10,7 @@ import "sort"
 
 // undecidedP is the whole-window Mann–Kendall p-value under which a site
 // that is not (yet) a likely suspect counts as growing, undecided.
-const undecidedP = 0.1
+const undecidedP = 0.2
 
 // maxUndecided bounds the list in a report.
 const maxUndecided = 5
@@ -43,7 +43,7 @@ func (d *Detector) Undecided(suspects []Suspect) []SiteTrend {
 		// Nor does it need to rise in the second half: a slow leak can
 		// go a while without a sampled allocation; it must not fall.
 		net := netGrowthPerMinute(st.points)
-		if tr.N < MinSnapshots || net < minGrowth || tr.P >= undecidedP || tr.LateSteadiness < 0 {
+		if tr.N < MinSnapshots || net < minGrowth/2 || tr.P >= undecidedP || tr.LateSteadiness < 0 {
 			return
 		}
 		if st.key.kind == KindHeap && wholeRetention(st) < minHeapRetention/2 {
