@@ -100,9 +100,9 @@ func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string)
 	if err != nil {
 		return &usageError{err: fmt.Errorf("--min-heap-growth: %w", err)}
 	}
-	wo := watch.Options{Every: opts.every, For: opts.dur.d, Auto: opts.dur.auto, MaxFor: opts.maxFor, Own: watch.OwnCodeFor(opts.own...),
-		MinHeapGrowth: float64(minHeap), MinGoroutineGrowth: opts.minGoroutineGrowth, NoGoroutineIDs: opts.noGoroutineIDs,
-		MaxDumpGoroutines: opts.maxDumpGoroutines}
+	do := watch.DetectorOptions{Own: watch.OwnCodeFor(opts.own...), MinHeapGrowth: float64(minHeap), MinGoroutineGrowth: opts.minGoroutineGrowth}
+	wo := watch.Options{DetectorOptions: do, Every: opts.every, For: opts.dur.d, Auto: opts.dur.auto, MaxFor: opts.maxFor,
+		NoGoroutineIDs: opts.noGoroutineIDs, MaxDumpGoroutines: opts.maxDumpGoroutines}
 	if !opts.noStore {
 		if wo.Store, err = openStore(); err != nil {
 			return err
@@ -135,7 +135,7 @@ func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string)
 		if wo.Store == nil {
 			return usageErrorf("--from-store and --no-store cannot go together")
 		}
-		ro := watch.ReplayOptions{Own: wo.Own, MinHeapGrowth: wo.MinHeapGrowth, MinGoroutineGrowth: wo.MinGoroutineGrowth}
+		ro := watch.ReplayOptions{DetectorOptions: do}
 		now := time.Now()
 		if opts.since > 0 {
 			ro.Since = now.Add(-opts.since)
@@ -158,7 +158,7 @@ func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string)
 			return fmt.Errorf("writing %s: %w", opts.html, err)
 		}
 	}
-	if err := f.render(rep, func(w io.Writer) error { return watch.WriteText(w, rep) }); err != nil {
+	if err := f.render(watch.WithNextCommands(rep), func(w io.Writer) error { return watch.WriteText(w, rep) }); err != nil {
 		return err
 	}
 	if len(rep.Suspects) > 0 {

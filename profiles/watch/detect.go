@@ -110,7 +110,8 @@ type Suspect struct {
 	// JudgedAt, on an aggregated suspect, is the caller whose series was
 	// judged when Function, deeper, holds nearly all of its growth.
 	JudgedAt string `json:"judged_at,omitempty"`
-	// Next is the command to run next.
+	// Next is the command to run next; the renderers fill it in
+	// (NextCommand), the detector does not.
 	Next   string  `json:"next,omitempty"`
 	Points []Point `json:"points"`
 }
@@ -541,17 +542,12 @@ func (d *Detector) judge(ser *series, st *site) (Suspect, bool) {
 		ProvenLeaked: leaked, OwnCode: st.own, FirstSnapshot: ser.firstID, LastSnapshot: ser.lastID,
 		Points: append([]Point(nil), st.points...),
 	}
-	if ser.firstID != "" && ser.lastID != "" && ser.firstID != ser.lastID {
-		s.Next = "leaklab diff " + ser.firstID + " " + ser.lastID + " --focus '" + focusPattern(s.Function) + "'"
-		if s.Kind == KindHeap {
-			s.Next += " --by stack"
-		} else if len(d.Own.Modules) > 0 {
-			// so that the diff's leak sites are named as this suspect is
-			s.Next += " --own " + strings.Join(d.Own.Modules, ",")
-		}
-	}
 	return s, true
 }
+
+// HeapSnapshots returns the store IDs of the first and the last heap
+// snapshot the detector saw.
+func (d *Detector) HeapSnapshots() (first, last string) { return d.heap.firstID, d.heap.lastID }
 
 // focusPattern quotes a function name for --focus, keeping it readable.
 func focusPattern(fn string) string {

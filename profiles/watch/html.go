@@ -27,6 +27,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 		Text   string
 	}{R: r, Text: text.String()}
 	for i, s := range r.Suspects {
+		s.Next = NextCommand(r, s)
 		data.Charts = append(data.Charts, chart{Suspect: s, SVG: template.HTML(trendSVG(i, s))})
 	}
 	return reportTemplate.Execute(w, data)

@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 )
@@ -106,10 +105,6 @@ func (d *Detector) nameClientConnections(suspects []Suspect) []Suspect {
 		s.Connections = s.Function
 		s.Function = callers[0].Function
 		s.HTTPCallers = callers
-		if d.heap.firstID != "" && d.heap.lastID != "" && d.heap.firstID != d.heap.lastID {
-			// what the pinned connections keep alive, by the callers' stacks
-			s.Next = fmt.Sprintf("leaklab diff %s %s --focus '%s' --by stack", d.heap.firstID, d.heap.lastID, focusPattern(s.Function))
-		}
 		out = append(out, s)
 	}
 	return out

@@ -11,10 +11,8 @@ import (
 
 // ReplayOptions configure Replay.
 type ReplayOptions struct {
-	Since, Until       time.Time // zero: no bound
-	Own                OwnCode
-	MinHeapGrowth      float64
-	MinGoroutineGrowth float64
+	DetectorOptions
+	Since, Until time.Time // zero: no bound
 }
 
 // Replay runs the detector over the heap and goroutine profiles of target
@@ -57,8 +55,7 @@ func Replay(ctx context.Context, store *profiles.Store, target string, opts Repl
 	} else if opts.Own.Source == "" {
 		opts.Own.Source = profiles.OwnFromFlag
 	}
-	det := NewDetector(start, opts.Own)
-	det.MinHeapGrowth, det.MinGoroutineGrowth = opts.MinHeapGrowth, opts.MinGoroutineGrowth
+	det := opts.DetectorOptions.NewDetector(start)
 	rep := &Report{Target: base, Started: start.UTC(), Own: opts.Own, GoroutineIDsOff: "the store keeps no goroutine dumps"}
 	feed := func(metas []profiles.Meta, add func(time.Time, *profile.Profile, string)) error {
 		for _, m := range metas {
@@ -99,6 +96,7 @@ func Replay(ctx context.Context, store *profiles.Store, target string, opts Repl
 	rep.TopGrowing = det.TopGrowing(topGrowing)
 	rep.Undecided = det.Undecided(rep.Suspects)
 	rep.HeapTotal = det.HeapTotal()
+	rep.FirstHeapSnapshot, rep.LastHeapSnapshot = det.HeapSnapshots()
 	return rep, nil
 }
 

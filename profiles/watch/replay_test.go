@@ -52,7 +52,7 @@ func TestReplayPushTarget(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	opts := watch.ReplayOptions{Own: live.Own}
+	opts := watch.ReplayOptions{DetectorOptions: watch.DetectorOptions{Own: live.Own}}
 	fromURL, err := watch.Replay(ctx, store, url, opts)
 	if err != nil {
 		t.Fatalf("replay of %s: %v", url, err)

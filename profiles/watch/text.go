@@ -86,8 +86,8 @@ func WriteText(w io.Writer, r *Report) error {
 		if len(s.Stack) > 0 {
 			fmt.Fprintf(w, "      stack (leaf first): %s\n", strings.Join(shortStack(s.Stack, 6), " ← "))
 		}
-		if s.Next != "" {
-			fmt.Fprintf(w, "      next: %s\n", s.Next)
+		if next := NextCommand(r, s); next != "" {
+			fmt.Fprintf(w, "      next: %s\n", next)
 		}
 	}
 	if len(r.Undecided) > 0 {
@@ -156,4 +156,40 @@ func formatP(p float64) string {
 		return "<0.0001"
 	}
 	return strconv.FormatFloat(p, 'g', 2, 64)
+}
+
+// NextCommand is the command a person runs next on a suspect: the diff of
+// the two stored snapshots its growth spans, focused on it (for client
+// connections, the heap diff of the code that sends the requests). "" when
+// the watch kept no snapshots.
+func NextCommand(r *Report, s Suspect) string {
+	focus := " --focus '" + focusPattern(s.Function) + "'"
+	if s.Connections != "" {
+		if r.FirstHeapSnapshot == "" || r.FirstHeapSnapshot == r.LastHeapSnapshot {
+			return ""
+		}
+		// what the pinned connections keep alive, by the callers' stacks
+		return "leaklab diff " + r.FirstHeapSnapshot + " " + r.LastHeapSnapshot + focus + " --by stack"
+	}
+	if s.FirstSnapshot == "" || s.LastSnapshot == "" || s.FirstSnapshot == s.LastSnapshot {
+		return ""
+	}
+	next := "leaklab diff " + s.FirstSnapshot + " " + s.LastSnapshot + focus
+	if s.Kind == KindHeap {
+		return next + " --by stack"
+	}
+	if len(r.Own.Modules) > 0 {
+		// so that the diff's leak sites are named as this suspect is
+		next += " --own " + strings.Join(r.Own.Modules, ",")
+	}
+	return next
+}
+
+// WithNextCommands fills every suspect's Next, for renderers that write
+// the suspects as they are (JSON).
+func WithNextCommands(r *Report) *Report {
+	for i := range r.Suspects {
+		r.Suspects[i].Next = NextCommand(r, r.Suspects[i])
+	}
+	return r
 }

@@ -31,18 +31,36 @@ const (
 	topGrowing = 5
 )
 
+// DetectorOptions configure the detector, the same for a live watch (Run),
+// a replay of the store (Replay) and continuous collection.
+type DetectorOptions struct {
+	// Own says which frames are the target's own code; when empty, Run
+	// asks the target's go_build_info metric and then reads it from the
+	// profiles (InferOwnCode), as Replay does.
+	Own OwnCode
+	// MinHeapGrowth and MinGoroutineGrowth are the smallest growth per
+	// minute worth reporting; DefaultMinHeapGrowth and
+	// DefaultMinGoroutineGrowth when zero.
+	MinHeapGrowth      float64
+	MinGoroutineGrowth float64
+}
+
+// NewDetector starts a detector with these options whose time axis
+// begins at start.
+func (o DetectorOptions) NewDetector(start time.Time) *Detector {
+	d := NewDetector(start, o.Own)
+	d.MinHeapGrowth, d.MinGoroutineGrowth = o.MinHeapGrowth, o.MinGoroutineGrowth
+	return d
+}
+
 // Options configure Run.
 type Options struct {
+	DetectorOptions
 	Every time.Duration // DefaultEvery when zero
 	For   time.Duration // DefaultFor when zero
 	// Store keeps every snapshot when set, so suspects can name the diff
 	// to run next.
 	Store *profiles.Store
-	// Own says which frames are the target's own code; detected from the
-	// target's go_build_info metric when empty.
-	Own                OwnCode
-	MinHeapGrowth      float64
-	MinGoroutineGrowth float64
 	// Progress, when set, is called after each snapshot.
 	Progress func(Progress)
 	// Labels are stored with every snapshot.
@@ -99,6 +117,10 @@ type Report struct {
 	// Undecided lists what grows without being decided yet: watching
 	// longer would decide it (Detector.Undecided).
 	Undecided []SiteTrend `json:"undecided"`
+	// FirstHeapSnapshot and LastHeapSnapshot are the store IDs of the
+	// first and the last heap snapshot, when the watch kept them.
+	FirstHeapSnapshot string `json:"first_heap_snapshot,omitempty"`
+	LastHeapSnapshot  string `json:"last_heap_snapshot,omitempty"`
 	// HeapTotal is the whole heap's trend, from the heap profiles.
 	HeapTotal *SiteTrend `json:"heap_total,omitempty"`
 	// LiveHeap is the target's exact heap in use at the first snapshot and
@@ -149,8 +171,7 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 	}
 	start := time.Now()
 	rep := &Report{Target: base, Started: start.UTC(), Every: opts.Every.Seconds(), For: opts.For.Seconds(), Own: opts.Own, GoroutineLeakProfile: true}
-	det := NewDetector(start, opts.Own)
-	det.MinHeapGrowth, det.MinGoroutineGrowth = opts.MinHeapGrowth, opts.MinGoroutineGrowth
+	det := opts.DetectorOptions.NewDetector(start)
 	total := int(opts.For/opts.Every) + 1
 	least := total // an Auto watch judges from here on
 	if opts.Auto {
@@ -234,6 +255,7 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 	rep.TopGrowing = det.TopGrowing(topGrowing)
 	rep.Undecided = det.Undecided(rep.Suspects)
 	rep.HeapTotal = det.HeapTotal()
+	rep.FirstHeapSnapshot, rep.LastHeapSnapshot = det.HeapSnapshots()
 	if rep.LiveHeap != nil && rep.LiveHeap.LastAt.IsZero() {
 		rep.LiveHeap = nil // the watch ended before its last reading
 	}

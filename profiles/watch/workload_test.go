@@ -246,7 +246,7 @@ func watchWorkload(t *testing.T, mode string, every, dur time.Duration) *watch.R
 	t.Helper()
 	url := startWorkload(t, mode)
 	time.Sleep(2 * time.Second) // let the pool and the first bursts start; the cache keeps filling after this
-	rep, err := watch.Run(context.Background(), url, watch.Options{Every: every, For: dur, Own: workloadCode})
+	rep, err := watch.Run(context.Background(), url, watch.Options{Every: every, For: dur, DetectorOptions: watch.DetectorOptions{Own: workloadCode}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +413,7 @@ func TestAutoDecidesSlowLeakWithinFiveMinutes(t *testing.T) {
 	want := "github.com/leaklab/leaklab/profiles/watch_test.leakSmallObjects"
 	for attempt := 1; ; attempt++ {
 		url := startWorkload(t, "slowleak")
-		rep, err := watch.Run(context.Background(), url, watch.Options{Auto: true, MaxFor: 5 * time.Minute, Own: workloadCode})
+		rep, err := watch.Run(context.Background(), url, watch.Options{Auto: true, MaxFor: 5 * time.Minute, DetectorOptions: watch.DetectorOptions{Own: workloadCode}})
 		if err != nil {
 			t.Fatal(err)
 		}
