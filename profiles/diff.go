@@ -269,6 +269,9 @@ type aggregator struct {
 
 	sites map[siteKey]*LeakSite
 	own   OwnCode
+	// generated are the functions of generated files (IsGeneratedFile),
+	// never named as a leak site.
+	generated map[string]bool
 }
 
 type siteKey struct{ function, wait string }
@@ -331,6 +334,12 @@ func (a *aggregator) add(d *decoded, vi, side int) (int64, error) {
 			name = "<unknown>"
 		}
 		lineFn[i] = a.fnKey(name)
+		if IsGeneratedFile(file) {
+			if a.generated == nil {
+				a.generated = map[string]bool{}
+			}
+			a.generated[name] = true
+		}
 		if a.by == ByLine {
 			lineKey[i] = a.key(name+"\x00"+file+"\x00"+strconv.FormatInt(ln.line, 10), name, file, ln.line)
 		} else if a.by == ByFunction {

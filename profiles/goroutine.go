@@ -54,7 +54,8 @@ func isStdlibFunc(name string) bool {
 // "running or other".
 func (a *aggregator) leakSiteOf(frames []rowKey) siteKey {
 	var site siteKey
-	site.function, site.wait, _ = SiteName(a.own, a.sites != nil, len(frames), func(i int) string { return a.fnNames[frames[i]] })
+	isOwn := func(fn string) bool { return a.own.Match(fn) && !a.generated[fn] }
+	site.function, site.wait, _ = SiteName(isOwn, a.sites != nil, len(frames), func(i int) string { return a.fnNames[frames[i]] })
 	if site.wait == "" {
 		site.wait = "running or other"
 	}

@@ -43,7 +43,7 @@ type nodeAccumulator map[string]*nodeSample
 func (d *Detector) addToNodes(acc nodeAccumulator, stack []string, site string, inuse, alloc, objs float64) {
 	seen := map[string]bool{}
 	for _, fn := range stack {
-		if seen[fn] || !d.Own.Match(fn) {
+		if seen[fn] || !d.isOwn(fn) {
 			continue
 		}
 		seen[fn] = true

@@ -162,7 +162,14 @@ type Detector struct {
 	// function allocated through net/http's client (httpclient.go).
 	httpCallers map[string]float64
 	ids         goroutineIDs
+	// generated are the functions of generated files seen in the
+	// profiles (profiles.IsGeneratedFile): never named, their callers are.
+	generated map[string]bool
 }
+
+// isOwn says whether fn is own code worth naming: the target's own, and
+// not generated.
+func (d *Detector) isOwn(fn string) bool { return d.Own.Match(fn) && !d.generated[fn] }
 
 // NewDetector starts a detector whose time axis begins at start.
 func NewDetector(start time.Time, own OwnCode) *Detector {
@@ -313,6 +320,12 @@ func (d *Detector) siteOf(kind string, s *profile.Sample) (siteKey, bool, []stri
 		for _, line := range loc.Line {
 			if line.Function != nil {
 				stack = append(stack, line.Function.Name)
+				if profiles.IsGeneratedFile(line.Function.Filename) {
+					if d.generated == nil {
+						d.generated = map[string]bool{}
+					}
+					d.generated[line.Function.Name] = true
+				}
 			}
 		}
 	}
@@ -324,7 +337,7 @@ func (d *Detector) siteOf(kind string, s *profile.Sample) (siteKey, bool, []stri
 // the rule diff names its leak sites by (profiles.SiteName); goroutine
 // dumps (IDs) and pprof-format profiles are named alike.
 func (d *Detector) siteOfStack(kind string, stack []string) (siteKey, bool) {
-	fn, wait, own := profiles.SiteName(d.Own, kind == KindGoroutine, len(stack), func(i int) string { return stack[i] })
+	fn, wait, own := profiles.SiteName(d.isOwn, kind == KindGoroutine, len(stack), func(i int) string { return stack[i] })
 	return siteKey{kind: kind, function: fn, wait: wait}, own
 }
 
