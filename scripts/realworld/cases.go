@@ -1,0 +1,145 @@
+package main
+
+// A case is one server under one workload. Healthy cases must get no
+// suspect; leak cases grow without bound through the server's normal API,
+// and a suspect whose function is one of culprits names the leak rightly.
+type leakCase struct {
+	name   string
+	server string
+	driver driver
+	// leak is the kind of unbounded growth the workload causes: "" for a
+	// healthy case, else "heap", "goroutine" or "heap+goroutine".
+	leak string
+	// culprits are the functions a reader of the server's source accepts
+	// as the leak's site, preferred first; a suspect names the leak rightly
+	// when its function equals one of them or is a closure inside one
+	// (prefix followed by ".func").
+	culprits []string
+	// why says where the growth is kept and why these functions are the
+	// ones to name.
+	why string
+}
+
+var cases = []leakCase{
+	{name: "etcd-healthy", server: "etcd", driver: etcdSteady,
+		why: "reads and rewrites of 200 fixed keys; the keyspace does not grow"},
+	{name: "etcd-unique-keys", server: "etcd", driver: etcdUniqueKeys, leak: "heap",
+		culprits: []string{
+			"go.etcd.io/etcd/mvcc.(*treeIndex).Put",
+			"go.etcd.io/etcd/mvcc.newKeyIndex",
+			"go.etcd.io/etcd/mvcc.(*keyIndex).put",
+			"go.etcd.io/etcd/mvcc.(*storeTxnWrite).put",
+			"go.etcd.io/etcd/raft.(*MemoryStorage).Append",
+			"go.etcd.io/etcd/raft.(*raftLog).append",
+			"go.etcd.io/etcd/raft.(*unstable).truncateAndAppend",
+		},
+		why: "every new key gets a keyIndex in mvcc's treeIndex (a B-tree kept in memory for the whole keyspace), " +
+			"and every put stays in raft's in-memory log until the next snapshot (100,000 entries by default); " +
+			"the index is what a reader names, the raft log is an acceptable second"},
+	{name: "etcd-held-watches", server: "etcd", driver: etcdHeldWatches, leak: "goroutine",
+		culprits: []string{
+			"go.etcd.io/etcd/etcdserver/api/v3rpc.(*serverWatchStream).recvLoop",
+			"go.etcd.io/etcd/etcdserver/api/v3rpc.(*serverWatchStream).sendLoop",
+			"go.etcd.io/etcd/etcdserver/api/v3rpc.(*watchServer).Watch",
+			"go.etcd.io/etcd/mvcc.(*watchableStore).NewWatchStream",
+			"go.etcd.io/etcd/etcdserver/api/v3rpc.(*watchServer).Watch",
+			"go.etcd.io/etcd/proxy/grpcproxy/adapter",
+		},
+		why: "each watch stream that is never cancelled keeps the v3rpc serverWatchStream's receive and send loops " +
+			"(and the JSON gateway's stream) parked"},
+
+	{name: "pushgateway-healthy", server: "pushgateway", driver: pushgatewaySteady,
+		why: "20 jobs replace their own groups; the set of groups is fixed"},
+	{name: "pushgateway-unique-groups", server: "pushgateway", driver: pushgatewayUniqueGroups, leak: "heap",
+		culprits: []string{
+			"github.com/prometheus/pushgateway/handler.Push",
+			"github.com/prometheus/pushgateway/storage.(*DiskMetricStore).processWriteRequest",
+			"github.com/prometheus/pushgateway/storage.(*DiskMetricStore).SubmitWriteRequest",
+			"github.com/prometheus/pushgateway/storage.(*DiskMetricStore).loop",
+		},
+		why: "the DiskMetricStore keeps every grouping key's metric families forever; they are parsed (allocated) in " +
+			"handler.Push and stored by processWriteRequest, so either is the place a reader fixes"},
+
+	{name: "alertmanager-healthy", server: "alertmanager", driver: alertmanagerSteady,
+		why: "the same 50 alerts (five groups) re-sent every few seconds"},
+	{name: "alertmanager-unique-groups", server: "alertmanager", driver: alertmanagerUniqueGroups, leak: "heap+goroutine",
+		culprits: []string{
+			"github.com/prometheus/alertmanager/dispatch.(*Dispatcher).processAlert",
+			"github.com/prometheus/alertmanager/dispatch.newAggrGroup",
+			"github.com/prometheus/alertmanager/dispatch.(*aggrGroup).run",
+			"github.com/prometheus/alertmanager/dispatch.(*aggrGroup).insert",
+			"github.com/prometheus/alertmanager/provider/mem.(*Alerts).Put",
+			"github.com/prometheus/alertmanager/store.(*Alerts).Set",
+			"github.com/prometheus/alertmanager/api/v2.(*API).postAlertsHandler",
+			"github.com/prometheus/alertmanager/api/v2.OpenAPIAlertsToAlerts",
+		},
+		why: "each new alertname opens an aggregation group (dispatch.newAggrGroup, one goroutine running " +
+			"aggrGroup.run each) and every alert is stored in provider/mem until it ends an hour later"},
+
+	{name: "prometheus-healthy", server: "prometheus", driver: prometheusSteady,
+		why: "one scraped target with 400 fixed series every second"},
+	{name: "prometheus-series-churn", server: "prometheus", driver: prometheusChurn, leak: "heap",
+		culprits: []string{
+			"github.com/prometheus/prometheus/tsdb.(*Head).getOrCreateWithID",
+			"github.com/prometheus/prometheus/tsdb.(*Head).getOrCreate",
+			"github.com/prometheus/prometheus/tsdb.newMemSeries",
+			"github.com/prometheus/prometheus/tsdb.(*memSeries).appendable",
+			"github.com/prometheus/prometheus/tsdb.(*memSeries).append",
+			"github.com/prometheus/prometheus/tsdb.(*headAppender).Append",
+			"github.com/prometheus/prometheus/tsdb/index.(*MemPostings).addFor",
+			"github.com/prometheus/prometheus/tsdb/index.(*MemPostings).Add",
+			"github.com/prometheus/prometheus/scrape.(*scrapeLoop).append",
+		},
+		why: "a request ID in a label makes 40 new series per scrape; the TSDB head keeps each series " +
+			"(memSeries, its label set, postings, head chunk) until head compaction hours later; the series are created " +
+			"in Head.getOrCreateWithID, their labels are built in the scrape loop's append"},
+
+	{name: "nats-healthy", server: "nats", driver: natsSteady,
+		why: "a publisher and a subscriber on 50 fixed subjects"},
+	{name: "nats-unique-subs", server: "nats", driver: natsUniqueSubs, leak: "heap",
+		culprits: []string{
+			"github.com/nats-io/nats-server/server.(*client).processSub",
+			"github.com/nats-io/nats-server/server.(*client).processSubEx",
+			"github.com/nats-io/nats-server/server.(*Sublist).Insert",
+			"github.com/nats-io/nats-server/server.newNode",
+			"github.com/nats-io/nats-server/server.newLevel",
+			"github.com/nats-io/nats-server/server.(*client).parse",
+		},
+		why: "every SUB that is never UNSUBscribed stays in the client's subs map (client.processSub) and in " +
+			"the account's subject tree (Sublist.Insert)"},
+	{name: "nats-held-conns", server: "nats", driver: natsHeldConns, leak: "goroutine",
+		culprits: []string{
+			"github.com/nats-io/nats-server/server.(*client).readLoop",
+			"github.com/nats-io/nats-server/server.(*client).writeLoop",
+			"github.com/nats-io/nats-server/server.(*Server).createClient",
+			"github.com/nats-io/nats-server/server.(*Server).startGoRoutine",
+		},
+		why: "every connection never closed keeps its readLoop and writeLoop goroutines, started by createClient"},
+
+	{name: "influxdb-healthy", server: "influxdb", driver: influxdbSteady,
+		why: "200 hosts reporting cpu: a fixed set of series, points only"},
+	{name: "influxdb-unique-series", server: "influxdb", driver: influxdbUniqueSeries, leak: "heap",
+		culprits: []string{
+			"github.com/influxdata/influxdb/tsdb/index/inmem.(*Index).CreateSeriesListIfNotExists",
+			"github.com/influxdata/influxdb/tsdb/index/inmem.(*measurement).AddSeries",
+			"github.com/influxdata/influxdb/tsdb/index/inmem.newSeries",
+			"github.com/influxdata/influxdb/tsdb/index/inmem.(*ShardIndex).CreateSeriesListIfNotExists",
+			"github.com/influxdata/influxdb/tsdb.(*SeriesFile).CreateSeriesListIfNotExists",
+			"github.com/influxdata/influxdb/tsdb.(*SeriesPartition).CreateSeriesListIfNotExists",
+			"github.com/influxdata/influxdb/tsdb.(*SeriesIndex).Insert",
+		},
+		why: "a container ID tag makes every point a new series; the in-memory index (inmem, the default) and the " +
+			"series file's in-memory key index keep every series until it is dropped"},
+
+	{name: "caddy-healthy", server: "caddy", driver: caddySteady,
+		why: "a keep-alive pool of four connections fetching a page"},
+	{name: "caddy-held-conns", server: "caddy", driver: caddyHeldConns, leak: "goroutine",
+		culprits: []string{
+			"net/http.(*conn).serve",
+			"net/http.(*Server).Serve",
+			"github.com/caddyserver/caddy/v2/modules/caddyhttp.(*App).Start",
+		},
+		why: "idle keep-alive connections a client never closes are kept for caddy's idle timeout (5 minutes): each " +
+			"holds a net/http conn.serve goroutine; no caddy frame is on those stacks, so the server's accept loop or " +
+			"net/http's conn.serve is the only honest name"},
+}
