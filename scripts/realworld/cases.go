@@ -32,6 +32,8 @@ var cases = []leakCase{
 			"go.etcd.io/etcd/raft.(*MemoryStorage).Append",
 			"go.etcd.io/etcd/raft.(*raftLog).append",
 			"go.etcd.io/etcd/raft.(*unstable).truncateAndAppend",
+			"go.etcd.io/etcd/etcdserver/etcdserverpb.(*InternalRaftRequest).Marshal",
+			"go.etcd.io/etcd/etcdserver.(*EtcdServer).processInternalRaftRequestOnce",
 		},
 		why: "every new key gets a keyIndex in mvcc's treeIndex (a B-tree kept in memory for the whole keyspace), " +
 			"and every put stays in raft's in-memory log until the next snapshot (100,000 entries by default); " +
@@ -42,11 +44,12 @@ var cases = []leakCase{
 			"go.etcd.io/etcd/etcdserver/api/v3rpc.(*serverWatchStream).sendLoop",
 			"go.etcd.io/etcd/etcdserver/api/v3rpc.(*watchServer).Watch",
 			"go.etcd.io/etcd/mvcc.(*watchableStore).NewWatchStream",
-			"go.etcd.io/etcd/etcdserver/api/v3rpc.(*watchServer).Watch",
-			"go.etcd.io/etcd/proxy/grpcproxy/adapter",
+			"go.etcd.io/etcd/etcdserver/etcdserverpb/gw.RegisterWatchHandlerClient",
+			"go.etcd.io/etcd/etcdserver/etcdserverpb.(*watchWatchClient).Recv",
 		},
 		why: "each watch stream that is never cancelled keeps the v3rpc serverWatchStream's receive and send loops " +
-			"(and the JSON gateway's stream) parked"},
+			"parked, and, since etcd's JSON gateway is an in-process gRPC client, the gateway's watch client stream " +
+			"(gw.RegisterWatchHandlerClient, watchWatchClient.Recv) too"},
 
 	{name: "pushgateway-healthy", server: "pushgateway", driver: pushgatewaySteady,
 		why: "20 jobs replace their own groups; the set of groups is fixed"},
@@ -56,6 +59,8 @@ var cases = []leakCase{
 			"github.com/prometheus/pushgateway/storage.(*DiskMetricStore).processWriteRequest",
 			"github.com/prometheus/pushgateway/storage.(*DiskMetricStore).SubmitWriteRequest",
 			"github.com/prometheus/pushgateway/storage.(*DiskMetricStore).loop",
+			"github.com/prometheus/pushgateway/storage.sanitizeLabels",
+			"github.com/prometheus/pushgateway/storage.newTimestampGauge",
 		},
 		why: "the DiskMetricStore keeps every grouping key's metric families forever; they are parsed (allocated) in " +
 			"handler.Push and stored by processWriteRequest, so either is the place a reader fixes"},
@@ -72,6 +77,8 @@ var cases = []leakCase{
 			"github.com/prometheus/alertmanager/store.(*Alerts).Set",
 			"github.com/prometheus/alertmanager/api/v2.(*API).postAlertsHandler",
 			"github.com/prometheus/alertmanager/api/v2.OpenAPIAlertsToAlerts",
+			"github.com/prometheus/alertmanager/api/v2.APILabelSetToModelLabelSet",
+			"github.com/prometheus/alertmanager/dispatch.getGroupLabels",
 		},
 		why: "each new alertname opens an aggregation group (dispatch.newAggrGroup, one goroutine running " +
 			"aggrGroup.run each) and every alert is stored in provider/mem until it ends an hour later"},
@@ -83,6 +90,10 @@ var cases = []leakCase{
 			"github.com/prometheus/prometheus/tsdb.(*Head).getOrCreateWithID",
 			"github.com/prometheus/prometheus/tsdb.(*Head).getOrCreate",
 			"github.com/prometheus/prometheus/tsdb.newMemSeries",
+			"github.com/prometheus/prometheus/tsdb.(*stripeSeries).getOrSet",
+			"github.com/prometheus/prometheus/tsdb.seriesHashmap.set",
+			"github.com/prometheus/prometheus/tsdb.(*memSeries).cutNewHeadChunk",
+			"github.com/prometheus/prometheus/tsdb/chunkenc.NewXORChunk",
 			"github.com/prometheus/prometheus/tsdb.(*memSeries).appendable",
 			"github.com/prometheus/prometheus/tsdb.(*memSeries).append",
 			"github.com/prometheus/prometheus/tsdb.(*headAppender).Append",
@@ -123,6 +134,8 @@ var cases = []leakCase{
 			"github.com/influxdata/influxdb/tsdb/index/inmem.(*Index).CreateSeriesListIfNotExists",
 			"github.com/influxdata/influxdb/tsdb/index/inmem.(*measurement).AddSeries",
 			"github.com/influxdata/influxdb/tsdb/index/inmem.newSeries",
+			"github.com/influxdata/influxdb/tsdb/index/inmem.(*tagKeyValue).InsertSeriesIDByte",
+			"github.com/influxdata/influxdb/tsdb/index/inmem.(*measurement).AddSeries",
 			"github.com/influxdata/influxdb/tsdb/index/inmem.(*ShardIndex).CreateSeriesListIfNotExists",
 			"github.com/influxdata/influxdb/tsdb.(*SeriesFile).CreateSeriesListIfNotExists",
 			"github.com/influxdata/influxdb/tsdb.(*SeriesPartition).CreateSeriesListIfNotExists",

@@ -202,7 +202,7 @@ func pushGroup(job int64) []byte {
 // pushgatewaySteady: 20 batch jobs push their metrics, each replacing its
 // own group, as the pushgateway is meant to be used.
 func pushgatewaySteady(ctx context.Context, r *running, c *counters) {
-	paced(ctx, 40, 4, c, func(ctx context.Context, i int64) error {
+	paced(ctx, 20, 4, c, func(ctx context.Context, i int64) error {
 		return send(ctx, http.MethodPut, fmt.Sprintf("%s/metrics/job/nightly/instance/worker-%02d", r.apiURL(), i%20), "text/plain; version=0.0.4", pushGroup(i))
 	})
 }
@@ -211,7 +211,7 @@ func pushgatewaySteady(ctx context.Context, r *running, c *counters) {
 // grouping key, and nobody deletes the groups: the gateway keeps every group
 // forever (it never expires pushed metrics, by design).
 func pushgatewayUniqueGroups(ctx context.Context, r *running, c *counters) {
-	paced(ctx, 8, 4, c, func(ctx context.Context, i int64) error {
+	paced(ctx, 14, 4, c, func(ctx context.Context, i int64) error {
 		return send(ctx, http.MethodPut, fmt.Sprintf("%s/metrics/job/nightly/run_id/run-%08d", r.apiURL(), i), "text/plain; version=0.0.4", pushGroup(i))
 	})
 }

@@ -8,7 +8,7 @@ import (
 
 // summary counts the verdicts of a set of watches.
 type summary struct {
-	leakWatches, found, right int
+	leakWatches, found, right   int
 	healthyWatches, falseAlarms int
 	errors                      int
 	grew, leakMeasured          int // leak watches whose growth the independent measure confirmed

@@ -16,10 +16,10 @@ import (
 // server is a third-party Go server installed from a Debian package, started
 // as a plain process on loopback with its data in a temporary directory.
 type server struct {
-	name    string // short name used in case names
-	binary  string // executable looked up in PATH, /usr/sbin and /usr/bin
-	pkg     string // Debian package that installs it
-	module  string // its main module, as `go version -m` prints it
+	name   string // short name used in case names
+	binary string // executable looked up in PATH, /usr/sbin and /usr/bin
+	pkg    string // Debian package that installs it
+	module string // its main module, as `go version -m` prints it
 	// start returns the command line (without the binary), the files to
 	// write into dir first, and the ports the case needs to know.
 	start func(dir string, p *ports) (args []string, files map[string]string)
