@@ -70,7 +70,11 @@ var servers = map[string]*server{
 		start: func(dir string, p *ports) ([]string, map[string]string) {
 			p.api = mustPort()
 			p.pprof = p.api
-			return []string{fmt.Sprintf("--web.listen-address=127.0.0.1:%d", p.api), "--log.level=warn"}, nil
+			// Debian's default persistence file is shared by every instance.
+			return []string{
+				fmt.Sprintf("--web.listen-address=127.0.0.1:%d", p.api), "--log.level=warn",
+				"--persistence.file=" + filepath.Join(dir, "pushgateway.data"),
+			}, nil
 		},
 	},
 	"alertmanager": {
