@@ -51,8 +51,9 @@ type ownCodeRep = json.RawMessage
 
 // diffRow is one row of `leaklab diff --output json`.
 type diffRow struct {
-	Function string  `json:"function"`
-	Delta    float64 `json:"delta"`
+	Function string   `json:"function"`
+	Stack    []string `json:"stack,omitempty"` // with --by stack, leaf first
+	Delta    float64  `json:"delta"`
 }
 
 // result is one watch of one case.
@@ -70,6 +71,7 @@ type result struct {
 	watch    watchReport
 	watchCmd string
 	diff     []diffRow // heap diff, first → last snapshot of the watch, by function
+	stacks   []diffRow // the same diff by stack
 	verdict  string
 }
 
@@ -156,7 +158,9 @@ func runCase(ctx context.Context, cfg config, c leakCase, run int) (res result) 
 		res.err = err
 		return res
 	}
-	res.diff, _ = heapDiff(ctx, cfg, home) // best effort: the table says "-" without it
+	// Best effort: the details only lack the diff without them.
+	res.diff, _ = heapDiff(ctx, cfg, home, "function")
+	res.stacks, _ = heapDiff(ctx, cfg, home, "stack")
 	return res
 }
 
@@ -182,7 +186,7 @@ func runWatch(ctx context.Context, cfg config, url, home string) (watchReport, s
 }
 
 // heapDiff diffs the first and last heap profiles the watch stored.
-func heapDiff(ctx context.Context, cfg config, home string) ([]diffRow, error) {
+func heapDiff(ctx context.Context, cfg config, home, by string) ([]diffRow, error) {
 	env := append(os.Environ(), "LEAKLAB_HOME="+home)
 	ls := exec.CommandContext(ctx, cfg.leaklab, "profiles", "ls", "--type", "heap", "--output", "json")
 	ls.Env = env
@@ -196,7 +200,7 @@ func heapDiff(ctx context.Context, cfg config, home string) ([]diffRow, error) {
 	if err := json.Unmarshal(out, &stored); err != nil || len(stored) < 2 {
 		return nil, fmt.Errorf("profiles ls: %d heap profiles (%v)", len(stored), err)
 	}
-	diff := exec.CommandContext(ctx, cfg.leaklab, "diff", stored[0].ID, stored[len(stored)-1].ID, "--top", "8", "--output", "json")
+	diff := exec.CommandContext(ctx, cfg.leaklab, "diff", stored[0].ID, stored[len(stored)-1].ID, "--by", by, "--top", "8", "--output", "json")
 	diff.Env = env
 	if out, err = diff.Output(); err != nil {
 		return nil, err

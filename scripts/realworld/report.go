@@ -136,7 +136,7 @@ func writeMarkdown(w io.Writer, rs []result, command string) {
 			r.goroutinesPerMin, cell(strings.Join(sus, "; ")), cell(strings.Join(top, "; ")), verdict)
 	}
 	fmt.Fprintf(w, "\n**Summary:** %s.\n", summarize(rs))
-	fmt.Fprintf(w, "\n### Heap diff of each leak watch (first → last snapshot, flat, top rows)\n\n")
+	fmt.Fprintf(w, "\n### Heap diff of each leak watch (first → last snapshot: top functions, flat, then top stacks, leaf first)\n\n")
 	for _, r := range rs {
 		if r.c.leak == "" || r.err != nil || len(r.diff) == 0 {
 			continue
@@ -149,6 +149,19 @@ func writeMarkdown(w io.Writer, rs []result, command string) {
 			fmt.Fprintf(w, " `%s` %+.1f MiB;", d.Function, d.Delta/(1<<20))
 		}
 		fmt.Fprintln(w)
+		for i, d := range r.stacks {
+			if i == 3 || d.Delta <= 0 {
+				break
+			}
+			frames := d.Stack
+			if len(frames) > 10 {
+				frames = append(frames[:10:10], "…")
+			}
+			for k, f := range frames {
+				frames[k] = shortFunc(f)
+			}
+			fmt.Fprintf(w, "  - stack %+.1f MiB: %s\n", d.Delta/(1<<20), strings.Join(frames, " ← "))
+		}
 	}
 }
 
