@@ -125,10 +125,12 @@ func etcdGet(ctx context.Context, r *running, key string) error {
 	return send(ctx, http.MethodPost, r.apiURL()+"/v3/kv/range", "application/json", body)
 }
 
-// etcdSteady reads and rewrites a fixed set of 200 keys: the keyspace stays
-// the same size (each rewrite adds one revision, a few bytes, to the index).
+// etcdSteady reads a fixed set of 200 keys and rewrites one a second: the
+// keyspace stays the same size (each rewrite adds one revision, a few bytes,
+// to the index, and one entry to the raft log, which the snapshot every
+// 100,000 entries bounds).
 func etcdSteady(ctx context.Context, r *running, c *counters) {
-	go paced(ctx, 5, 2, c, func(ctx context.Context, i int64) error {
+	go paced(ctx, 1, 1, c, func(ctx context.Context, i int64) error {
 		return etcdPut(ctx, r, fmt.Sprintf("/config/service-%03d", i%200), fmt.Sprintf(`{"replicas":%d}`, i%7))
 	})
 	paced(ctx, 80, 4, c, func(ctx context.Context, i int64) error {

@@ -12,7 +12,12 @@ type summary struct {
 	healthyWatches, falseAlarms int
 	errors                      int
 	grew, leakMeasured          int // leak watches whose growth the independent measure confirmed
+	// by kind of growth: watches of cases growing that way, those with a
+	// suspect of that kind, and those with a right one
+	kind map[string]*kindCount
 }
+
+type kindCount struct{ watches, found, right int }
 
 // minHeapGrowth and minGoroutineGrowth are the growth per minute, measured
 // independently, below which a leak case did not really leak in a watch.
@@ -34,7 +39,7 @@ func grew(r result) bool {
 }
 
 func summarize(rs []result) summary {
-	var s summary
+	s := summary{kind: map[string]*kindCount{"heap": {}, "goroutine": {}}}
 	for _, r := range rs {
 		if r.err != nil {
 			s.errors++
@@ -49,6 +54,25 @@ func summarize(rs []result) summary {
 		}
 		s.leakWatches++
 		s.leakMeasured++
+		for kind, k := range s.kind {
+			if !strings.Contains(r.c.leak, kind) {
+				continue
+			}
+			k.watches++
+			found, right := false, false
+			for _, sus := range r.watch.Suspects {
+				if sus.Kind == kind {
+					found = true
+					right = right || matchesCulprit(sus.Function, r.c.culprits)
+				}
+			}
+			if found {
+				k.found++
+			}
+			if right {
+				k.right++
+			}
+		}
 		if grew(r) {
 			s.grew++
 		}
@@ -78,7 +102,19 @@ func (s summary) String() string {
 	return fmt.Sprintf("leak watches %d: found %d (recall %.0f%%), culprit right %d (accuracy %.0f%% of found); "+
 		"growth confirmed independently in %d of %d; healthy watches %d: false alarms %d; errors %d",
 		s.leakWatches, s.found, 100*s.recall(), s.right, 100*s.accuracy(), s.grew, s.leakMeasured,
-		s.healthyWatches, s.falseAlarms, s.errors)
+		s.healthyWatches, s.falseAlarms, s.errors) + s.byKind()
+}
+
+func (s summary) byKind() string {
+	var b strings.Builder
+	for _, kind := range []string{"heap", "goroutine"} {
+		k := s.kind[kind]
+		if k == nil || k.watches == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "; %s growth: %d watches, a %s suspect in %d, right in %d", kind, k.watches, kind, k.found, k.right)
+	}
+	return b.String()
 }
 
 func mib(b float64) string { return fmt.Sprintf("%.1f", b/(1<<20)) }
