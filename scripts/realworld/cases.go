@@ -122,7 +122,6 @@ var cases = []leakCase{
 			"github.com/nats-io/nats-server/server.(*Sublist).Insert",
 			"github.com/nats-io/nats-server/server.newNode",
 			"github.com/nats-io/nats-server/server.newLevel",
-			"github.com/nats-io/nats-server/server.(*client).parse",
 		},
 		why: "every SUB that is never UNSUBscribed stays in the client's subs map (client.processSub) and in " +
 			"the account's subject tree (Sublist.Insert)"},
@@ -131,7 +130,6 @@ var cases = []leakCase{
 			"github.com/nats-io/nats-server/server.(*client).readLoop",
 			"github.com/nats-io/nats-server/server.(*client).writeLoop",
 			"github.com/nats-io/nats-server/server.(*Server).createClient",
-			"github.com/nats-io/nats-server/server.(*Server).startGoRoutine",
 		},
 		why: "every connection never closed keeps its readLoop and writeLoop goroutines, started by createClient"},
 
@@ -159,7 +157,6 @@ var cases = []leakCase{
 		culprits: []string{
 			"net/http.(*conn).serve",
 			"net/http.(*Server).Serve",
-			"github.com/caddyserver/caddy/v2/modules/caddyhttp.(*App).Start",
 		},
 		why: "idle keep-alive connections a client never closes are kept for caddy's idle timeout (5 minutes): each " +
 			"holds a net/http conn.serve goroutine; no caddy frame is on those stacks, so the server's accept loop or " +

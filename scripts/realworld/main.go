@@ -33,18 +33,19 @@ func main() {
 	parallel := flag.Int("parallel", 2, "cases run at the same time")
 	warmup := flag.Duration("warmup", 15*time.Second, "workload time before each watch")
 	keep := flag.Bool("keep", false, "keep each case's directory (server log, leaklab profile store)")
+	jsonOut := flag.String("json", "", "also write every watch's record (measured growth, suspects, verdict) as JSON to this file")
 	flag.Parse()
 	if flag.NArg() > 0 || *runs < 1 || *parallel < 1 {
 		fmt.Fprintln(os.Stderr, "realworld: usage: go run ./scripts/realworld [-runs N] [-out FILE] [-cases REGEXP] [-parallel N]")
 		os.Exit(2)
 	}
-	if err := run(*runs, *parallel, *warmup, *keep, *only, *out); err != nil {
+	if err := run(*runs, *parallel, *warmup, *keep, *only, *out, *jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "realworld:", err)
 		os.Exit(1)
 	}
 }
 
-func run(runs, parallel int, warmup time.Duration, keep bool, only, out string) error {
+func run(runs, parallel int, warmup time.Duration, keep bool, only, out, jsonOut string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cs, err := selectCases(only)
@@ -70,25 +71,38 @@ func run(runs, parallel int, warmup time.Duration, keep bool, only, out string) 
 	if only != "" {
 		command += " -cases '" + only + "'"
 	}
-	w := os.Stdout
-	if out != "" {
-		tmp := out + ".tmp"
-		f, err := os.Create(tmp)
-		if err != nil {
+	if out == "" {
+		writeMarkdown(os.Stdout, rs, command)
+	} else if err := writeFileAtomic(out, func(f *os.File) error { writeMarkdown(f, rs, command); return nil }); err != nil {
+		return err
+	}
+	if jsonOut != "" {
+		if err := writeFileAtomic(jsonOut, func(f *os.File) error { return writeJSON(f, rs) }); err != nil {
 			return err
 		}
-		writeMarkdown(f, rs, command)
-		if err := f.Close(); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, out); err != nil {
-			return err
-		}
-	} else {
-		writeMarkdown(w, rs, command)
 	}
 	fmt.Fprintf(os.Stderr, "realworld: %s\n", summarize(rs))
 	return nil
+}
+
+// writeFileAtomic writes path through a temporary name, so that a failed
+// run leaves no half file.
+func writeFileAtomic(path string, write func(*os.File) error) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 func selectCases(only string) ([]leakCase, error) {

@@ -37,7 +37,14 @@ func TestRealWorld(t *testing.T) {
 		}
 		t.Skip("SKIPPED, NOT RUN: " + msg)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	// Bounded by the test's own deadline (go test -timeout), so that
+	// longer watches (REALWORLD_WATCH_FLAGS='--for auto') only need a
+	// larger -timeout.
+	deadline, ok := t.Deadline()
+	if !ok {
+		deadline = time.Now().Add(30 * time.Minute)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-30*time.Second))
 	defer cancel()
 	bin, cleanup, err := leaklabBinary(ctx)
 	if err != nil {

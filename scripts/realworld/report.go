@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -204,4 +205,44 @@ func writeMarkdown(w io.Writer, rs []result, command string) {
 func cell(s string) string {
 	s = strings.ReplaceAll(s, "|", "\\|")
 	return strings.ReplaceAll(s, "\n", " ")
+}
+
+// watchRecord is one watch in the -json output.
+type watchRecord struct {
+	Case             string     `json:"case"`
+	Server           string     `json:"server"`
+	Module           string     `json:"module"`
+	Leak             string     `json:"leak,omitempty"` // "" for a healthy case
+	Culprits         []string   `json:"culprits,omitempty"`
+	Run              int        `json:"run"`
+	Error            string     `json:"error,omitempty"`
+	HeapStart        float64    `json:"heap_start_bytes"`
+	HeapPerMinute    float64    `json:"heap_growth_bytes_per_minute"`
+	GoroutinesPerMin float64    `json:"goroutine_growth_per_minute"`
+	Suspects         []site     `json:"suspects"`
+	TopGrowing       []site     `json:"top_growing"`
+	OwnCode          ownCodeRep `json:"own_code,omitempty"`
+	Verdict          string     `json:"verdict"`
+	HeapDiff         []diffRow  `json:"heap_diff,omitempty"`
+	HeapDiffStacks   []diffRow  `json:"heap_diff_stacks,omitempty"`
+}
+
+// writeJSON writes every watch's record, in case order.
+func writeJSON(w io.Writer, rs []result) error {
+	recs := make([]watchRecord, 0, len(rs))
+	for _, r := range rs {
+		rec := watchRecord{
+			Case: r.c.name, Server: r.c.server, Module: r.module, Leak: r.c.leak, Culprits: r.c.culprits, Run: r.run,
+			HeapStart: r.heapStart, HeapPerMinute: r.heapPerMin, GoroutinesPerMin: r.goroutinesPerMin,
+			Suspects: r.watch.Suspects, TopGrowing: r.watch.TopGrowing, OwnCode: r.watch.Own, Verdict: r.verdict,
+			HeapDiff: r.diff, HeapDiffStacks: r.stacks,
+		}
+		if r.err != nil {
+			rec.Error = r.err.Error()
+		}
+		recs = append(recs, rec)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(recs)
 }
