@@ -213,7 +213,7 @@ func pushgatewaySteady(ctx context.Context, r *running, c *counters) {
 // grouping key, and nobody deletes the groups: the gateway keeps every group
 // forever (it never expires pushed metrics, by design).
 func pushgatewayUniqueGroups(ctx context.Context, r *running, c *counters) {
-	paced(ctx, 14, 4, c, func(ctx context.Context, i int64) error {
+	paced(ctx, 10, 4, c, func(ctx context.Context, i int64) error {
 		return send(ctx, http.MethodPut, fmt.Sprintf("%s/metrics/job/nightly/run_id/run-%08d", r.apiURL(), i), "text/plain; version=0.0.4", pushGroup(i))
 	})
 }
@@ -350,8 +350,8 @@ func influxdbSteady(ctx context.Context, r *running, c *counters) {
 // file's index) keep every series until they are dropped.
 func influxdbUniqueSeries(ctx context.Context, r *running, c *counters) {
 	influxWorkload(ctx, r, c, func(b *bytes.Buffer, i, now int64) {
-		for h := int64(0); h < 20; h++ {
-			fmt.Fprintf(b, "container_cpu,container_id=c%016x,host=host-%03d,image=registry.example/app usage=%d.5 %d\n", (i*20+h)*2654435761, h, h, now+h)
+		for h := int64(0); h < 16; h++ {
+			fmt.Fprintf(b, "container_cpu,container_id=c%016x,host=host-%03d,image=registry.example/app usage=%d.5 %d\n", (i*16+h)*2654435761, h, h, now+h)
 		}
 	})
 }
