@@ -123,3 +123,17 @@ func TestCasesWellFormed(t *testing.T) {
 		t.Errorf("%d heap-growth cases, want at least 6", heap)
 	}
 }
+
+// TestMissingServerNamed checks that a server that is not installed is
+// named with the package that installs it (the message CI fails with).
+func TestMissingServerNamed(t *testing.T) {
+	servers["absent"] = &server{name: "absent", binary: "realworld-no-such-binary", pkg: "realworld-no-such-package"}
+	defer delete(servers, "absent")
+	cs := []leakCase{{name: "absent-healthy", server: "absent"}, {name: "absent-leak", server: "absent"}}
+	if got := missingBinaries(cs); len(got) != 1 || got[0] != "realworld-no-such-binary" {
+		t.Errorf("missingBinaries = %v, want [realworld-no-such-binary]", got)
+	}
+	if got := missingPackages(cs); len(got) != 1 || got[0] != "realworld-no-such-package" {
+		t.Errorf("missingPackages = %v, want [realworld-no-such-package]", got)
+	}
+}
