@@ -70,7 +70,7 @@ function, and say what to try next. Nothing to install; it takes about 30s.`,
 				}
 				found := false
 				for _, s := range rep.Suspects {
-					found = found || s.Function == svc.Culprit
+					found = found || exercise.Matches(s.Function, svc.Culprit)
 				}
 				if found {
 					fmt.Fprintf(w, "\nThe culprit is %s.\n%s\n", svc.Culprit, svc.Explanation)
