@@ -85,7 +85,7 @@ func captureRun(cmd *cobra.Command, f *factory, opts *captureOptions) error {
 	}
 	var store *profiles.Store
 	if opts.out == "" {
-		if store, err = openStore(); err != nil {
+		if store, err = f.openStore(); err != nil {
 			return err
 		}
 		fo.KeepRaw = true // stored as received, not gzipped a second time
@@ -112,7 +112,7 @@ func captureRun(cmd *cobra.Command, f *factory, opts *captureOptions) error {
 }
 
 func captureAll(cmd *cobra.Command, f *factory, opts *captureOptions, fo profiles.FetchOptions) error {
-	store, err := openStore()
+	store, err := f.openStore()
 	if err != nil {
 		return err
 	}
@@ -183,14 +183,6 @@ func parseLabels(kvs []string) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, nil
-}
-
-func openStore() (*profiles.Store, error) {
-	dir, err := profiles.DefaultDir()
-	if err != nil {
-		return nil, err
-	}
-	return profiles.Open(dir)
 }
 
 func orDefault(s, def string) string {

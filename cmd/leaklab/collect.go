@@ -145,7 +145,7 @@ func collectRun(ctx context.Context, f *factory, opts *collectOptions) error {
 
 	started := collectStarted{}
 	if !opts.noStore {
-		if co.Store, err = openStore(); err != nil {
+		if co.Store, err = f.openStore(); err != nil {
 			return err
 		}
 		started.Store = co.Store.Dir()

@@ -49,7 +49,7 @@ function, and say what to try next. Nothing to install; it takes about 30s.`,
 			fmt.Fprintf(f.streams.ErrOut, "leaklab demo: %s (leaky) runs at %s under %g requests/s; watching it for %s...\n",
 				svc.Name, sess.Server.URL(), sess.Rate, dur)
 			opts := watch.Options{Every: every, For: dur, Own: watch.OwnCodeFor("github.com/leaklab/leaklab/leaks")}
-			if store, err := openStore(); err == nil {
+			if store, err := f.openStore(); err == nil {
 				opts.Store = store
 			}
 			if f.streams.ErrIsTerminal {

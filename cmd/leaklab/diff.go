@@ -92,7 +92,7 @@ func diffRun(cmd *cobra.Command, f *factory, opts *diffOptions) error {
 	if opts.diff.Top < 0 {
 		return usageErrorf("--top must not be negative")
 	}
-	store, err := openStore()
+	store, err := f.openStore()
 	if err != nil {
 		return err
 	}

@@ -93,7 +93,7 @@ func escapeRun(ctx context.Context, f *factory, opts *escapeOptions, args []stri
 	}
 	// Load the profile first: a bad --profile should fail before a long compile.
 	if opts.profile != "" {
-		store, err := openStore()
+		store, err := f.openStore()
 		if err != nil {
 			return err
 		}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/leaklab/leaklab/leaks"
 	"github.com/leaklab/leaklab/leaks/exercise"
-	"github.com/leaklab/leaklab/profiles"
 	"github.com/spf13/cobra"
 )
 
@@ -30,14 +29,6 @@ the leaklab home ($LEAKLAB_HOME).`,
 	return cmd
 }
 
-func openBook() (*exercise.Book, error) {
-	dir, err := profiles.DefaultDir()
-	if err != nil {
-		return nil, err
-	}
-	return exercise.Open(dir)
-}
-
 func exerciseArgs(cmd *cobra.Command, args []string) error {
 	if len(args) != 1 {
 		return usageErrorf("%s takes one exercise name (see 'leaklab exercise list')", cmd.CommandPath())
@@ -46,12 +37,12 @@ func exerciseArgs(cmd *cobra.Command, args []string) error {
 }
 
 // lookupExercise finds the named exercise and opens the book.
-func lookupExercise(name string) (*leaks.Service, *exercise.Book, error) {
+func (f *factory) lookupExercise(name string) (*leaks.Service, *exercise.Book, error) {
 	svc, err := leaks.Lookup(name)
 	if err != nil {
 		return nil, nil, &usageError{err: err}
 	}
-	book, err := openBook()
+	book, err := f.openBook()
 	return svc, book, err
 }
 
@@ -62,7 +53,7 @@ func newCmdExerciseList(f *factory) *cobra.Command {
 		Example: "  leaklab exercise list\n  leaklab exercise list --output json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			book, err := openBook()
+			book, err := f.openBook()
 			if err != nil {
 				return err
 			}
@@ -93,7 +84,7 @@ second terminal for hints, captures and checks.`,
 		Args:              exerciseArgs,
 		ValidArgsFunction: completeServiceNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, book, err := lookupExercise(args[0])
+			svc, book, err := f.lookupExercise(args[0])
 			if err != nil {
 				return err
 			}
@@ -130,7 +121,7 @@ func newCmdExerciseHint(f *factory) *cobra.Command {
 		Args:              exerciseArgs,
 		ValidArgsFunction: completeServiceNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, book, err := lookupExercise(args[0])
+			svc, book, err := f.lookupExercise(args[0])
 			if err != nil {
 				return err
 			}
@@ -157,7 +148,7 @@ your diagnosis names the culprit. Exit status 3 while the leak is there.`,
 		Args:              exerciseArgs,
 		ValidArgsFunction: completeServiceNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, book, err := lookupExercise(args[0])
+			svc, book, err := f.lookupExercise(args[0])
 			if err != nil {
 				return err
 			}
@@ -194,7 +185,7 @@ func newCmdExerciseSolution(f *factory) *cobra.Command {
 		Args:              exerciseArgs,
 		ValidArgsFunction: completeServiceNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, book, err := lookupExercise(args[0])
+			svc, book, err := f.lookupExercise(args[0])
 			if err != nil {
 				return err
 			}

@@ -16,12 +16,19 @@ func main() {
 	os.Exit(run(os.Args[1:], systemStreams()))
 }
 
-// run executes the command line and returns the process exit code.
+// run executes the command line, until done or interrupted, and returns
+// the process exit code.
 func run(args []string, streams *ioStreams) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := newRootCmd(streams)
+	return runIn(ctx, "", args, streams)
+}
+
+// runIn executes the command line with ctx, the leaklab home at home (""
+// for the default) and the given streams, and returns the exit code.
+// Tests call it in process, each with a home of its own.
+func runIn(ctx context.Context, home string, args []string, streams *ioStreams) int {
+	root := newRootCmd(&factory{streams: streams, home: home, output: outputText})
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	return exitCode(err, streams)
+	return exitCode(root.ExecuteContext(ctx), streams)
 }

@@ -148,7 +148,7 @@ func newCmdProfilesLs(f *factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			store, err := openStore()
+			store, err := f.openStore()
 			if err != nil {
 				return err
 			}
@@ -188,7 +188,7 @@ func newCmdProfilesShow(f *factory) *cobra.Command {
   leaklab profiles show 20261125-1030 --sample-index alloc_space --top 5`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := openStore()
+			store, err := f.openStore()
 			if err != nil {
 				return err
 			}
@@ -236,7 +236,7 @@ func newCmdProfilesRm(f *factory) *cobra.Command {
 		Example: `  leaklab profiles rm 20261125-103000-heap-3fa9c1 20261125-1031`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := openStore()
+			store, err := f.openStore()
 			if err != nil {
 				return err
 			}
@@ -300,7 +300,7 @@ captures that were killed half-way.`,
 			if keep < 0 {
 				return usageErrorf("--keep must not be negative")
 			}
-			store, err := openStore()
+			store, err := f.openStore()
 			if err != nil {
 				return err
 			}

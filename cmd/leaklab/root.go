@@ -3,18 +3,47 @@ package main
 import (
 	"fmt"
 
+	"github.com/leaklab/leaklab/leaks/exercise"
+	"github.com/leaklab/leaklab/profiles"
 	"github.com/spf13/cobra"
 )
 
-// factory carries what every command needs: the streams and the shared
-// --output choice.
+// factory carries what every command needs: the streams, the leaklab home
+// and the shared --output choice.
 type factory struct {
 	streams *ioStreams
-	output  outputFormat
+	// home holds the profile store and the exercises' progress; "" means
+	// profiles.DefaultDir ($LEAKLAB_HOME or its default). Tests give each
+	// run a home of its own, so they can run in process and in parallel.
+	home   string
+	output outputFormat
 }
 
-func newRootCmd(streams *ioStreams) *cobra.Command {
-	f := &factory{streams: streams, output: outputText}
+func (f *factory) homeDir() (string, error) {
+	if f.home != "" {
+		return f.home, nil
+	}
+	return profiles.DefaultDir()
+}
+
+func (f *factory) openStore() (*profiles.Store, error) {
+	dir, err := f.homeDir()
+	if err != nil {
+		return nil, err
+	}
+	return profiles.Open(dir)
+}
+
+func (f *factory) openBook() (*exercise.Book, error) {
+	dir, err := f.homeDir()
+	if err != nil {
+		return nil, err
+	}
+	return exercise.Open(dir)
+}
+
+func newRootCmd(f *factory) *cobra.Command {
+	streams := f.streams
 	root := &cobra.Command{
 		Use:   "leaklab",
 		Short: "Find memory leaks, goroutine leaks and slow paths in Go services",

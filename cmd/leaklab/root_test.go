@@ -16,7 +16,7 @@ func testStreams() (*ioStreams, *bytes.Buffer, *bytes.Buffer) {
 
 // Every command a user can reach has examples in its help.
 func TestEveryCommandHasExamples(t *testing.T) {
-	root := newRootCmd(&ioStreams{})
+	root := newRootCmd(&factory{streams: &ioStreams{}})
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		if c.Hidden || c.Name() == "help" {

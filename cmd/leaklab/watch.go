@@ -95,7 +95,7 @@ func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string)
 		MinHeapGrowth: float64(minHeap), MinGoroutineGrowth: opts.minGoroutineGrowth, NoGoroutineIDs: opts.noGoroutineIDs,
 		MaxDumpGoroutines: opts.maxDumpGoroutines}
 	if !opts.noStore {
-		if wo.Store, err = openStore(); err != nil {
+		if wo.Store, err = f.openStore(); err != nil {
 			return err
 		}
 	}
