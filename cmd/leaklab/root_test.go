@@ -1,18 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
 )
-
-func testStreams() (*ioStreams, *bytes.Buffer, *bytes.Buffer) {
-	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
-	return &ioStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}, out, errOut
-}
 
 // Every command a user can reach has examples in its help.
 func TestEveryCommandHasExamples(t *testing.T) {
