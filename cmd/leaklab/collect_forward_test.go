@@ -17,7 +17,6 @@ import (
 const testForwardPassword = "hunter2-never-in-logs"
 
 func TestCollectForwardAuthUsageErrors(t *testing.T) {
-	t.Setenv("LEAKLAB_HOME", t.TempDir())
 	dir := t.TempDir()
 	passFile := filepath.Join(dir, "password")
 	if err := os.WriteFile(passFile, []byte(testForwardPassword+"\n"), 0o600); err != nil {
@@ -48,7 +47,7 @@ func TestCollectForwardAuthUsageErrors(t *testing.T) {
 			t.Setenv(forwardPasswordEnv, tc.env)
 			streams, out, errOut := testStreams()
 			args := append([]string{"collect", "--listen", "127.0.0.1:0"}, tc.args...)
-			if got := run(args, streams); got != tc.code {
+			if got := runIn(t.Context(), t.TempDir(), args, streams); got != tc.code {
 				t.Errorf("exit code %d, want %d (stderr: %s)", got, tc.code, errOut)
 			}
 			lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
@@ -115,7 +114,7 @@ func (s *forwardStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 }
 
-// TestCollectForwardAuthEndToEnd runs the real binary pulling from a real
+// TestCollectForwardAuthEndToEnd runs the collector pulling from a real
 // service and forwarding to the stand-in with a tenant and basic auth,
 // the password once from a file and once from the environment.
 func TestCollectForwardAuthEndToEnd(t *testing.T) {

@@ -9,10 +9,11 @@ import (
 	"github.com/leaklab/leaklab/internal/testbin"
 )
 
-// TestProfilesLabelFilterEndToEnd captures real profiles with labels
-// through the real binary, then selects them with 'profiles ls --label'
+// TestProfilesLabelFilterEndToEnd captures real profiles with labels,
+// then selects them with 'profiles ls --label'
 // and 'profiles prune --label'; bad --label syntax is a usage error.
 func TestProfilesLabelFilterEndToEnd(t *testing.T) {
+	t.Parallel()
 	home := t.TempDir()
 	svc := testbin.StartService(t, "abandoned-worker", true)
 	// name → the labels its capture stores
