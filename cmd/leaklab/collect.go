@@ -34,6 +34,7 @@ type collectOptions struct {
 	fwdTenant    string
 	fwdUser      string
 	fwdPassFile  string
+	fwdPassEnv   string // the value of $LEAKLAB_FORWARD_PASSWORD
 	noStore      bool
 	retain       string
 	maxStoreSize string
@@ -123,6 +124,7 @@ type collectStarted struct {
 }
 
 func collectRun(ctx context.Context, f *factory, opts *collectOptions) error {
+	opts.fwdPassEnv = f.getenv(forwardPasswordEnv)
 	co, err := opts.toOptions()
 	if err != nil {
 		return err
@@ -252,7 +254,7 @@ func (opts *collectOptions) forwardAuth() (collect.ForwardAuth, error) {
 	if u, err := url.Parse(opts.forward); err == nil && u.User != nil {
 		return auth, usageErrorf("--forward %s: leave credentials out of the URL (anyone can read the command line); use --forward-user and $%s or --forward-password-file", u.Redacted(), forwardPasswordEnv)
 	}
-	envPass := os.Getenv(forwardPasswordEnv)
+	envPass := opts.fwdPassEnv
 	inEnv := envPass != "" // set but empty counts as unset
 	switch {
 	case opts.fwdPassFile != "" && opts.fwdUser == "":

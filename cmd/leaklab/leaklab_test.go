@@ -29,9 +29,20 @@ func testStreams() (*ioStreams, *bytes.Buffer, *bytes.Buffer) {
 // returns stdout, stderr and the exit code.
 func leaklabIn(t *testing.T, home string, args ...string) (string, string, int) {
 	t.Helper()
+	return leaklabEnv(t, home, nil, args...)
+}
+
+// leaklabEnv is leaklabIn with env as the whole environment the command
+// sees (nil: the test's).
+func leaklabEnv(t *testing.T, home string, env map[string]string, args ...string) (string, string, int) {
+	t.Helper()
 	// Commands may log from their goroutines (a service's logger, say).
 	var out, errOut testbin.SyncBuffer
-	code := runIn(t.Context(), home, args, &ioStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	f := &factory{streams: &ioStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, home: home}
+	if env != nil {
+		f.env = func(key string) string { return env[key] }
+	}
+	code := runIn(t.Context(), f, args)
 	return out.String(), errOut.String(), code
 }
 

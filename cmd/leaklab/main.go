@@ -21,14 +21,14 @@ func main() {
 func run(args []string, streams *ioStreams) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return runIn(ctx, "", args, streams)
+	return runIn(ctx, &factory{streams: streams}, args)
 }
 
-// runIn executes the command line with ctx, the leaklab home at home (""
-// for the default) and the given streams, and returns the exit code.
-// Tests call it in process, each with a home of its own.
-func runIn(ctx context.Context, home string, args []string, streams *ioStreams) int {
-	root := newRootCmd(&factory{streams: streams, home: home, output: outputText})
+// runIn executes the command line with ctx and what f carries (streams,
+// leaklab home, environment) and returns the exit code. Tests call it in
+// process, each with a home of its own.
+func runIn(ctx context.Context, f *factory, args []string) int {
+	root := newRootCmd(f)
 	root.SetArgs(args)
-	return exitCode(root.ExecuteContext(ctx), streams)
+	return exitCode(root.ExecuteContext(ctx), f.streams)
 }

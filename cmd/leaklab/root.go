@@ -2,21 +2,32 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/leaklab/leaklab/leaks/exercise"
 	"github.com/leaklab/leaklab/profiles"
 	"github.com/spf13/cobra"
 )
 
-// factory carries what every command needs: the streams, the leaklab home
-// and the shared --output choice.
+// factory carries what every command needs: the streams, the leaklab
+// home, the environment and the shared --output choice. Tests give each
+// run a home and an environment of its own, so they can run commands in
+// process and in parallel.
 type factory struct {
 	streams *ioStreams
 	// home holds the profile store and the exercises' progress; "" means
-	// profiles.DefaultDir ($LEAKLAB_HOME or its default). Tests give each
-	// run a home of its own, so they can run in process and in parallel.
-	home   string
+	// profiles.DefaultDir ($LEAKLAB_HOME or its default).
+	home string
+	// env reads the environment; nil means os.Getenv.
+	env    func(key string) string
 	output outputFormat
+}
+
+func (f *factory) getenv(key string) string {
+	if f.env != nil {
+		return f.env(key)
+	}
+	return os.Getenv(key)
 }
 
 func (f *factory) homeDir() (string, error) {
@@ -43,6 +54,9 @@ func (f *factory) openBook() (*exercise.Book, error) {
 }
 
 func newRootCmd(f *factory) *cobra.Command {
+	if f.output == "" {
+		f.output = outputText
+	}
 	streams := f.streams
 	root := &cobra.Command{
 		Use:   "leaklab",

@@ -317,8 +317,8 @@ func TestExerciseStartJSON(t *testing.T) {
 	var out, errOut testbin.SyncBuffer
 	exited := make(chan int, 1)
 	go func() {
-		exited <- runIn(ctx, home, []string{"exercise", "start", "unbounded-cache", "--addr", "127.0.0.1:0", "--load-for", "1s", "--output", "json"},
-			&ioStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+		exited <- runIn(ctx, &factory{streams: &ioStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, home: home},
+			[]string{"exercise", "start", "unbounded-cache", "--addr", "127.0.0.1:0", "--load-for", "1s", "--output", "json"})
 	}()
 	var started struct {
 		Name           string  `json:"name"`
