@@ -76,15 +76,3 @@ func TestVersionJSON(t *testing.T) {
 		t.Fatalf("version JSON %q: %+v, %v", out, v, err)
 	}
 }
-
-func TestFirstSentence(t *testing.T) {
-	for in, want := range map[string]string{
-		"Memory grows; then it dies.": "Memory grows",
-		"Short.":                      "Short",
-		strings.Repeat("word ", 40):   strings.TrimSpace(strings.Repeat("word ", 21)) + "...",
-	} {
-		if got := firstSentence(in); got != want {
-			t.Errorf("firstSentence(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
