@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -56,14 +55,6 @@ built with GOEXPERIMENT=goroutineleakprofile.`,
 	return cmd
 }
 
-// capturedReport is one saved profile in capture's output.
-type capturedReport struct {
-	profiles.Meta
-	File    string `json:"file,omitempty"`
-	Skipped string `json:"skipped,omitempty"`
-	Error   string `json:"error,omitempty"`
-}
-
 func captureRun(cmd *cobra.Command, f *factory, opts *captureOptions) error {
 	if opts.seconds < 0 {
 		return usageErrorf("--seconds must not be negative")
@@ -97,7 +88,7 @@ func captureRun(cmd *cobra.Command, f *factory, opts *captureOptions) error {
 	if err != nil {
 		return err
 	}
-	rep := capturedReport{}
+	rep := profiles.Saved{}
 	if opts.out != "" {
 		if err := profiles.WriteFile(opts.out, c); err != nil {
 			return fmt.Errorf("cannot write %s: %w", opts.out, err)
@@ -106,9 +97,7 @@ func captureRun(cmd *cobra.Command, f *factory, opts *captureOptions) error {
 	} else if rep.Meta, err = store.SaveRaw(c, c.Raw()); err != nil {
 		return err
 	}
-	return f.render(rep, func(w io.Writer) error {
-		return writeCaptured(w, rep)
-	})
+	return f.render(rep, rep.WriteText)
 }
 
 func captureAll(cmd *cobra.Command, f *factory, opts *captureOptions, fo profiles.FetchOptions) error {
@@ -116,10 +105,10 @@ func captureAll(cmd *cobra.Command, f *factory, opts *captureOptions, fo profile
 	if err != nil {
 		return err
 	}
-	var reps []capturedReport
+	var reps profiles.SavedList
 	var failed []string
 	for _, r := range profiles.FetchAll(cmd.Context(), opts.target, fo) {
-		rep := capturedReport{Meta: profiles.Meta{Type: r.Type, Target: opts.target}}
+		rep := profiles.Saved{Meta: profiles.Meta{Type: r.Type, Target: opts.target}}
 		switch {
 		case r.Skipped:
 			rep.Skipped = r.Err.Error()
@@ -133,41 +122,13 @@ func captureAll(cmd *cobra.Command, f *factory, opts *captureOptions, fo profile
 		}
 		reps = append(reps, rep)
 	}
-	if err := f.render(reps, func(w io.Writer) error {
-		for _, rep := range reps {
-			if err := writeCaptured(w, rep); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
+	if err := f.render(reps, reps.WriteText); err != nil {
 		return err
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%s: could not capture %s (see above)", opts.target, strings.Join(failed, ", "))
 	}
 	return nil
-}
-
-func writeCaptured(w io.Writer, rep capturedReport) error {
-	switch {
-	case rep.Skipped != "":
-		_, err := fmt.Fprintf(w, "skipped %s: %s\n", rep.Type, rep.Skipped)
-		return err
-	case rep.Error != "":
-		_, err := fmt.Fprintf(w, "failed  %s: %s\n", rep.Type, rep.Error)
-		return err
-	}
-	where := rep.ID
-	if rep.File != "" {
-		where = rep.File
-	}
-	service := ""
-	if rep.Service != "" {
-		service = " (" + rep.Service + ")"
-	}
-	_, err := fmt.Fprintf(w, "saved %s: %s profile of %s%s, %d samples\n", where, rep.Type, rep.Target, service, rep.Samples)
-	return err
 }
 
 func parseLabels(kvs []string) (map[string]string, error) {

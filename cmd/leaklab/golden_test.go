@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/leaklab/leaklab/profiles"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden text reports under testdata/golden")
@@ -19,35 +21,59 @@ var update = flag.Bool("update", false, "rewrite the golden text reports under t
 func TestGoldenReports(t *testing.T) {
 	t.Parallel()
 	const testdata = "../../profiles/testdata/"
+	// saveFixture stores the current heap fixture in home; its ID, which
+	// has a random part, is ID in the args and the report.
+	saveFixture := func(t *testing.T, home string) string {
+		store, err := profiles.Open(home)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := profiles.ReadFile(testdata+"heap-current.pb.gz", profiles.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := store.Save(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.ID
+	}
 	for _, tc := range []struct {
-		name string
-		args []string
+		name  string
+		args  []string
+		store bool // the heap fixture is stored first, as ID
 	}{
-		{"services", []string{"services"}},
-		{"services-unbounded-cache", []string{"services", "unbounded-cache"}},
-		{"diff-heap", []string{"diff", testdata + "heap-base.pb.gz", testdata + "heap-current.pb.gz"}},
-		{"diff-heap-by-line", []string{"diff", testdata + "heap-base.pb.gz", testdata + "heap-current.pb.gz", "--by", "line", "--top", "5"}},
-		{"diff-heap-by-stack", []string{"diff", testdata + "heap-base.pb.gz", testdata + "heap-current.pb.gz", "--by", "stack", "--top", "3"}},
-		{"escape-lesson", []string{"escape", "-C", lessonDir}},
-		{"exercise-list", []string{"exercise", "list"}},
-		{"exercise-hint", []string{"exercise", "hint", "unbounded-cache"}},
-		{"exercise-solution", []string{"exercise", "solution", "unbounded-cache"}},
-		{"exercise-check-not-a-leak", []string{"exercise", "check", "cpu-bound", "--answer", "noSuchFunction"}},
-		{"dashboards-export", []string{"dashboards", "export", "DIR"}},
+		{"services", []string{"services"}, false},
+		{"services-unbounded-cache", []string{"services", "unbounded-cache"}, false},
+		{"diff-heap", []string{"diff", testdata + "heap-base.pb.gz", testdata + "heap-current.pb.gz"}, false},
+		{"diff-heap-by-line", []string{"diff", testdata + "heap-base.pb.gz", testdata + "heap-current.pb.gz", "--by", "line", "--top", "5"}, false},
+		{"diff-heap-by-stack", []string{"diff", testdata + "heap-base.pb.gz", testdata + "heap-current.pb.gz", "--by", "stack", "--top", "3"}, false},
+		{"escape-lesson", []string{"escape", "-C", lessonDir}, false},
+		{"exercise-list", []string{"exercise", "list"}, false},
+		{"exercise-hint", []string{"exercise", "hint", "unbounded-cache"}, false},
+		{"exercise-solution", []string{"exercise", "solution", "unbounded-cache"}, false},
+		{"exercise-check-not-a-leak", []string{"exercise", "check", "cpu-bound", "--answer", "noSuchFunction"}, false},
+		{"dashboards-export", []string{"dashboards", "export", "DIR"}, false},
+		{"profiles-ls", []string{"profiles", "ls"}, true},
+		{"profiles-show", []string{"profiles", "show", "ID", "--top", "3"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			home := t.TempDir()
 			dir := filepath.Join(t.TempDir(), "export")
+			id := "(none)"
+			if tc.store {
+				id = saveFixture(t, home)
+			}
 			args := make([]string, len(tc.args))
 			for i, a := range tc.args {
-				args[i] = strings.ReplaceAll(a, "DIR", dir)
+				args[i] = strings.ReplaceAll(strings.ReplaceAll(a, "DIR", dir), "ID", id)
 			}
 			out, errOut, code := leaklabIn(t, home, args...)
 			if code != exitOK {
 				t.Fatalf("leaklab %s: exit %d\n%s", strings.Join(tc.args, " "), code, errOut)
 			}
-			got := strings.ReplaceAll(out, dir, "DIR")
+			got := strings.ReplaceAll(strings.ReplaceAll(out, dir, "DIR"), id, "ID")
 			golden := filepath.Join("testdata", "golden", tc.name+".txt")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
