@@ -224,7 +224,7 @@ func TestLoadDurationBoundAgainstHungServer(t *testing.T) {
 	if code != exitFailure {
 		t.Errorf("exit %d, want %d: nothing answered (stderr %q)", code, exitFailure, errOut)
 	}
-	var report loadReport
+	var report scale.LoadReport
 	if err := json.NewDecoder(io.MultiReader(out)).Decode(&report); err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +269,7 @@ func TestLoadInterruptedWithoutResponsesFails(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != exitFailure {
 		t.Fatalf("exit: %v, want %d (stderr %q)", err, exitFailure, stderr.String())
 	}
-	var report loadReport
+	var report scale.LoadReport
 	if err := json.Unmarshal([]byte(stdout.String()), &report); err != nil || !report.Interrupted || report.Responses != 0 {
 		t.Errorf("report %+v (%v), want an interrupted run without responses", report, err)
 	}
@@ -295,7 +295,7 @@ func TestLoadOpenModelJSONSchedule(t *testing.T) {
 			if code := run(append([]string{"load", "--output", "json", srv.URL}, tc.args...), streams); code != exitOK {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
-			var report loadReport
+			var report scale.LoadReport
 			if err := json.Unmarshal(out.Bytes(), &report); err != nil {
 				t.Fatal(err)
 			}
