@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -189,7 +188,7 @@ func collectRun(ctx context.Context, f *factory, opts *collectOptions) error {
 		return err
 	}
 	logger.Info("stopped")
-	return f.render(sum, func(w io.Writer) error { return writeCollectSummary(w, sum) })
+	return f.render(sum, sum.WriteText)
 }
 
 func (opts *collectOptions) toOptions() (collect.Options, error) {
@@ -280,34 +279,4 @@ func (opts *collectOptions) forwardAuth() (collect.ForwardAuth, error) {
 		auth.Password = envPass
 	}
 	return auth, nil
-}
-
-func writeCollectSummary(w io.Writer, s collect.Summary) error {
-	fmt.Fprintf(w, "collected for %s: %d captures, %d failures, %s stored", time.Duration(s.Seconds*float64(time.Second)).Round(time.Second), s.Captures, s.Failures, bytesize.Format(s.Bytes))
-	if s.Pushes > 0 || s.PushesRejected > 0 {
-		fmt.Fprintf(w, "; %d pushes accepted, %d rejected", s.Pushes, s.PushesRejected)
-	}
-	if s.Forwarded > 0 || s.ForwardFailed > 0 {
-		fmt.Fprintf(w, "; %d forwarded, %d not", s.Forwarded, s.ForwardFailed)
-	}
-	if s.Pruned > 0 {
-		fmt.Fprintf(w, "; %d pruned by retention", s.Pruned)
-	}
-	if s.Discarded > 0 {
-		fmt.Fprintf(w, "; %d in-flight captures discarded at shutdown", s.Discarded)
-	}
-	fmt.Fprintln(w)
-	for _, t := range s.Targets {
-		line := fmt.Sprintf("  %-32s %5d captures %5d failures %10s", t.Target, t.Captures, t.Failures, bytesize.Format(t.Bytes))
-		if t.Service != "" {
-			line += "  " + t.Service
-		}
-		if t.LastError != "" && t.Failures > 0 {
-			line += "  last error: " + t.LastError
-		}
-		if _, err := fmt.Fprintln(w, line); err != nil {
-			return err
-		}
-	}
-	return nil
 }
