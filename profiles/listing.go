@@ -9,7 +9,7 @@ import (
 )
 
 // What the store's commands report: a listing of stored profiles, one
-// profile shown, a capture saved. As JSON each is an output contract.
+// profile shown. As JSON each is an output contract.
 
 // Listed is a stored profile in a listing: {id, target, type, time} (time
 // in RFC 3339) plus detail.
@@ -93,49 +93,4 @@ func (s *Shown) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "values:   %s\n\n", strings.Join(names, ", "))
 	return s.Top.WriteText(w)
-}
-
-// Saved is a captured profile, saved in the store or a file, or the
-// reason it was not: skipped (the target does not offer the type) or
-// failed.
-type Saved struct {
-	Meta
-	File    string `json:"file,omitempty"`
-	Skipped string `json:"skipped,omitempty"`
-	Error   string `json:"error,omitempty"`
-}
-
-// WriteText writes one line saying what was saved where.
-func (s Saved) WriteText(w io.Writer) error {
-	switch {
-	case s.Skipped != "":
-		_, err := fmt.Fprintf(w, "skipped %s: %s\n", s.Type, s.Skipped)
-		return err
-	case s.Error != "":
-		_, err := fmt.Fprintf(w, "failed  %s: %s\n", s.Type, s.Error)
-		return err
-	}
-	where := s.ID
-	if s.File != "" {
-		where = s.File
-	}
-	service := ""
-	if s.Service != "" {
-		service = " (" + s.Service + ")"
-	}
-	_, err := fmt.Fprintf(w, "saved %s: %s profile of %s%s, %d samples\n", where, s.Type, s.Target, service, s.Samples)
-	return err
-}
-
-// SavedList is several captures' outcomes.
-type SavedList []Saved
-
-// WriteText writes one line per capture.
-func (l SavedList) WriteText(w io.Writer) error {
-	for _, s := range l {
-		if err := s.WriteText(w); err != nil {
-			return err
-		}
-	}
-	return nil
 }

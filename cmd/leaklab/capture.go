@@ -68,7 +68,6 @@ func captureRun(cmd *cobra.Command, f *factory, opts *captureOptions) error {
 		if opts.out != "" {
 			return usageErrorf("--out takes one profile; --type all saves each type in the store")
 		}
-		fo.KeepRaw = true
 		return captureAll(cmd, f, opts, fo)
 	}
 	if _, _, _, err := profiles.ProfileURL(opts.target, fo); err != nil {
@@ -79,22 +78,12 @@ func captureRun(cmd *cobra.Command, f *factory, opts *captureOptions) error {
 		if store, err = f.openStore(); err != nil {
 			return err
 		}
-		fo.KeepRaw = true // stored as received, not gzipped a second time
 	}
 	if f.streams.ErrIsTerminal && (opts.seconds > 0 || opts.typ == profiles.TypeCPU) {
 		fmt.Fprintf(f.streams.ErrOut, "capturing %s from %s…\n", orDefault(opts.typ, "profile"), opts.target)
 	}
-	c, err := profiles.Fetch(cmd.Context(), opts.target, fo)
+	rep, err := profiles.Capture(cmd.Context(), opts.target, fo, store, opts.out)
 	if err != nil {
-		return err
-	}
-	rep := profiles.Saved{}
-	if opts.out != "" {
-		if err := profiles.WriteFile(opts.out, c); err != nil {
-			return fmt.Errorf("cannot write %s: %w", opts.out, err)
-		}
-		rep.Meta, rep.File = c.Meta, opts.out
-	} else if rep.Meta, err = store.SaveRaw(c, c.Raw()); err != nil {
 		return err
 	}
 	return f.render(rep, rep.WriteText)
@@ -105,22 +94,9 @@ func captureAll(cmd *cobra.Command, f *factory, opts *captureOptions, fo profile
 	if err != nil {
 		return err
 	}
-	var reps profiles.SavedList
-	var failed []string
-	for _, r := range profiles.FetchAll(cmd.Context(), opts.target, fo) {
-		rep := profiles.Saved{Meta: profiles.Meta{Type: r.Type, Target: opts.target}}
-		switch {
-		case r.Skipped:
-			rep.Skipped = r.Err.Error()
-		case r.Err != nil:
-			rep.Error = r.Err.Error()
-			failed = append(failed, r.Type)
-		default:
-			if rep.Meta, err = store.SaveRaw(r.Captured, r.Captured.Raw()); err != nil {
-				return err
-			}
-		}
-		reps = append(reps, rep)
+	reps, failed, err := profiles.CaptureAll(cmd.Context(), opts.target, fo, store)
+	if err != nil {
+		return err
 	}
 	if err := f.render(reps, reps.WriteText); err != nil {
 		return err
