@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/leaklab/leaklab/leaks"
+	"github.com/leaklab/leaklab/profiles/watch"
 )
 
 // serviceOfKind returns a catalog service of one of the kinds.
@@ -169,5 +170,25 @@ func TestBegin(t *testing.T) {
 	out := text(t, func(w *bytes.Buffer) error { return started.WriteText(w) })
 	if !strings.Contains(out, "is running at "+started.URL) || !strings.Contains(out, "leaklab exercise check "+svc.Name) {
 		t.Errorf("text:\n%s", out)
+	}
+}
+
+// The demo's text names the culprit only when the watch did.
+func TestDemoText(t *testing.T) {
+	t.Parallel()
+	svc := serviceOfKind(t, leaks.KindGoroutine)
+	for _, named := range []bool{false, true} {
+		rep := &watch.Report{Target: "http://127.0.0.1:1", Suspects: []watch.Suspect{}}
+		if named {
+			rep.Suspects = append(rep.Suspects, watch.Suspect{Kind: "goroutine", Function: svc.Culprit, Confidence: "likely", Unit: "goroutines", GrowthPerMinute: 60})
+		}
+		d := &Demoed{Watch: rep, svc: svc}
+		out := text(t, func(w *bytes.Buffer) error { return d.WriteText(w) })
+		if d.CulpritNamed() != named || strings.Contains(out, "The culprit is "+svc.Culprit) != named {
+			t.Errorf("culprit named %v: CulpritNamed %v, text:\n%s", named, d.CulpritNamed(), out)
+		}
+		if !strings.Contains(out, "What next:") || !strings.Contains(out, "leaklab run "+svc.Name+" --fixed") {
+			t.Errorf("no next steps:\n%s", out)
+		}
 	}
 }
