@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -56,14 +55,6 @@ built with GOEXPERIMENT=goroutineleakprofile.`,
 	return cmd
 }
 
-// capturedReport is one saved profile in capture's output.
-type capturedReport struct {
-	profiles.Meta
-	File    string `json:"file,omitempty"`
-	Skipped string `json:"skipped,omitempty"`
-	Error   string `json:"error,omitempty"`
-}
-
 func captureRun(cmd *cobra.Command, f *factory, opts *captureOptions) error {
 	if opts.seconds < 0 {
 		return usageErrorf("--seconds must not be negative")
@@ -77,7 +68,6 @@ func captureRun(cmd *cobra.Command, f *factory, opts *captureOptions) error {
 		if opts.out != "" {
 			return usageErrorf("--out takes one profile; --type all saves each type in the store")
 		}
-		fo.KeepRaw = true
 		return captureAll(cmd, f, opts, fo)
 	}
 	if _, _, _, err := profiles.ProfileURL(opts.target, fo); err != nil {
@@ -85,89 +75,36 @@ func captureRun(cmd *cobra.Command, f *factory, opts *captureOptions) error {
 	}
 	var store *profiles.Store
 	if opts.out == "" {
-		if store, err = openStore(); err != nil {
+		if store, err = f.openStore(); err != nil {
 			return err
 		}
-		fo.KeepRaw = true // stored as received, not gzipped a second time
 	}
 	if f.streams.ErrIsTerminal && (opts.seconds > 0 || opts.typ == profiles.TypeCPU) {
 		fmt.Fprintf(f.streams.ErrOut, "capturing %s from %s…\n", orDefault(opts.typ, "profile"), opts.target)
 	}
-	c, err := profiles.Fetch(cmd.Context(), opts.target, fo)
+	rep, err := profiles.Capture(cmd.Context(), opts.target, fo, store, opts.out)
 	if err != nil {
 		return err
 	}
-	rep := capturedReport{}
-	if opts.out != "" {
-		if err := profiles.WriteFile(opts.out, c); err != nil {
-			return fmt.Errorf("cannot write %s: %w", opts.out, err)
-		}
-		rep.Meta, rep.File = c.Meta, opts.out
-	} else if rep.Meta, err = store.SaveRaw(c, c.Raw()); err != nil {
-		return err
-	}
-	return f.render(rep, func(w io.Writer) error {
-		return writeCaptured(w, rep)
-	})
+	return f.render(rep, rep.WriteText)
 }
 
 func captureAll(cmd *cobra.Command, f *factory, opts *captureOptions, fo profiles.FetchOptions) error {
-	store, err := openStore()
+	store, err := f.openStore()
 	if err != nil {
 		return err
 	}
-	var reps []capturedReport
-	var failed []string
-	for _, r := range profiles.FetchAll(cmd.Context(), opts.target, fo) {
-		rep := capturedReport{Meta: profiles.Meta{Type: r.Type, Target: opts.target}}
-		switch {
-		case r.Skipped:
-			rep.Skipped = r.Err.Error()
-		case r.Err != nil:
-			rep.Error = r.Err.Error()
-			failed = append(failed, r.Type)
-		default:
-			if rep.Meta, err = store.SaveRaw(r.Captured, r.Captured.Raw()); err != nil {
-				return err
-			}
-		}
-		reps = append(reps, rep)
+	reps, failed, err := profiles.CaptureAll(cmd.Context(), opts.target, fo, store)
+	if err != nil {
+		return err
 	}
-	if err := f.render(reps, func(w io.Writer) error {
-		for _, rep := range reps {
-			if err := writeCaptured(w, rep); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
+	if err := f.render(reps, reps.WriteText); err != nil {
 		return err
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%s: could not capture %s (see above)", opts.target, strings.Join(failed, ", "))
 	}
 	return nil
-}
-
-func writeCaptured(w io.Writer, rep capturedReport) error {
-	switch {
-	case rep.Skipped != "":
-		_, err := fmt.Fprintf(w, "skipped %s: %s\n", rep.Type, rep.Skipped)
-		return err
-	case rep.Error != "":
-		_, err := fmt.Fprintf(w, "failed  %s: %s\n", rep.Type, rep.Error)
-		return err
-	}
-	where := rep.ID
-	if rep.File != "" {
-		where = rep.File
-	}
-	service := ""
-	if rep.Service != "" {
-		service = " (" + rep.Service + ")"
-	}
-	_, err := fmt.Fprintf(w, "saved %s: %s profile of %s%s, %d samples\n", where, rep.Type, rep.Target, service, rep.Samples)
-	return err
 }
 
 func parseLabels(kvs []string) (map[string]string, error) {
@@ -183,14 +120,6 @@ func parseLabels(kvs []string) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, nil
-}
-
-func openStore() (*profiles.Store, error) {
-	dir, err := profiles.DefaultDir()
-	if err != nil {
-		return nil, err
-	}
-	return profiles.Open(dir)
 }
 
 func orDefault(s, def string) string {

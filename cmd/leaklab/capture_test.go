@@ -23,59 +23,10 @@ import (
 	"github.com/leaklab/leaklab/internal/testbin"
 )
 
-// leaklabIn runs the real binary with the store at home and returns
-// stdout, stderr and the exit code.
-func leaklabIn(t *testing.T, home string, args ...string) (string, string, int) {
-	t.Helper()
-	cmd := exec.Command(testbin.Build(t), args...)
-	cmd.Env = append(os.Environ(), "LEAKLAB_HOME="+home)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return stdout.String(), stderr.String(), code
-}
-
-func mustLeaklab(t *testing.T, home string, args ...string) string {
-	t.Helper()
-	out, errOut, code := leaklabIn(t, home, args...)
-	if code != 0 {
-		t.Fatalf("leaklab %s: exit %d\n%s", strings.Join(args, " "), code, errOut)
-	}
-	return out
-}
-
-func drive(t *testing.T, base, pathFmt string, n int) {
-	t.Helper()
-	for i := range n {
-		resp, err := http.Get(base + fmt.Sprintf(pathFmt, i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
-}
-
-// storeFiles lists every file in the store, hidden ones included.
-func storeFiles(t *testing.T, home string) []string {
-	t.Helper()
-	dir := filepath.Join(home, "profiles")
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		return nil // no capture yet
-	}
-	return testbin.DirNames(t, dir)
-}
-
-// capture → profiles ls → diff → show → rm → prune, through the real
-// binary against a real leaky service, checking the JSON contracts.
+// capture → profiles ls → diff → show → rm → prune against a real leaky
+// service, checking the JSON contracts.
 func TestCaptureListDiffHeapEndToEnd(t *testing.T) {
+	t.Parallel()
 	home := t.TempDir()
 	svc := testbin.StartService(t, "unbounded-cache", false)
 
@@ -182,6 +133,7 @@ func TestCaptureListDiffHeapEndToEnd(t *testing.T) {
 // The goroutine leak of abandoned-worker is one leak-site row: parked in
 // chan send at the worker.
 func TestDiffGoroutineLeakSiteEndToEnd(t *testing.T) {
+	t.Parallel()
 	home := t.TempDir()
 	svc := testbin.StartService(t, "abandoned-worker", false)
 	base := filepath.Join(t.TempDir(), "before.pb.gz")
@@ -228,6 +180,7 @@ func TestDiffGoroutineLeakSiteEndToEnd(t *testing.T) {
 // Every broken target gives one line naming it and the problem, exit 1,
 // and no change to the store.
 func TestCaptureBadTargetsEndToEnd(t *testing.T) {
+	t.Parallel()
 	valid, err := os.ReadFile(filepath.Join("..", "..", "profiles", "testdata", "heap-current.pb.gz"))
 	if err != nil {
 		t.Fatal(err)
@@ -348,8 +301,10 @@ func TestCaptureBadTargetsEndToEnd(t *testing.T) {
 	}
 }
 
-// A capture killed while it waits for the target leaves nothing behind.
+// A capture killed while it waits for the target leaves nothing behind:
+// the real binary, killed with SIGKILL.
 func TestKilledCaptureLeavesNothing(t *testing.T) {
+	t.Parallel()
 	home := t.TempDir()
 	svc := testbin.StartService(t, "unbounded-cache", false)
 	cmd := exec.Command(testbin.Build(t), "capture", svc.URL, "--type", "cpu", "--seconds", "30")
@@ -358,13 +313,10 @@ func TestKilledCaptureLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The store directory appears before the fetch starts; kill then.
-	deadline := time.Now().Add(20 * time.Second)
-	for storeFiles(t, home) == nil {
-		if _, err := os.Stat(filepath.Join(home, "profiles")); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testbin.WaitFor(t, 20*time.Second, "the store directory", func() bool {
+		_, err := os.Stat(filepath.Join(home, "profiles"))
+		return err == nil
+	})
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	if files := storeFiles(t, home); len(files) != 0 {
@@ -378,6 +330,7 @@ func TestKilledCaptureLeavesNothing(t *testing.T) {
 
 // --http serves pprof's own web UI on the diff, on loopback.
 func TestDiffHTTPServesPprofUI(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join("..", "..", "profiles", "testdata")
 	cmd := exec.Command(testbin.Build(t), "diff", filepath.Join(dir, "heap-base.pb.gz"), filepath.Join(dir, "heap-current.pb.gz"), "--http", ":0")
 	cmd.Env = append(os.Environ(), "LEAKLAB_HOME="+t.TempDir())
@@ -432,6 +385,7 @@ func TestDiffHTTPServesPprofUI(t *testing.T) {
 
 // --type all saves every type the target offers and says which it skipped.
 func TestCaptureAllTypes(t *testing.T) {
+	t.Parallel()
 	home := t.TempDir()
 	svc := testbin.StartService(t, "global-mutex", false)
 	var reps []struct {
@@ -474,9 +428,10 @@ func TestCaptureAllTypes(t *testing.T) {
 	}
 }
 
-// Captures running at the same time, as separate processes, all land in
-// the store intact.
+// Captures running at the same time, as separate processes of the real
+// binary, all land in the store intact.
 func TestConcurrentCaptureProcesses(t *testing.T) {
+	t.Parallel()
 	home := t.TempDir()
 	svc := testbin.StartService(t, "unbounded-cache", false)
 	const n = 6

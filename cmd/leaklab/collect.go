@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -34,6 +33,7 @@ type collectOptions struct {
 	fwdTenant    string
 	fwdUser      string
 	fwdPassFile  string
+	fwdPassEnv   string // the value of $LEAKLAB_FORWARD_PASSWORD
 	noStore      bool
 	retain       string
 	maxStoreSize string
@@ -123,6 +123,7 @@ type collectStarted struct {
 }
 
 func collectRun(ctx context.Context, f *factory, opts *collectOptions) error {
+	opts.fwdPassEnv = f.getenv(forwardPasswordEnv)
 	co, err := opts.toOptions()
 	if err != nil {
 		return err
@@ -145,7 +146,7 @@ func collectRun(ctx context.Context, f *factory, opts *collectOptions) error {
 
 	started := collectStarted{}
 	if !opts.noStore {
-		if co.Store, err = openStore(); err != nil {
+		if co.Store, err = f.openStore(); err != nil {
 			return err
 		}
 		started.Store = co.Store.Dir()
@@ -187,7 +188,7 @@ func collectRun(ctx context.Context, f *factory, opts *collectOptions) error {
 		return err
 	}
 	logger.Info("stopped")
-	return f.render(sum, func(w io.Writer) error { return writeCollectSummary(w, sum) })
+	return f.render(sum, sum.WriteText)
 }
 
 func (opts *collectOptions) toOptions() (collect.Options, error) {
@@ -252,7 +253,7 @@ func (opts *collectOptions) forwardAuth() (collect.ForwardAuth, error) {
 	if u, err := url.Parse(opts.forward); err == nil && u.User != nil {
 		return auth, usageErrorf("--forward %s: leave credentials out of the URL (anyone can read the command line); use --forward-user and $%s or --forward-password-file", u.Redacted(), forwardPasswordEnv)
 	}
-	envPass := os.Getenv(forwardPasswordEnv)
+	envPass := opts.fwdPassEnv
 	inEnv := envPass != "" // set but empty counts as unset
 	switch {
 	case opts.fwdPassFile != "" && opts.fwdUser == "":
@@ -278,34 +279,4 @@ func (opts *collectOptions) forwardAuth() (collect.ForwardAuth, error) {
 		auth.Password = envPass
 	}
 	return auth, nil
-}
-
-func writeCollectSummary(w io.Writer, s collect.Summary) error {
-	fmt.Fprintf(w, "collected for %s: %d captures, %d failures, %s stored", time.Duration(s.Seconds*float64(time.Second)).Round(time.Second), s.Captures, s.Failures, bytesize.Format(s.Bytes))
-	if s.Pushes > 0 || s.PushesRejected > 0 {
-		fmt.Fprintf(w, "; %d pushes accepted, %d rejected", s.Pushes, s.PushesRejected)
-	}
-	if s.Forwarded > 0 || s.ForwardFailed > 0 {
-		fmt.Fprintf(w, "; %d forwarded, %d not", s.Forwarded, s.ForwardFailed)
-	}
-	if s.Pruned > 0 {
-		fmt.Fprintf(w, "; %d pruned by retention", s.Pruned)
-	}
-	if s.Discarded > 0 {
-		fmt.Fprintf(w, "; %d in-flight captures discarded at shutdown", s.Discarded)
-	}
-	fmt.Fprintln(w)
-	for _, t := range s.Targets {
-		line := fmt.Sprintf("  %-32s %5d captures %5d failures %10s", t.Target, t.Captures, t.Failures, bytesize.Format(t.Bytes))
-		if t.Service != "" {
-			line += "  " + t.Service
-		}
-		if t.LastError != "" && t.Failures > 0 {
-			line += "  last error: " + t.LastError
-		}
-		if _, err := fmt.Fprintln(w, line); err != nil {
-			return err
-		}
-	}
-	return nil
 }

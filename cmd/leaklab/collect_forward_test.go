@@ -17,7 +17,7 @@ import (
 const testForwardPassword = "hunter2-never-in-logs"
 
 func TestCollectForwardAuthUsageErrors(t *testing.T) {
-	t.Setenv("LEAKLAB_HOME", t.TempDir())
+	t.Parallel()
 	dir := t.TempDir()
 	passFile := filepath.Join(dir, "password")
 	if err := os.WriteFile(passFile, []byte(testForwardPassword+"\n"), 0o600); err != nil {
@@ -45,17 +45,17 @@ func TestCollectForwardAuthUsageErrors(t *testing.T) {
 		{"empty password file", "", []string{"--forward", fwd, "--forward-user", "u", "--forward-password-file", emptyFile}, exitFailure, "is empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv(forwardPasswordEnv, tc.env)
-			streams, out, errOut := testStreams()
+			t.Parallel()
 			args := append([]string{"collect", "--listen", "127.0.0.1:0"}, tc.args...)
-			if got := run(args, streams); got != tc.code {
+			out, errOut, got := leaklabEnv(t, t.TempDir(), map[string]string{forwardPasswordEnv: tc.env}, args...)
+			if got != tc.code {
 				t.Errorf("exit code %d, want %d (stderr: %s)", got, tc.code, errOut)
 			}
-			lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+			lines := strings.Split(strings.TrimSpace(errOut), "\n")
 			if len(lines) != 1 || !strings.HasPrefix(lines[0], "leaklab: ") || !strings.Contains(lines[0], tc.errLine) {
 				t.Errorf("stderr %q, want one line 'leaklab: ...%s...'", errOut, tc.errLine)
 			}
-			if strings.Contains(errOut.String()+out.String(), testForwardPassword) {
+			if strings.Contains(errOut+out, testForwardPassword) {
 				t.Errorf("the password was printed: %s", errOut)
 			}
 		})
@@ -115,10 +115,11 @@ func (s *forwardStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 }
 
-// TestCollectForwardAuthEndToEnd runs the real binary pulling from a real
+// TestCollectForwardAuthEndToEnd runs the collector pulling from a real
 // service and forwarding to the stand-in with a tenant and basic auth,
 // the password once from a file and once from the environment.
 func TestCollectForwardAuthEndToEnd(t *testing.T) {
+	t.Parallel()
 	svc := testbin.StartService(t, "abandoned-worker", true)
 	dir := t.TempDir()
 	targets := filepath.Join(dir, "targets.yaml")
@@ -138,13 +139,13 @@ func TestCollectForwardAuthEndToEnd(t *testing.T) {
 		{"password in the environment", testForwardPassword, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv(forwardPasswordEnv, tc.env)
+			t.Parallel()
 			standIn := &forwardStandIn{}
 			srv := httptest.NewServer(standIn)
 			defer srv.Close()
 			args := append([]string{"collect", "--targets", targets, "--type", "goroutine", "--every", "300ms", "--for", "3s",
 				"--listen", "", "--no-store", "--forward", srv.URL, "--forward-tenant", "team-a", "--forward-user", "collector"}, tc.extra...)
-			_, stderr, code := leaklabIn(t, t.TempDir(), args...)
+			_, stderr, code := leaklabEnv(t, t.TempDir(), map[string]string{forwardPasswordEnv: tc.env}, args...)
 			if code != 0 {
 				t.Fatalf("collect exited %d:\n%s", code, stderr)
 			}

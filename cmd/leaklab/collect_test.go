@@ -14,7 +14,7 @@ import (
 )
 
 func TestCollectUsageErrors(t *testing.T) {
-	t.Setenv("LEAKLAB_HOME", t.TempDir())
+	t.Parallel()
 	for _, tc := range []struct {
 		args    []string
 		code    int
@@ -34,11 +34,12 @@ func TestCollectUsageErrors(t *testing.T) {
 		{[]string{"collect", "extra"}, exitUsage, "unknown command"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			streams, _, errOut := testStreams()
-			if got := run(tc.args, streams); got != tc.code {
+			t.Parallel()
+			_, errOut, got := leaklabIn(t, t.TempDir(), tc.args...)
+			if got != tc.code {
 				t.Errorf("exit code %d, want %d (stderr: %s)", got, tc.code, errOut)
 			}
-			lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+			lines := strings.Split(strings.TrimSpace(errOut), "\n")
 			last := lines[len(lines)-1]
 			if !strings.HasPrefix(last, "leaklab: ") || !strings.Contains(last, tc.errLine) {
 				t.Errorf("stderr %q, want a last line 'leaklab: ...%s...'", errOut, tc.errLine)
@@ -47,11 +48,13 @@ func TestCollectUsageErrors(t *testing.T) {
 	}
 }
 
-// TestCollectEndToEnd runs the real binary as the collector, one sample
+// TestCollectEndToEnd runs the real binary as the collector (it is stopped
+// with SIGTERM), one sample
 // service pulled from a targets file and another pushing with its
 // --pyroscope flag, then queries the history with 'profiles ls' and
 // 'diff', and stops the collector with SIGTERM.
 func TestCollectEndToEnd(t *testing.T) {
+	t.Parallel()
 	home := t.TempDir()
 	pulled := testbin.StartService(t, "abandoned-worker", false)
 	targets := filepath.Join(t.TempDir(), "targets.yaml")

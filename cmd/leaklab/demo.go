@@ -2,9 +2,7 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
-	"text/tabwriter"
 	"time"
 
 	"github.com/leaklab/leaklab/leaks"
@@ -39,17 +37,11 @@ function, and say what to try next. Nothing to install; it takes about 30s.`,
 				return usageErrorf("--for must be at least --every, and both positive")
 			}
 			logger := slog.New(slog.NewTextHandler(f.streams.ErrOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			sess, err := exercise.Start(cmd.Context(), svc, exercise.SessionOptions{
-				Service: leaks.Options{Addr: "127.0.0.1:0", Logger: logger}, LoadFor: dur + 10*time.Second,
-			})
-			if err != nil {
-				return err
-			}
-			defer sess.Stop()
-			fmt.Fprintf(f.streams.ErrOut, "leaklab demo: %s (leaky) runs at %s under %g requests/s; watching it for %s...\n",
-				svc.Name, sess.Server.URL(), sess.Rate, dur)
-			opts := watch.Options{Every: every, For: dur, DetectorOptions: watch.DetectorOptions{Own: watch.OwnCodeFor("github.com/leaklab/leaklab/leaks")}}
-			if store, err := openStore(); err == nil {
+			opts := exercise.DemoOptions{For: dur, Every: every, Service: leaks.Options{Addr: "127.0.0.1:0", Logger: logger},
+				Started: func(url string, rate float64) {
+					fmt.Fprintf(f.streams.ErrOut, "leaklab demo: %s (leaky) runs at %s under %g requests/s; watching it for %s...\n", svc.Name, url, rate, dur)
+				}}
+			if store, err := f.openStore(); err == nil {
 				opts.Store = store
 			}
 			if f.streams.ErrIsTerminal {
@@ -60,29 +52,11 @@ function, and say what to try next. Nothing to install; it takes about 30s.`,
 					}
 				}
 			}
-			rep, err := watch.Run(cmd.Context(), sess.Server.URL(), opts)
+			demoed, err := exercise.Demo(cmd.Context(), svc, opts)
 			if err != nil {
 				return err
 			}
-			return f.render(rep, func(w io.Writer) error {
-				if err := watch.WriteText(w, rep); err != nil {
-					return err
-				}
-				found := false
-				for _, s := range rep.Suspects {
-					found = found || s.Function == svc.Culprit
-				}
-				if found {
-					fmt.Fprintf(w, "\nThe culprit is %s.\n%s\n", svc.Culprit, svc.Explanation)
-				}
-				fmt.Fprintln(w, "\nWhat next:")
-				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-				fmt.Fprintf(tw, "  leaklab services\tthe other %d leaky services\n", len(leaks.All())-1)
-				fmt.Fprintf(tw, "  leaklab exercise start unbounded-cache\thunt a leak yourself, with hints\n")
-				fmt.Fprintf(tw, "  leaklab run %s --fixed\tthe fixed twin: watch it stay flat\n", svc.Name)
-				fmt.Fprintf(tw, "  leaklab watch URL\tpoint it at your own service (it needs net/http/pprof)\n")
-				return tw.Flush()
-			})
+			return f.render(demoed.Watch, demoed.WriteText)
 		},
 	}
 	cmd.Flags().StringVar(&name, "service", demoService, "the sample service to run")

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/leaklab/leaklab/profiles"
@@ -96,28 +92,13 @@ func diffRun(cmd *cobra.Command, f *factory, opts *diffOptions) error {
 	if opts.diff.Top < 0 {
 		return usageErrorf("--top must not be negative")
 	}
-	store, err := openStore()
+	store, err := f.openStore()
 	if err != nil {
 		return err
 	}
 	ro := profiles.RefOptions{Store: store, Fetch: profiles.FetchOptions{Type: opts.typ, Seconds: opts.seconds, Timeout: opts.timeout}}
-	sides, err := loadDiffSides(cmd.Context(), [2]string{opts.base, opts.current}, opts.typ, ro)
-	if err != nil {
-		return err
-	}
 	opts.diff.Own = profiles.OwnCodeFor(opts.own...)
-	goroutines := sides[1].Type == profiles.TypeGoroutine || sides[1].Type == profiles.TypeGoroutineLeak
-	if len(opts.diff.Own.Prefixes) == 0 && goroutines { // only leak sites need it
-		for _, ref := range []string{opts.base, opts.current} {
-			if strings.Contains(ref, "://") {
-				if mod := profiles.DetectModule(cmd.Context(), nil, ref); mod != "" {
-					opts.diff.Own = profiles.OwnCodeFor(mod)
-					break
-				}
-			}
-		}
-	}
-	rep, err := profiles.Diff(sides[0], sides[1], opts.diff)
+	rep, sides, err := profiles.DiffRefs(cmd.Context(), opts.base, opts.current, ro, opts.diff)
 	if err != nil {
 		return err
 	}
@@ -147,36 +128,4 @@ func diffRun(cmd *cobra.Command, f *factory, opts *diffOptions) error {
 		return nil
 	}
 	return f.render(rep, func(w io.Writer) error { return rep.WriteText(w) })
-}
-
-// loadDiffSides loads both sides: files and store IDs at the same time
-// (reading and decoding big profiles is most of a diff's work), then URLs,
-// which are captured with the other side's type unless --type says.
-func loadDiffSides(ctx context.Context, refs [2]string, typ string, ro profiles.RefOptions) ([2]*profiles.Captured, error) {
-	var sides [2]*profiles.Captured
-	var errs [2]error
-	var wg sync.WaitGroup
-	for i, ref := range refs {
-		if !strings.Contains(ref, "://") {
-			wg.Go(func() { sides[i], errs[i] = profiles.LoadRef(ctx, ref, ro) })
-		}
-	}
-	wg.Wait()
-	if err := errors.Join(errs[0], errs[1]); err != nil {
-		return sides, err
-	}
-	for i, ref := range refs {
-		if !strings.Contains(ref, "://") {
-			continue
-		}
-		o := ro
-		if other := sides[1-i]; typ == "" && other != nil && other.Type != "contention" && other.Type != "unknown" {
-			o.Fetch.Type = other.Type
-		}
-		var err error
-		if sides[i], err = profiles.LoadRef(ctx, ref, o); err != nil {
-			return sides, err
-		}
-	}
-	return sides, nil
 }

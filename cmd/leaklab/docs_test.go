@@ -174,7 +174,7 @@ type docChecker struct {
 }
 
 func newDocChecker() *docChecker {
-	root := newRootCmd(&ioStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard})
+	root := newRootCmd(&factory{streams: &ioStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard}})
 	// cobra adds --help and --version when a command runs; add them now,
 	// as running would.
 	root.InitDefaultVersionFlag()

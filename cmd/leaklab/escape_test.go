@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -23,28 +22,16 @@ const (
 	fixtureDir = "../../profiles/escape/testdata/fixture"
 )
 
-// runLeaklab runs the real binary in dir and returns stdout, stderr and
-// the exit code.
-func runLeaklab(t *testing.T, dir string, args ...string) (string, string, int) {
+// escapeIn runs 'leaklab escape -C dir ARGS' in process, with a home of
+// its own, and returns stdout, stderr and the exit code.
+func escapeIn(t *testing.T, dir string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(testbin.Build(t), args...)
-	cmd.Dir = dir
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return out.String(), errOut.String(), 0
-	case errors.As(err, &exit):
-		return out.String(), errOut.String(), exit.ExitCode()
-	}
-	t.Fatal(err)
-	return "", "", -1
+	return leaklabIn(t, t.TempDir(), append([]string{"escape", "-C", dir}, args...)...)
 }
 
 func TestEscapeJSONContract(t *testing.T) {
-	stdout, stderr, code := runLeaklab(t, lessonDir, "escape", "--output", "json")
+	t.Parallel()
+	stdout, stderr, code := escapeIn(t, lessonDir, "--output", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -97,6 +84,7 @@ func TestEscapeJSONContract(t *testing.T) {
 }
 
 func TestEscapeTextGroupsByFunction(t *testing.T) {
+	t.Parallel()
 	streams, out, errOut := testStreams()
 	code := run([]string{"escape", "-C", lessonDir, "--kind", "moved-to-heap,escapes", "--func", "^(NewPointPtr|LabelSprintf)$"}, streams)
 	if code != 0 {
@@ -121,6 +109,7 @@ func TestEscapeTextGroupsByFunction(t *testing.T) {
 }
 
 func TestEscapeExitCodes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		dir     string
@@ -141,7 +130,8 @@ func TestEscapeExitCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stdout, stderr, code := runLeaklab(t, tt.dir, tt.args...)
+			t.Parallel()
+			stdout, stderr, code := escapeIn(t, tt.dir, tt.args[1:]...)
 			if code != tt.code {
 				t.Fatalf("exit %d, want %d\nstderr: %s", code, tt.code, stderr)
 			}
@@ -164,15 +154,17 @@ func TestEscapeExitCodes(t *testing.T) {
 }
 
 // --file names the file however the user has it at hand: absolutely, or
-// from the current directory when -C analyses another one.
+// from the current directory when -C analyses another one. The real
+// binary, run in different working directories.
 func TestEscapeFileAbsoluteOrFromCurrentDir(t *testing.T) {
+	t.Parallel()
 	abs, err := filepath.Abs(filepath.Join(lessonDir, "escapes.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	findings := func(dir string, args ...string) []string {
 		t.Helper()
-		stdout, stderr, code := runLeaklab(t, dir, append([]string{"escape", "--kind", "moved-to-heap", "--output", "json"}, args...)...)
+		stdout, stderr, code := leaklabBinary(t, dir, nil, append([]string{"escape", "--kind", "moved-to-heap", "--output", "json"}, args...)...)
 		if code != exitOK {
 			t.Fatalf("escape %v: exit %d: %s", args, code, stderr)
 		}
@@ -243,6 +235,7 @@ func gitRepo(t *testing.T) string {
 }
 
 func TestEscapeBase(t *testing.T) {
+	t.Parallel()
 	dir := gitRepo(t)
 	file := filepath.Join(dir, "a", "a.go")
 	orig, err := os.ReadFile(file)
@@ -254,7 +247,7 @@ func TestEscapeBase(t *testing.T) {
 	if err := os.WriteFile(file, []byte(shifted), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, code := runLeaklab(t, dir, "escape", "--base", "HEAD", "--output", "json")
+	stdout, stderr, code := escapeIn(t, dir, "--base", "HEAD", "--output", "json")
 	if code != exitOK {
 		t.Fatalf("lines moved: exit %d, want 0\n%s\n%s", code, stdout, stderr)
 	}
@@ -277,7 +270,7 @@ func TestEscapeBase(t *testing.T) {
 	if err := os.WriteFile(file, []byte(changed), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, code = runLeaklab(t, dir, "escape", "--base", "HEAD", "--output", "json")
+	stdout, stderr, code = escapeIn(t, dir, "--base", "HEAD", "--output", "json")
 	if code != exitFound {
 		t.Fatalf("new escape: exit %d, want %d\n%s\n%s", code, exitFound, stdout, stderr)
 	}
@@ -292,7 +285,7 @@ func TestEscapeBase(t *testing.T) {
 		t.Errorf("removed %+v, want Box's escape", cmp.Removed)
 	}
 	// The text form says the same, and the worktree is gone afterwards.
-	stdout, _, _ = runLeaklab(t, dir, "escape", "--base", "HEAD")
+	stdout, _, _ = escapeIn(t, dir, "--base", "HEAD")
 	if !strings.Contains(stdout, "Compared with HEAD: 1 introduced (1 heap escapes), 1 removed.") {
 		t.Errorf("text report:\n%s", stdout)
 	}
@@ -306,6 +299,7 @@ func TestEscapeBase(t *testing.T) {
 // JSON, and its escapes are not counted as introduced; the other packages
 // are still compared.
 func TestEscapeBaseThatDidNotBuild(t *testing.T) {
+	t.Parallel()
 	dir := gitRepo(t)
 	git := func(args ...string) {
 		t.Helper()
@@ -352,14 +346,14 @@ func TestEscapeBaseThatDidNotBuild(t *testing.T) {
 		}
 		return r
 	}
-	stdout, stderr, code := runLeaklab(t, dir, "escape", "--base", "HEAD", "--output", "json")
+	stdout, stderr, code := escapeIn(t, dir, "--base", "HEAD", "--output", "json")
 	if code != exitOK {
 		t.Fatalf("only b, broken at the base, has escapes: exit %d, want 0\n%s\n%s", code, stdout, stderr)
 	}
 	if r := check(stdout, stderr); len(r.Introduced) != 0 {
 		t.Errorf("introduced %+v, want none", r.Introduced)
 	}
-	stdout, _, _ = runLeaklab(t, dir, "escape", "--base", "HEAD")
+	stdout, _, _ = escapeIn(t, dir, "--base", "HEAD")
 	if !strings.Contains(stdout, "Compared with HEAD: 0 introduced (0 heap escapes), 0 removed.") ||
 		!strings.Contains(stdout, "did not build at HEAD, so not compared:\n  example.com/fixture/b\n") {
 		t.Errorf("text report:\n%s", stdout)
@@ -374,7 +368,7 @@ func TestEscapeBaseThatDidNotBuild(t *testing.T) {
 	if err := os.WriteFile(aFile, append(a, "\n// Leak is new.\nfunc Leak() *T {\n\tt := T{}\n\treturn &t\n}\n"...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, code = runLeaklab(t, dir, "escape", "--base", "HEAD", "--output", "json")
+	stdout, stderr, code = escapeIn(t, dir, "--base", "HEAD", "--output", "json")
 	if code != exitFound {
 		t.Fatalf("new escape in a: exit %d, want %d\n%s\n%s", code, exitFound, stdout, stderr)
 	}
@@ -384,6 +378,7 @@ func TestEscapeBaseThatDidNotBuild(t *testing.T) {
 }
 
 func TestEscapeProfile(t *testing.T) {
+	t.Parallel()
 	prof := filepath.Join(t.TempDir(), "mem.pprof")
 	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "Closure_Captured|Interface_Boxed", "-benchtime", "1000x",
 		"-memprofile", prof, "-memprofilerate", "1", "-o", filepath.Join(t.TempDir(), "escapes.test"), ".")
@@ -391,7 +386,7 @@ func TestEscapeProfile(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go test -memprofile: %v\n%s", err, out)
 	}
-	stdout, stderr, code := runLeaklab(t, lessonDir, "escape", "--profile", prof, "--kind", "moved-to-heap,escapes", "--output", "json")
+	stdout, stderr, code := escapeIn(t, lessonDir, "--profile", prof, "--kind", "moved-to-heap,escapes", "--output", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -425,7 +420,7 @@ func TestEscapeProfile(t *testing.T) {
 	if ranked["NewPointPtr: moved to heap: p"] {
 		t.Error("NewPointPtr did not run in the profiled benchmarks but is ranked")
 	}
-	stdout, _, _ = runLeaklab(t, lessonDir, "escape", "--profile", prof, "--kind", "moved-to-heap")
+	stdout, _, _ = escapeIn(t, lessonDir, "--profile", prof, "--kind", "moved-to-heap")
 	if !strings.Contains(stdout, "Priced with "+prof) || !strings.Contains(stdout, "MakeCounter  moved to heap: n") {
 		t.Errorf("text report:\n%s", stdout)
 	}
@@ -444,12 +439,9 @@ func TestEscapeProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd = exec.Command(testbin.Build(t), "escape", "--profile", meta.ID, "--kind", "moved-to-heap")
-	cmd.Dir = lessonDir
-	cmd.Env = append(os.Environ(), "LEAKLAB_HOME="+home)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "Priced with "+meta.ID) || !strings.Contains(string(out), "MakeCounter  moved to heap: n") {
-		t.Errorf("--profile %s from the store: %v\n%s", meta.ID, err, out)
+	out, errOut, code := leaklabIn(t, home, "escape", "-C", lessonDir, "--profile", meta.ID, "--kind", "moved-to-heap")
+	if code != 0 || !strings.Contains(out, "Priced with "+meta.ID) || !strings.Contains(out, "MakeCounter  moved to heap: n") {
+		t.Errorf("--profile %s from the store: exit %d\n%s\n%s", meta.ID, code, out, errOut)
 	}
 }
 
@@ -457,6 +449,7 @@ func TestEscapeProfile(t *testing.T) {
 // service allocates in (*statsService).summarize, and after driving it the
 // allocs profile fetched over HTTP ranks summarize's escapes.
 func TestEscapeProfileFromLiveService(t *testing.T) {
+	t.Parallel()
 	svc := testbin.StartService(t, "escaping-hot-path", false)
 	spec, err := leaks.Lookup("escaping-hot-path")
 	if err != nil {
@@ -493,7 +486,7 @@ func TestEscapeProfileFromLiveService(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	stdout, stderr, code := runLeaklab(t, "../..", "escape", "./leaks", "--profile", svc.URL+"/debug/pprof/allocs",
+	stdout, stderr, code := escapeIn(t, "../..", "./leaks", "--profile", svc.URL+"/debug/pprof/allocs",
 		"--kind", "moved-to-heap,escapes", "--output", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -524,6 +517,7 @@ func TestEscapeProfileFromLiveService(t *testing.T) {
 }
 
 func TestEscapeWithoutGo(t *testing.T) {
+	t.Parallel()
 	cmd := exec.Command(testbin.Build(t), "escape", ".")
 	cmd.Dir = lessonDir
 	cmd.Env = []string{"PATH=" + t.TempDir(), "HOME=" + t.TempDir()}

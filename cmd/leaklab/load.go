@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -39,47 +37,6 @@ type loadOptions struct {
 	// durationSet tells an explicit -d from the default, which a count
 	// bound replaces.
 	durationSet bool
-}
-
-// loadReport is the JSON contract of 'leaklab load' (DESIGN.md); fields
-// may be added, never renamed.
-type loadReport struct {
-	URL                  string            `json:"url"`
-	Method               string            `json:"method"`
-	Model                scale.Model       `json:"model"`
-	Connections          int               `json:"connections"`
-	Rate                 float64           `json:"rate,omitempty"`
-	Requests             int64             `json:"requests"`
-	Responses            int64             `json:"responses"`
-	Errors               int64             `json:"errors"`
-	ErrorClasses         map[string]int64  `json:"error_classes"`
-	ErrorExamples        map[string]string `json:"error_examples,omitempty"`
-	DurationSeconds      float64           `json:"duration_seconds"`
-	RPS                  float64           `json:"rps"`
-	Latency              latencySeconds    `json:"latency_seconds"`
-	Status               map[string]int64  `json:"status"`
-	Schedule             *loadSchedule     `json:"schedule,omitempty"` // open model only
-	Connects             int64             `json:"connects"`
-	CPUSeconds           float64           `json:"generator_cpu_seconds"`
-	CPUSecondsPerRequest float64           `json:"generator_cpu_seconds_per_request"`
-	Interrupted          bool              `json:"interrupted,omitempty"`
-}
-
-// loadSchedule says how well the open model kept its schedule.
-type loadSchedule struct {
-	Scheduled        int64   `json:"scheduled"`
-	Late             int64   `json:"late"`
-	Unsent           int64   `json:"unsent"`
-	LateAfterSeconds float64 `json:"late_after_seconds"`
-}
-
-type latencySeconds struct {
-	P50  float64 `json:"p50"`
-	P90  float64 `json:"p90"`
-	P99  float64 `json:"p99"`
-	P999 float64 `json:"p999"`
-	Max  float64 `json:"max"`
-	Mean float64 `json:"mean"`
 }
 
 func newCmdLoad(f *factory) *cobra.Command {
@@ -234,142 +191,21 @@ func loadRun(ctx context.Context, f *factory, opts *loadOptions, url string) err
 		return err
 	}
 	// An interrupted run still reports what it measured, as wrk and hey do.
-	report := newLoadReport(res)
-	if err := f.render(report, func(w io.Writer) error { return writeLoadText(w, res) }); err != nil {
+	report := res.Report()
+	if err := f.render(report, res.WriteText); err != nil {
 		return err
 	}
 	// Interrupted or not, a run in which nothing answered is a failure (an
 	// interrupted run's requests still in flight are not counted).
 	switch {
 	case res.Requests > 0 && res.Responses == 0:
-		return fmt.Errorf("no request got a response (%s); is the server up at %s?", errorSummary(res), res.URL)
+		return fmt.Errorf("no request got a response (%s); is the server up at %s?", res.ErrorSummary(), res.URL)
 	case res.Interrupted && res.Responses == 0:
 		return fmt.Errorf("interrupted before any request got a response; is the server at %s answering?", res.URL)
 	}
 	return nil
 }
 
-func newLoadReport(res *scale.LoadResult) loadReport {
-	r := loadReport{
-		URL: res.URL, Method: res.Method, Model: res.Model, Connections: res.Connections, Rate: res.Rate,
-		Requests: res.Requests, Responses: res.Responses, Errors: res.Errors,
-		ErrorClasses: map[string]int64{}, Status: map[string]int64{},
-		DurationSeconds: res.Duration.Seconds(), RPS: res.RPS,
-		Latency: latencySeconds{
-			P50: res.LatencyAt(0.50).Seconds(), P90: res.LatencyAt(0.90).Seconds(), P99: res.LatencyAt(0.99).Seconds(),
-			P999: res.LatencyAt(0.999).Seconds(), Max: res.MaxLatency().Seconds(),
-		},
-		Connects:   res.Connects,
-		CPUSeconds: res.GeneratorCPU.Seconds(), CPUSecondsPerRequest: res.CPUPerRequest().Seconds(),
-		Interrupted: res.Interrupted,
-	}
-	if res.Model == scale.Open {
-		r.Schedule = &loadSchedule{Scheduled: res.Scheduled, Late: res.Late, Unsent: res.Unsent, LateAfterSeconds: scale.LateAfter.Seconds()}
-	}
-	if res.Latency.TotalCount() > 0 {
-		r.Latency.Mean = res.Latency.Mean() / 1e9
-	}
-	for _, c := range scale.ErrorClasses() {
-		r.ErrorClasses[c.String()] = res.ErrorsByClass[c]
-	}
-	if len(res.ErrorExamples) > 0 {
-		r.ErrorExamples = map[string]string{}
-		for c, msg := range res.ErrorExamples {
-			r.ErrorExamples[c.String()] = msg
-		}
-	}
-	for code, n := range res.Status {
-		r.Status[strconv.Itoa(code)] = n
-	}
-	return r
-}
-
 func insecureTLS() *tls.Config {
 	return &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user asked for --insecure
-}
-
-// writeLoadText is laid out like wrk's report, so its users find things
-// where they expect them.
-func writeLoadText(w io.Writer, res *scale.LoadResult) error {
-	model := fmt.Sprintf("%d connections, closed model", res.Connections)
-	if res.Model == scale.Open {
-		model = fmt.Sprintf("%g requests/s on %d connections, open model", res.Rate, res.Connections)
-	}
-	fmt.Fprintf(w, "%s %s\n  %s\n", res.Method, res.URL, model)
-	if res.Interrupted {
-		fmt.Fprintln(w, "  interrupted: partial results")
-	}
-	if res.Responses > 0 {
-		fmt.Fprintln(w, "  Latency Distribution")
-		for _, q := range []struct {
-			label string
-			d     time.Duration
-		}{
-			{"50%", res.LatencyAt(0.50)}, {"90%", res.LatencyAt(0.90)}, {"99%", res.LatencyAt(0.99)},
-			{"99.9%", res.LatencyAt(0.999)}, {"max", res.MaxLatency()}, {"mean", time.Duration(res.Latency.Mean())},
-		} {
-			fmt.Fprintf(w, "  %7s  %9s\n", q.label, formatLatency(q.d))
-		}
-		if res.Model == scale.Open {
-			fmt.Fprintln(w, "  (measured from each request's scheduled time)")
-		}
-	}
-	fmt.Fprintf(w, "  %d requests in %.2fs, %d errors\n", res.Requests, res.Duration.Seconds(), res.Errors)
-	if len(res.Status) > 0 {
-		codes := make([]string, 0, len(res.Status))
-		for _, c := range sortedStatusCodes(res.Status) {
-			codes = append(codes, fmt.Sprintf("[%d] %d", c, res.Status[c]))
-		}
-		fmt.Fprintf(w, "  Status codes:   %s\n", strings.Join(codes, ", "))
-	}
-	if res.Errors > 0 {
-		fmt.Fprintf(w, "  Errors:         %s\n", errorSummary(res))
-		for _, c := range scale.ErrorClasses() {
-			if msg, ok := res.ErrorExamples[c]; ok {
-				fmt.Fprintf(w, "    first %s: %s\n", c, msg)
-			}
-		}
-	}
-	if res.Model == scale.Open {
-		fmt.Fprintf(w, "  Schedule:       %d scheduled, %d sent late (>%s after their time), %d not sent before the end\n",
-			res.Scheduled, res.Late, scale.LateAfter, res.Unsent)
-	}
-	fmt.Fprintf(w, "  Generator:      %s CPU per request (%.2fs in all), %d connections opened\n",
-		formatLatency(res.CPUPerRequest()), res.GeneratorCPU.Seconds(), res.Connects)
-	_, err := fmt.Fprintf(w, "Requests/sec: %10.2f\n", res.RPS)
-	return err
-}
-
-// errorSummary lists the non-zero error classes.
-func errorSummary(res *scale.LoadResult) string {
-	var parts []string
-	for _, c := range scale.ErrorClasses() {
-		if n := res.ErrorsByClass[c]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", c, n))
-		}
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, ", ")
-}
-
-func sortedStatusCodes(m map[int]int64) []int {
-	codes := make([]int, 0, len(m))
-	for c := range m {
-		codes = append(codes, c)
-	}
-	slices.Sort(codes)
-	return codes
-}
-
-// formatLatency prints a duration with two decimals in a unit that suits it.
-func formatLatency(d time.Duration) string {
-	switch {
-	case d < time.Millisecond:
-		return fmt.Sprintf("%.2fus", float64(d)/float64(time.Microsecond))
-	case d < time.Second:
-		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
-	}
-	return fmt.Sprintf("%.2fs", d.Seconds())
 }

@@ -135,22 +135,21 @@ func TestLoadTextReport(t *testing.T) {
 	}
 }
 
-// loadJSON runs the real binary and decodes its JSON report.
-func loadJSON(t *testing.T, args ...string) (map[string]any, string, error) {
+// loadJSON runs 'leaklab load --output json' in process and decodes its
+// report. The load tests do not run in parallel: the generator's CPU per
+// request is the process's.
+func loadJSON(t *testing.T, args ...string) (map[string]any, string, int) {
 	t.Helper()
-	cmd := exec.Command(testbin.Build(t), append([]string{"load", "--output", "json"}, args...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, stderr, code := leaklabIn(t, t.TempDir(), append([]string{"load", "--output", "json"}, args...)...)
 	var report map[string]any
-	if jerr := json.Unmarshal(out, &report); jerr != nil {
-		t.Fatalf("leaklab load %v printed no JSON report (%v): %s\nstderr: %s", args, jerr, out, stderr.String())
+	if jerr := json.Unmarshal([]byte(out), &report); jerr != nil {
+		t.Fatalf("leaklab load %v printed no JSON report (%v): %s\nstderr: %s", args, jerr, out, stderr)
 	}
-	return report, stderr.String(), err
+	return report, stderr, code
 }
 
-// The JSON contract from DESIGN.md, through the real binary against a real
-// sample service driven by its catalog endpoint.
+// The JSON contract from DESIGN.md, against a real sample service driven
+// by its catalog endpoint.
 func TestLoadJSONContractAgainstSampleService(t *testing.T) {
 	svc := testbin.StartService(t, "unbounded-cache", true, "--quiet")
 	entry, err := leaks.Lookup("unbounded-cache")
@@ -158,9 +157,9 @@ func TestLoadJSONContractAgainstSampleService(t *testing.T) {
 		t.Fatal(err)
 	}
 	ep := entry.Endpoints[0]
-	report, stderr, err := loadJSON(t, "-n", "300", "-c", "4", "-m", ep.Method, svc.URL+ep.Path)
-	if err != nil {
-		t.Fatalf("leaklab load: %v\n%s", err, stderr)
+	report, stderr, code := loadJSON(t, "-n", "300", "-c", "4", "-m", ep.Method, svc.URL+ep.Path)
+	if code != exitOK {
+		t.Fatalf("leaklab load: exit %d\n%s", code, stderr)
 	}
 	num := func(v any) float64 {
 		f, ok := v.(float64)
@@ -196,10 +195,9 @@ func TestLoadJSONContractAgainstSampleService(t *testing.T) {
 // refusals and the exit code says nothing answered.
 func TestLoadRefusedTargetExitsNonZeroWithReport(t *testing.T) {
 	url := "http://" + testbin.FreeAddr(t) + "/"
-	report, stderr, err := loadJSON(t, "-n", "10", "-c", "2", url)
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != exitFailure {
-		t.Fatalf("exit: %v, want %d", err, exitFailure)
+	report, stderr, code := loadJSON(t, "-n", "10", "-c", "2", url)
+	if code != exitFailure {
+		t.Fatalf("exit %d, want %d", code, exitFailure)
 	}
 	if classes, _ := report["error_classes"].(map[string]any); classes["refused"] != 10.0 {
 		t.Errorf("error_classes = %v, want 10 refused", report["error_classes"])
@@ -226,7 +224,7 @@ func TestLoadDurationBoundAgainstHungServer(t *testing.T) {
 	if code != exitFailure {
 		t.Errorf("exit %d, want %d: nothing answered (stderr %q)", code, exitFailure, errOut)
 	}
-	var report loadReport
+	var report scale.LoadReport
 	if err := json.NewDecoder(io.MultiReader(out)).Decode(&report); err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +234,8 @@ func TestLoadDurationBoundAgainstHungServer(t *testing.T) {
 }
 
 // Ctrl-C during a run in which nothing answered still fails: the report of
-// what was measured, then one line saying nothing got a response.
+// what was measured, then one line saying nothing got a response. The real
+// binary, interrupted with SIGINT.
 func TestLoadInterruptedWithoutResponsesFails(t *testing.T) {
 	arrived := make(chan struct{}, 1)
 	release := make(chan struct{})
@@ -270,7 +269,7 @@ func TestLoadInterruptedWithoutResponsesFails(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != exitFailure {
 		t.Fatalf("exit: %v, want %d (stderr %q)", err, exitFailure, stderr.String())
 	}
-	var report loadReport
+	var report scale.LoadReport
 	if err := json.Unmarshal([]byte(stdout.String()), &report); err != nil || !report.Interrupted || report.Responses != 0 {
 		t.Errorf("report %+v (%v), want an interrupted run without responses", report, err)
 	}
@@ -296,7 +295,7 @@ func TestLoadOpenModelJSONSchedule(t *testing.T) {
 			if code := run(append([]string{"load", "--output", "json", srv.URL}, tc.args...), streams); code != exitOK {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
-			var report loadReport
+			var report scale.LoadReport
 			if err := json.Unmarshal(out.Bytes(), &report); err != nil {
 				t.Fatal(err)
 			}

@@ -16,12 +16,19 @@ func main() {
 	os.Exit(run(os.Args[1:], systemStreams()))
 }
 
-// run executes the command line and returns the process exit code.
+// run executes the command line, until done or interrupted, and returns
+// the process exit code.
 func run(args []string, streams *ioStreams) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := newRootCmd(streams)
+	return runIn(ctx, &factory{streams: streams}, args)
+}
+
+// runIn executes the command line with ctx and what f carries (streams,
+// leaklab home, environment) and returns the exit code. Tests call it in
+// process, each with a home of its own.
+func runIn(ctx context.Context, f *factory, args []string) int {
+	root := newRootCmd(f)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	return exitCode(err, streams)
+	return exitCode(root.ExecuteContext(ctx), f.streams)
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/leaklab/leaklab/profiles"
@@ -98,41 +97,6 @@ The store is $LEAKLAB_HOME, else $XDG_DATA_HOME/leaklab, else
 	return cmd
 }
 
-// storedEntry is one row of 'profiles ls': the DESIGN.md contract
-// {id, target, type, time} plus optional detail.
-type storedEntry struct {
-	ID      string            `json:"id"`
-	Target  string            `json:"target"`
-	Type    string            `json:"type"`
-	Time    string            `json:"time"`
-	Service string            `json:"service,omitempty"`
-	Labels  map[string]string `json:"labels,omitempty"`
-	Samples int               `json:"samples"`
-	Bytes   int64             `json:"bytes"`
-}
-
-func entryOf(m profiles.Meta) storedEntry {
-	return storedEntry{ID: m.ID, Target: m.Target, Type: m.Type, Time: m.Time.UTC().Format(time.RFC3339),
-		Service: m.Service, Labels: m.Labels, Samples: m.Samples, Bytes: m.Bytes}
-}
-
-func entriesOf(ms []profiles.Meta) []storedEntry {
-	out := make([]storedEntry, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, entryOf(m))
-	}
-	return out
-}
-
-func writeEntries(w io.Writer, es []storedEntry) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTYPE\tTIME\tSERVICE\tTARGET")
-	for _, e := range es {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.ID, e.Type, e.Time, orDefault(e.Service, "-"), e.Target)
-	}
-	return tw.Flush()
-}
-
 func newCmdProfilesLs(f *factory) *cobra.Command {
 	ff := &filterFlags{}
 	cmd := &cobra.Command{
@@ -148,7 +112,7 @@ func newCmdProfilesLs(f *factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			store, err := openStore()
+			store, err := f.openStore()
 			if err != nil {
 				return err
 			}
@@ -156,26 +120,18 @@ func newCmdProfilesLs(f *factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			entries := entriesOf(metas)
+			entries := profiles.ListingOf(metas)
 			return f.render(entries, func(w io.Writer) error {
 				if len(entries) == 0 {
 					_, err := fmt.Fprintf(w, "no stored profiles match (store: %s)\n", store.Dir())
 					return err
 				}
-				return writeEntries(w, entries)
+				return entries.WriteText(w)
 			})
 		},
 	}
 	ff.register(cmd)
 	return cmd
-}
-
-// shownProfile is 'profiles show': the metadata, the sample types and the
-// top functions of one sample type.
-type shownProfile struct {
-	storedEntry
-	SampleTypes []profiles.ValueType `json:"sample_types"`
-	Top         *profiles.DiffReport `json:"top"`
 }
 
 func newCmdProfilesShow(f *factory) *cobra.Command {
@@ -188,7 +144,7 @@ func newCmdProfilesShow(f *factory) *cobra.Command {
   leaklab profiles show 20261125-1030 --sample-index alloc_space --top 5`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := openStore()
+			store, err := f.openStore()
 			if err != nil {
 				return err
 			}
@@ -196,32 +152,11 @@ func newCmdProfilesShow(f *factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sts, err := c.SampleTypes()
+			shown, err := profiles.Show(c, profiles.DiffOptions{SampleIndex: sampleIndex, Top: top})
 			if err != nil {
 				return err
 			}
-			rep, err := profiles.Summarize(c, profiles.DiffOptions{SampleIndex: sampleIndex, Top: top})
-			if err != nil {
-				return err
-			}
-			shown := shownProfile{storedEntry: entryOf(c.Meta), SampleTypes: sts, Top: rep}
-			return f.render(shown, func(w io.Writer) error {
-				e := shown.storedEntry
-				fmt.Fprintf(w, "id:       %s\ntype:     %s\ntarget:   %s\ntime:     %s\n", e.ID, e.Type, e.Target, e.Time)
-				if e.Service != "" {
-					fmt.Fprintf(w, "service:  %s\n", e.Service)
-				}
-				for k, v := range e.Labels {
-					fmt.Fprintf(w, "label:    %s=%s\n", k, v)
-				}
-				fmt.Fprintf(w, "samples:  %d\nsize:     %s\n", e.Samples, profiles.FormatValue(e.Bytes, "bytes", false))
-				var names []string
-				for _, st := range sts {
-					names = append(names, st.Type+" ("+st.Unit+")")
-				}
-				fmt.Fprintf(w, "values:   %s\n\n", strings.Join(names, ", "))
-				return rep.WriteText(w)
-			})
+			return f.render(shown, shown.WriteText)
 		},
 	}
 	cmd.Flags().StringVar(&sampleIndex, "sample-index", "", "sample type to rank by (default: the profile's default)")
@@ -236,7 +171,7 @@ func newCmdProfilesRm(f *factory) *cobra.Command {
 		Example: `  leaklab profiles rm 20261125-103000-heap-3fa9c1 20261125-1031`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := openStore()
+			store, err := f.openStore()
 			if err != nil {
 				return err
 			}
@@ -255,7 +190,7 @@ func newCmdProfilesRm(f *factory) *cobra.Command {
 				}
 				removed = append(removed, m)
 			}
-			entries := entriesOf(removed)
+			entries := profiles.ListingOf(removed)
 			return f.render(entries, func(w io.Writer) error {
 				for _, e := range entries {
 					fmt.Fprintf(w, "removed %s\n", e.ID)
@@ -300,7 +235,7 @@ captures that were killed half-way.`,
 			if keep < 0 {
 				return usageErrorf("--keep must not be negative")
 			}
-			store, err := openStore()
+			store, err := f.openStore()
 			if err != nil {
 				return err
 			}
@@ -308,7 +243,7 @@ captures that were killed half-way.`,
 			if err != nil {
 				return err
 			}
-			entries := entriesOf(removed)
+			entries := profiles.ListingOf(removed)
 			return f.render(entries, func(w io.Writer) error {
 				verb := "removed"
 				if dryRun {

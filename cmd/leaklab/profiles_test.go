@@ -7,12 +7,14 @@ import (
 	"testing"
 
 	"github.com/leaklab/leaklab/internal/testbin"
+	"github.com/leaklab/leaklab/profiles"
 )
 
-// TestProfilesLabelFilterEndToEnd captures real profiles with labels
-// through the real binary, then selects them with 'profiles ls --label'
+// TestProfilesLabelFilterEndToEnd captures real profiles with labels,
+// then selects them with 'profiles ls --label'
 // and 'profiles prune --label'; bad --label syntax is a usage error.
 func TestProfilesLabelFilterEndToEnd(t *testing.T) {
+	t.Parallel()
 	home := t.TempDir()
 	svc := testbin.StartService(t, "abandoned-worker", true)
 	// name → the labels its capture stores
@@ -40,7 +42,7 @@ func TestProfilesLabelFilterEndToEnd(t *testing.T) {
 	}
 	ls := func(t *testing.T, args ...string) string {
 		t.Helper()
-		var listed []storedEntry
+		var listed []profiles.Listed
 		out := mustLeaklab(t, home, append([]string{"profiles", "ls", "--output", "json"}, args...)...)
 		if err := json.Unmarshal([]byte(out), &listed); err != nil {
 			t.Fatalf("profiles ls %v: %v\n%s", args, err, out)
@@ -109,7 +111,7 @@ func TestProfilesLabelFilterEndToEnd(t *testing.T) {
 
 	// prune takes the same filter: a dry run names only the matching
 	// profile, the real prune removes only it.
-	var dry []storedEntry
+	var dry []profiles.Listed
 	if err := json.Unmarshal([]byte(mustLeaklab(t, home, "profiles", "prune", "--all", "--label", "env=prod", "--dry-run", "--output", "json")), &dry); err != nil {
 		t.Fatal(err)
 	}

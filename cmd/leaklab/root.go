@@ -2,19 +2,62 @@ package main
 
 import (
 	"fmt"
+	"os"
 
+	"github.com/leaklab/leaklab/leaks/exercise"
+	"github.com/leaklab/leaklab/profiles"
 	"github.com/spf13/cobra"
 )
 
-// factory carries what every command needs: the streams and the shared
-// --output choice.
+// factory carries what every command needs: the streams, the leaklab
+// home, the environment and the shared --output choice. Tests give each
+// run a home and an environment of its own, so they can run commands in
+// process and in parallel.
 type factory struct {
 	streams *ioStreams
-	output  outputFormat
+	// home holds the profile store and the exercises' progress; "" means
+	// profiles.DefaultDir ($LEAKLAB_HOME or its default).
+	home string
+	// env reads the environment; nil means os.Getenv.
+	env    func(key string) string
+	output outputFormat
 }
 
-func newRootCmd(streams *ioStreams) *cobra.Command {
-	f := &factory{streams: streams, output: outputText}
+func (f *factory) getenv(key string) string {
+	if f.env != nil {
+		return f.env(key)
+	}
+	return os.Getenv(key)
+}
+
+func (f *factory) homeDir() (string, error) {
+	if f.home != "" {
+		return f.home, nil
+	}
+	return profiles.DefaultDir()
+}
+
+func (f *factory) openStore() (*profiles.Store, error) {
+	dir, err := f.homeDir()
+	if err != nil {
+		return nil, err
+	}
+	return profiles.Open(dir)
+}
+
+func (f *factory) openBook() (*exercise.Book, error) {
+	dir, err := f.homeDir()
+	if err != nil {
+		return nil, err
+	}
+	return exercise.Open(dir)
+}
+
+func newRootCmd(f *factory) *cobra.Command {
+	if f.output == "" {
+		f.output = outputText
+	}
+	streams := f.streams
 	root := &cobra.Command{
 		Use:   "leaklab",
 		Short: "Find memory leaks, goroutine leaks and slow paths in Go services",

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -9,14 +8,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func testStreams() (*ioStreams, *bytes.Buffer, *bytes.Buffer) {
-	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
-	return &ioStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}, out, errOut
-}
-
 // Every command a user can reach has examples in its help.
 func TestEveryCommandHasExamples(t *testing.T) {
-	root := newRootCmd(&ioStreams{})
+	root := newRootCmd(&factory{streams: &ioStreams{}})
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		if c.Hidden || c.Name() == "help" {
@@ -80,17 +74,5 @@ func TestVersionJSON(t *testing.T) {
 	var v versionInfo
 	if err := json.Unmarshal(out.Bytes(), &v); err != nil || v.Version == "" || !strings.HasPrefix(v.Go, "go") {
 		t.Fatalf("version JSON %q: %+v, %v", out, v, err)
-	}
-}
-
-func TestFirstSentence(t *testing.T) {
-	for in, want := range map[string]string{
-		"Memory grows; then it dies.": "Memory grows",
-		"Short.":                      "Short",
-		strings.Repeat("word ", 40):   strings.TrimSpace(strings.Repeat("word ", 21)) + "...",
-	} {
-		if got := firstSentence(in); got != want {
-			t.Errorf("firstSentence(%q) = %q, want %q", in, got, want)
-		}
 	}
 }

@@ -16,20 +16,17 @@ import (
 	"github.com/leaklab/leaklab/leaks"
 )
 
-// The services JSON contract from DESIGN.md, checked through the real binary.
+// The services JSON contract from DESIGN.md.
 func TestServicesJSONContract(t *testing.T) {
-	bin := testbin.Build(t)
+	t.Parallel()
 	for _, spoilers := range []bool{false, true} {
 		args := []string{"services", "--output", "json"}
 		if spoilers {
 			args = append(args, "--spoilers")
 		}
-		out, err := exec.Command(bin, args...).Output()
-		if err != nil {
-			t.Fatalf("leaklab %v: %v", args, err)
-		}
+		out := mustLeaklab(t, t.TempDir(), args...)
 		var entries []map[string]any
-		if err := json.Unmarshal(out, &entries); err != nil {
+		if err := json.Unmarshal([]byte(out), &entries); err != nil {
 			t.Fatalf("not a JSON array: %v\n%s", err, out)
 		}
 		if len(entries) != len(leaks.All()) {
@@ -52,7 +49,9 @@ func TestServicesJSONContract(t *testing.T) {
 	}
 }
 
+// The exit code and last line of the real process when its port is taken.
 func TestRunTakenPort(t *testing.T) {
+	t.Parallel()
 	bin := testbin.Build(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -77,6 +76,7 @@ func TestRunTakenPort(t *testing.T) {
 // The text banner tells a newcomer where everything is, and SIGTERM stops
 // the service cleanly with exit 0.
 func TestRunBannerAndCleanShutdown(t *testing.T) {
+	t.Parallel()
 	bin := testbin.Build(t)
 	cmd := exec.Command(bin, "run", "abandoned-worker", "--addr", "127.0.0.1:0", "--fixed")
 	stdout, err := cmd.StdoutPipe()

@@ -104,7 +104,7 @@ func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string)
 	wo := watch.Options{DetectorOptions: do, Every: opts.every, For: opts.dur.d, Auto: opts.dur.auto, MaxFor: opts.maxFor,
 		NoGoroutineIDs: opts.noGoroutineIDs, MaxDumpGoroutines: opts.maxDumpGoroutines}
 	if !opts.noStore {
-		if wo.Store, err = openStore(); err != nil {
+		if wo.Store, err = f.openStore(); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/leaklab/leaklab/internal/testbin"
 	"github.com/leaklab/leaklab/leaks"
 	"github.com/leaklab/leaklab/leaks/exercise"
+	"github.com/leaklab/leaklab/profiles"
 	"github.com/leaklab/leaklab/scale"
 )
 
@@ -58,8 +60,8 @@ type watchJSON struct {
 	} `json:"own_code"`
 }
 
-// The watch JSON contract and exit codes, through the real binary: a leaky
-// service gives exit 3 and names its culprit, its fixed twin exit 0.
+// The watch JSON contract and exit codes: a leaky service gives exit 3 and
+// names its culprit, its fixed twin exit 0.
 func TestWatchContractAndExitCodes(t *testing.T) {
 	t.Parallel()
 	svc, _ := leaks.Lookup("abandoned-worker")
@@ -162,11 +164,28 @@ func TestWatchUnreachableTarget(t *testing.T) {
 func TestWatchTargetDies(t *testing.T) {
 	t.Parallel()
 	proc := testbin.StartService(t, "unbounded-cache", true)
+	home := t.TempDir()
+	type result struct {
+		out, errOut string
+		code        int
+	}
+	done := make(chan result, 1)
 	go func() {
-		time.Sleep(4 * time.Second)
-		proc.Kill()
+		out, errOut, code := leaklabIn(t, home, "watch", proc.URL, "--for", "30s", "--every", "1s")
+		done <- result{out, errOut, code}
 	}()
-	out, errOut, code := leaklabIn(t, t.TempDir(), "watch", proc.URL, "--for", "30s", "--every", "1s")
+	// Kill the target once the watch has stored a few snapshots.
+	store, err := profiles.Open(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testbin.WaitFor(t, 30*time.Second, "three stored profiles", func() bool {
+		stored, _ := store.List(profiles.Filter{})
+		return len(stored) >= 3
+	})
+	proc.Kill()
+	r := <-done
+	out, errOut, code := r.out, r.errOut, r.code
 	if code == 0 || !strings.Contains(out, "The watch ended early: the target stopped answering") || !strings.Contains(errOut, "ended early") {
 		t.Errorf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
@@ -286,4 +305,61 @@ func shellWords(t *testing.T, line string) []string {
 		words = append(words, word.String())
 	}
 	return words
+}
+
+// 'exercise start --output json' says where the service runs as JSON, with
+// no prose on stdout, and runs it until cancelled.
+func TestExerciseStartJSON(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var out, errOut testbin.SyncBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- runIn(ctx, &factory{streams: &ioStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, home: home},
+			[]string{"exercise", "start", "unbounded-cache", "--addr", "127.0.0.1:0", "--load-for", "1s", "--output", "json"})
+	}()
+	var started struct {
+		Name           string  `json:"name"`
+		URL            string  `json:"url"`
+		Rate           float64 `json:"rate"`
+		LoadForSeconds float64 `json:"load_for_seconds"`
+	}
+	testbin.WaitFor(t, 30*time.Second, "the start report on stdout", func() bool {
+		return json.Unmarshal([]byte(out.String()), &started) == nil
+	})
+	if started.Name != "unbounded-cache" || !strings.HasPrefix(started.URL, "http://127.0.0.1:") || started.Rate <= 0 || started.LoadForSeconds != 1 {
+		t.Errorf("start report %+v", started)
+	}
+	resp, err := http.Get(started.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz: %s", resp.Status)
+	}
+	var list []struct{ Name, Status string }
+	if err := json.Unmarshal([]byte(mustLeaklab(t, home, "exercise", "list", "--output", "json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range list {
+		if e.Name == "unbounded-cache" && e.Status != "started" {
+			t.Errorf("status %q while it runs, want started", e.Status)
+		}
+	}
+	cancel()
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Errorf("exit %d after cancel; stderr: %s", code, errOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("exercise start did not stop when cancelled")
+	}
+	var again map[string]any
+	if err := json.Unmarshal([]byte(out.String()), &again); err != nil {
+		t.Errorf("stdout is not one JSON report: %v\n%s", err, out.String())
+	}
 }

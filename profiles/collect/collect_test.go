@@ -107,18 +107,6 @@ func startCollector(t *testing.T, opts Options, listen bool) *running {
 	return r
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func list(t *testing.T, st *profiles.Store, f profiles.Filter) []profiles.Meta {
 	t.Helper()
 	ms, err := st.List(f)
@@ -138,7 +126,7 @@ func TestPullStoresHistoryFromRealServices(t *testing.T) {
 	r := startCollector(t, Options{Discover: targets, Every: 300 * time.Millisecond}, true)
 
 	// Three rounds from each target: history, not a snapshot.
-	waitFor(t, "three rounds of heap and goroutine from both targets", 30*time.Second, func() bool {
+	testbin.WaitFor(t, 30*time.Second, "three rounds of heap and goroutine from both targets", func() bool {
 		for _, tg := range targets {
 			for _, typ := range DefaultTypes {
 				if len(list(t, r.store, profiles.Filter{Target: tg.URL, Type: typ})) < 3 {
@@ -247,13 +235,13 @@ func TestBadTargets(t *testing.T) {
 	failures := func(target, typ, reason string) float64 {
 		return testutil.ToFloat64(r.c.m.failures.WithLabelValues(target, typ, reason))
 	}
-	waitFor(t, "a capture of the target about to die", 30*time.Second, func() bool {
+	testbin.WaitFor(t, 30*time.Second, "a capture of the target about to die", func() bool {
 		return len(list(t, r.store, profiles.Filter{Target: dies.URL()})) > 0
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	dies.Shutdown(ctx)
 	cancel()
-	waitFor(t, "a failure of each kind and good captures", 60*time.Second, func() bool {
+	testbin.WaitFor(t, 60*time.Second, "a failure of each kind and good captures", func() bool {
 		return failures(hang.URL, "heap", "timeout") >= 1 &&
 			failures(junk.URL, "heap", "not_profile") >= 1 &&
 			failures(junk.URL, "goroutine", "not_profile") >= 1 &&

@@ -75,7 +75,7 @@ func TestForwardAuth(t *testing.T) {
 				Discover: StaticTargets{{URL: svc.URL()}}, Every: 200 * time.Millisecond, Types: []string{profiles.TypeGoroutine},
 				Forward: pyro.URL, ForwardAuth: tc.auth, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 			}, false)
-			waitFor(t, "forwarded requests", 30*time.Second, func() bool {
+			testbin.WaitFor(t, 30*time.Second, "forwarded requests", func() bool {
 				if tc.refuse {
 					return r.c.Summary().ForwardFailed >= 1
 				}

@@ -32,7 +32,7 @@ func TestPushFromPyroscopeGo(t *testing.T) {
 
 	target := PushTargetPrefix + "leaklab.abandoned-worker"
 	want := []string{profiles.TypeHeap, profiles.TypeGoroutine, profiles.TypeCPU, profiles.TypeMutex, profiles.TypeBlock}
-	waitFor(t, "pushed heap, goroutine, cpu, mutex and block profiles", 60*time.Second, func() bool {
+	testbin.WaitFor(t, 60*time.Second, "pushed heap, goroutine, cpu, mutex and block profiles", func() bool {
 		for _, typ := range want {
 			if len(list(t, r.store, profiles.Filter{Target: target, Type: typ})) == 0 {
 				return false
@@ -376,7 +376,7 @@ func TestForward(t *testing.T) {
 	if code, msg := (pushRequest{query: push, profile: heap, config: heapConfig}).send(t, r.url); code != 200 {
 		t.Fatalf("push: %d %s", code, msg)
 	}
-	waitFor(t, "forwarded heap and goroutine profiles and the push", 30*time.Second, func() bool {
+	testbin.WaitFor(t, 30*time.Second, "forwarded heap and goroutine profiles and the push", func() bool {
 		checker.mu.Lock()
 		defer checker.mu.Unlock()
 		return len(checker.got["abandoned-worker"]) >= 2 && len(checker.got["pushed.app"]) == 1
@@ -420,7 +420,7 @@ func TestForwardToAnotherCollector(t *testing.T) {
 		Every:    200 * time.Millisecond, Forward: downstream.url,
 	}, false)
 	target := PushTargetPrefix + "abandoned-worker"
-	waitFor(t, "the downstream collector to store forwarded heap and goroutine profiles", 30*time.Second, func() bool {
+	testbin.WaitFor(t, 30*time.Second, "the downstream collector to store forwarded heap and goroutine profiles", func() bool {
 		return len(list(t, downstream.store, profiles.Filter{Target: target, Type: profiles.TypeHeap})) > 0 &&
 			len(list(t, downstream.store, profiles.Filter{Target: target, Type: profiles.TypeGoroutine})) > 0
 	})
@@ -447,7 +447,7 @@ func TestForwardFailureDoesNotStopCollection(t *testing.T) {
 	r := startCollector(t, Options{
 		Discover: StaticTargets{{URL: svc.URL()}}, Every: 200 * time.Millisecond, Store: st, Forward: down.URL,
 	}, false)
-	waitFor(t, "a failed forward while the store fills", 60*time.Second, func() bool {
+	testbin.WaitFor(t, 60*time.Second, "a failed forward while the store fills", func() bool {
 		return r.c.Summary().ForwardFailed >= 1 && len(list(t, st, profiles.Filter{})) >= 4
 	})
 	r.stop(t)

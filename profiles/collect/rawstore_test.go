@@ -55,7 +55,7 @@ func TestStoresProfilesAsReceived(t *testing.T) {
 	if code, msg := (pushRequest{query: push, profile: heap, config: heapConfig}).send(t, r.url); code != 200 {
 		t.Fatalf("push: %d %s", code, msg)
 	}
-	waitFor(t, "two pulled heap and goroutine profiles stored and forwarded", 30*time.Second, func() bool {
+	testbin.WaitFor(t, 30*time.Second, "two pulled heap and goroutine profiles stored and forwarded", func() bool {
 		return len(list(t, st, profiles.Filter{Target: target, Type: profiles.TypeHeap})) >= 2 &&
 			len(list(t, st, profiles.Filter{Target: target, Type: profiles.TypeGoroutine})) >= 2 &&
 			checker.count() >= 4

@@ -207,7 +207,7 @@ func TestVanishedTargetSeriesStayGone(t *testing.T) {
 	}
 
 	writeTargets(t, file)
-	waitFor(t, "the target's series to go", 30*time.Second, func() bool {
+	testbin.WaitFor(t, 30*time.Second, "the target's series to go", func() bool {
 		return len(seriesOf(t, reg, h.url)) == 0
 	})
 	// Answer the held capture, then stop: Run returns only once every
@@ -256,11 +256,11 @@ func TestReturningTargetHasOneLoop(t *testing.T) {
 	}, false)
 	waitHeld(t, h)
 	writeTargets(t, file)
-	waitFor(t, "the target to leave", 30*time.Second, func() bool {
+	testbin.WaitFor(t, 30*time.Second, "the target to leave", func() bool {
 		return testutil.ToFloat64(r.c.m.targets) == 0
 	})
 	writeTargets(t, file, h.url)
-	waitFor(t, "a capture by the target's new loop", 30*time.Second, func() bool {
+	testbin.WaitFor(t, 30*time.Second, "a capture by the target's new loop", func() bool {
 		return h.heaps.Load() >= 3 && len(list(t, r.store, profiles.Filter{Target: h.url})) >= 2
 	})
 	if p := flight.peak.Load(); p != 1 {

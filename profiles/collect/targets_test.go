@@ -79,20 +79,20 @@ func TestTargetsFileIsReread(t *testing.T) {
 		Discover: FileTargets{Path: file}, Every: 200 * time.Millisecond, Refresh: 200 * time.Millisecond,
 		Types: []string{profiles.TypeGoroutine},
 	}, false)
-	waitFor(t, "profiles from the first target", 30*time.Second, func() bool {
+	testbin.WaitFor(t, 30*time.Second, "profiles from the first target", func() bool {
 		return len(list(t, r.store, profiles.Filter{Target: a.URL()})) > 0
 	})
 	write(b.URL())
-	waitFor(t, "profiles from the target added to the file", 30*time.Second, func() bool {
+	testbin.WaitFor(t, 30*time.Second, "profiles from the target added to the file", func() bool {
 		return len(list(t, r.store, profiles.Filter{Target: b.URL()})) > 0
 	})
 	// a is gone from the file: once b has had a second round (so any
 	// capture of a in flight at the refresh has ended), a's count stops.
-	waitFor(t, "a second round from b", 30*time.Second, func() bool {
+	testbin.WaitFor(t, 30*time.Second, "a second round from b", func() bool {
 		return len(list(t, r.store, profiles.Filter{Target: b.URL()})) >= 2
 	})
 	before := len(list(t, r.store, profiles.Filter{Target: a.URL()}))
-	waitFor(t, "three more rounds from b", 30*time.Second, func() bool {
+	testbin.WaitFor(t, 30*time.Second, "three more rounds from b", func() bool {
 		return len(list(t, r.store, profiles.Filter{Target: b.URL()})) >= 5
 	})
 	if after := len(list(t, r.store, profiles.Filter{Target: a.URL()})); after != before {
@@ -140,7 +140,7 @@ scrape_configs:
 
 	disc := PrometheusTargets{URL: "http://" + addr, Jobs: []string{"shop"}}
 	var ts []Target
-	waitFor(t, "Prometheus to report the shop job's targets", 60*time.Second, func() bool {
+	testbin.WaitFor(t, 60*time.Second, "Prometheus to report the shop job's targets", func() bool {
 		ts, err = disc.Targets(context.Background())
 		return err == nil && len(ts) == 2
 	})
@@ -151,7 +151,7 @@ scrape_configs:
 	}
 
 	r := startCollector(t, Options{Discover: disc, Every: 200 * time.Millisecond, Types: []string{profiles.TypeHeap}}, false)
-	waitFor(t, "heap profiles from both shop targets", 30*time.Second, func() bool {
+	testbin.WaitFor(t, 30*time.Second, "heap profiles from both shop targets", func() bool {
 		return len(list(t, r.store, profiles.Filter{Target: a.URL()})) > 0 && len(list(t, r.store, profiles.Filter{Target: b.URL()})) > 0
 	})
 	r.stop(t)

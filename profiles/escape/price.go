@@ -50,21 +50,9 @@ func priceable(f *Finding) bool {
 // came from. It sets Cost on the findings it matched and ranks them by
 // alloc_space, then alloc_objects.
 func Price(r *Report, p *profile.Profile) (*Pricing, error) {
-	spaceIdx, objIdx := -1, -1
-	for i, st := range p.SampleType {
-		switch st.Type {
-		case "alloc_space":
-			spaceIdx = i
-		case "alloc_objects":
-			objIdx = i
-		}
-	}
-	if spaceIdx < 0 || objIdx < 0 {
-		var types []string
-		for _, st := range p.SampleType {
-			types = append(types, st.Type)
-		}
-		return nil, fmt.Errorf("the profile has no alloc_space and alloc_objects (it has %s): give a heap or allocs profile", strings.Join(types, ", "))
+	spaceIdx, objIdx, err := allocIndexes(p)
+	if err != nil {
+		return nil, err
 	}
 	pricing := &Pricing{}
 	sites := map[string]*Cost{}
@@ -130,6 +118,28 @@ func Price(r *Report, p *profile.Profile) (*Pricing, error) {
 		return a.AllocObjects > b.AllocObjects
 	})
 	return pricing, nil
+}
+
+// allocIndexes finds the alloc_space and alloc_objects sample types,
+// which pricing needs.
+func allocIndexes(p *profile.Profile) (space, objects int, err error) {
+	space, objects = -1, -1
+	for i, st := range p.SampleType {
+		switch st.Type {
+		case "alloc_space":
+			space = i
+		case "alloc_objects":
+			objects = i
+		}
+	}
+	if space < 0 || objects < 0 {
+		var types []string
+		for _, st := range p.SampleType {
+			types = append(types, st.Type)
+		}
+		return 0, 0, fmt.Errorf("the profile has no alloc_space and alloc_objects (it has %s): give a heap or allocs profile", strings.Join(types, ", "))
+	}
+	return space, objects, nil
 }
 
 // allocSite names where a sample allocated: the innermost and outermost
