@@ -5,8 +5,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/leaklab/leaklab/internal/atomicfile"
 	"github.com/leaklab/leaklab/internal/bytesize"
-	"github.com/leaklab/leaklab/profiles"
 	"github.com/leaklab/leaklab/profiles/watch"
 	"github.com/spf13/cobra"
 )
@@ -135,7 +135,7 @@ func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string)
 		return err
 	}
 	if opts.html != "" {
-		if err := profiles.WriteFileAtomic(opts.html, func(w io.Writer) error { return watch.WriteHTML(w, rep) }); err != nil {
+		if err := atomicfile.Write(opts.html, func(w io.Writer) error { return watch.WriteHTML(w, rep) }); err != nil {
 			return fmt.Errorf("writing %s: %w", opts.html, err)
 		}
 	}
