@@ -3,7 +3,6 @@ package collect
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	yaml "go.yaml.in/yaml/v2"
+	"github.com/leaklab/leaklab/internal/filesd"
 )
 
 // Target is one service to scrape profiles from.
@@ -71,36 +70,12 @@ func (f FileTargets) Targets(context.Context) ([]Target, error) {
 	return ts, nil
 }
 
-// fileSDGroup is one entry of a file_sd file.
-type fileSDGroup struct {
-	Targets []string          `json:"targets" yaml:"targets"`
-	Labels  map[string]string `json:"labels" yaml:"labels"`
-}
-
 // ParseFileSD parses Prometheus file_sd content, JSON or YAML. A target
 // may be host:port (http is assumed, or the __scheme__ label's scheme) or
 // a full http(s) URL; the job label defaults to "leaklab" and instance to
 // the host:port, as Prometheus would set them.
 func ParseFileSD(data []byte) ([]Target, error) {
-	var groups []fileSDGroup
-	trimmed := strings.TrimSpace(string(data))
-	if trimmed == "" {
-		return nil, errors.New("empty: want a list like [{\"targets\": [\"127.0.0.1:8080\"]}]")
-	}
-	var err error
-	if strings.HasPrefix(trimmed, "[") || strings.HasPrefix(trimmed, "{") {
-		dec := json.NewDecoder(strings.NewReader(trimmed))
-		dec.DisallowUnknownFields()
-		err = dec.Decode(&groups)
-		if err != nil {
-			err = fmt.Errorf("not file_sd JSON (want [{\"targets\": [...], \"labels\": {...}}]): %w", err)
-		}
-	} else {
-		err = yaml.UnmarshalStrict(data, &groups)
-		if err != nil {
-			err = fmt.Errorf("not file_sd YAML (want a list of {targets: [...], labels: {...}}): %w", err)
-		}
-	}
+	groups, err := filesd.Parse(data)
 	if err != nil {
 		return nil, err
 	}
