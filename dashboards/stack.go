@@ -34,10 +34,10 @@ type File struct {
 	Data []byte
 }
 
-// Tree returns every file of the provisioning tree, sorted by path: the
+// tree returns every file of the provisioning tree, sorted by path: the
 // Grafana provisioning, the generated dashboards, the Prometheus config and
 // the compose file.
-func Tree() ([]File, error) {
+func tree() ([]File, error) {
 	var files []File
 	err := fs.WalkDir(static, StackDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -84,7 +84,7 @@ func (e *NotEmptyError) Error() string {
 // and renamed into place, so an interrupted export leaves nothing behind;
 // into an existing dir each file is written to a temporary name and renamed.
 func Export(ctx context.Context, dir string, opts ExportOptions) ([]string, error) {
-	files, err := Tree()
+	files, err := tree()
 	if err != nil {
 		return nil, err
 	}
@@ -151,9 +151,9 @@ type Target struct {
 	Variant string
 }
 
-// TargetsJSON renders targets as a Prometheus file_sd file: one group per
+// targetsJSON renders targets as a Prometheus file_sd file: one group per
 // service, labelled with service and variant.
-func TargetsJSON(targets []Target) ([]byte, error) {
+func targetsJSON(targets []Target) ([]byte, error) {
 	return filesd.Marshal(targetGroups(targets))
 }
 

@@ -63,18 +63,18 @@ func (f FileTargets) Targets(context.Context) ([]Target, error) {
 	if len(data) > maxTargetsFile {
 		return nil, fmt.Errorf("targets file %s is larger than %d bytes", f.Path, maxTargetsFile)
 	}
-	ts, err := ParseFileSD(data)
+	ts, err := parseFileSD(data)
 	if err != nil {
 		return nil, fmt.Errorf("targets file %s: %w", f.Path, err)
 	}
 	return ts, nil
 }
 
-// ParseFileSD parses Prometheus file_sd content, JSON or YAML. A target
+// parseFileSD parses Prometheus file_sd content, JSON or YAML. A target
 // may be host:port (http is assumed, or the __scheme__ label's scheme) or
 // a full http(s) URL; the job label defaults to "leaklab" and instance to
 // the host:port, as Prometheus would set them.
-func ParseFileSD(data []byte) ([]Target, error) {
+func parseFileSD(data []byte) ([]Target, error) {
 	groups, err := filesd.Parse(data)
 	if err != nil {
 		return nil, err
