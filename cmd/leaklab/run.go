@@ -104,12 +104,9 @@ func runRun(ctx context.Context, f *factory, opts *runOptions, name string) erro
 	if err != nil {
 		return &usageError{err: err}
 	}
-	maxLeak, err := bytesize.Parse(opts.maxLeak)
+	maxLeak, err := leaks.ParseMaxLeak(opts.maxLeak)
 	if err != nil {
-		return &usageError{err: fmt.Errorf("--max-leak: %w", err)}
-	}
-	if maxLeak == 0 {
-		return usageErrorf("--max-leak must be more than zero")
+		return err
 	}
 	level := slog.LevelInfo
 	if opts.quiet {

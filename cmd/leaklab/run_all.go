@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/leaklab/leaklab/dashboards"
-	"github.com/leaklab/leaklab/internal/bytesize"
 	"github.com/leaklab/leaklab/internal/childproc"
 	"github.com/leaklab/leaklab/leaks"
 	"github.com/spf13/cobra"
@@ -86,14 +85,13 @@ func runAllRun(ctx context.Context, cmd *cobra.Command, f *factory, opts *runOpt
 	if err != nil {
 		return err
 	}
-	// Checked as 'run NAME' checks it, so a bad value is one error here
+	// Checked as 'run NAME' checks them, so a bad value is one error here
 	// rather than one from every child.
-	maxLeak, err := bytesize.Parse(opts.maxLeak)
-	if err != nil {
-		return &usageError{err: fmt.Errorf("--max-leak: %w", err)}
+	if _, err := leaks.ParseMaxLeak(opts.maxLeak); err != nil {
+		return err
 	}
-	if maxLeak == 0 {
-		return usageErrorf("--max-leak must be more than zero")
+	if err := leaks.CheckPyroscopeURL(opts.pyroscope); err != nil {
+		return err
 	}
 	services := leaks.All()
 	count := len(services) * len(variants)

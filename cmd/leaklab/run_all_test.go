@@ -34,7 +34,7 @@ func TestRunAllUsageErrors(t *testing.T) {
 		{[]string{"run", "--all", "--public"}, "--public is not available with --all"},
 		{[]string{"run", "--all", "--base-port", "65530"}, "must lie in 1-65535"},
 		{[]string{"run", "--all", "--base-port", "0"}, "must lie in 1-65535"},
-		{[]string{"run", "--all", "--max-leak", "lots"}, "--max-leak"},
+		{[]string{"run", "--all", "--max-leak", "lots"}, "max-leak: "},
 		{[]string{"run", "--all", "--targets-file", "/no/such/dir/targets.json"}, "directory /no/such/dir does not exist"},
 		{[]string{"run", "unbounded-cache", "--variants", "both"}, "--variants works with --all only"},
 		{[]string{"run", "unbounded-cache", "--targets-file", "t.json"}, "--targets-file works with --all only"},
@@ -303,7 +303,7 @@ func TestRunAllRefusesZeroMaxLeak(t *testing.T) {
 			if !errors.As(err, &exit) || exit.ExitCode() != exitUsage {
 				t.Fatalf("run --all --max-leak %s: %v, want exit %d\n%s", size, err, exitUsage, errOut.String())
 			}
-			if got, want := errOut.String(), "leaklab: --max-leak must be more than zero\n"; got != want {
+			if got, want := errOut.String(), "leaklab: max-leak must be more than zero\n"; got != want {
 				t.Errorf("stderr %q, want the one line %q", got, want)
 			}
 			if out.Len() > 0 {
