@@ -214,11 +214,6 @@ func runScale(ctx context.Context, f *factory, o *scaleOptions) error {
 		}
 	}
 	rep, err := scale.Compare(ctx, opts)
-	var optErr *scale.CompareOptionError
-	var addrErr *scale.AddrError
-	if errors.As(err, &optErr) || errors.As(err, &addrErr) {
-		return &usageError{err: err}
-	}
 	if err != nil && ctx.Err() != nil {
 		return errors.New("interrupted: every worker is stopped, no report was written")
 	}
