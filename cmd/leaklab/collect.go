@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/leaklab/leaklab/internal/bytesize"
-	"github.com/leaklab/leaklab/profiles"
 	"github.com/leaklab/leaklab/profiles/collect"
 	"github.com/spf13/cobra"
 )
@@ -198,15 +197,10 @@ func (opts *collectOptions) toOptions() (collect.Options, error) {
 	switch {
 	case opts.every <= 0:
 		return co, usageErrorf("--every must be more than zero")
-	case opts.duration < 0, opts.timeout < 0, opts.refresh < 0, opts.grace < 0:
-		return co, usageErrorf("--for, --timeout, --refresh and --grace must not be negative")
+	case opts.duration < 0:
+		return co, usageErrorf("--for must not be negative")
 	case opts.concurrency < 1:
 		return co, usageErrorf("--concurrency must be at least 1")
-	}
-	for _, t := range opts.types {
-		if _, _, _, err := profiles.ProfileURL("http://127.0.0.1", profiles.FetchOptions{Type: t}); err != nil {
-			return co, usageErrorf("--type: %v", err)
-		}
 	}
 	var err error
 	if opts.retain != "0" {
@@ -220,8 +214,9 @@ func (opts *collectOptions) toOptions() (collect.Options, error) {
 	if co.MaxPushBytes, err = bytesize.Parse(opts.maxPushSize); err != nil || co.MaxPushBytes == 0 {
 		return co, usageErrorf("--max-push-size %q: want a size such as 16MiB", opts.maxPushSize)
 	}
-	if opts.forward != "" && !strings.HasPrefix(opts.forward, "http://") && !strings.HasPrefix(opts.forward, "https://") {
-		return co, usageErrorf("--forward %q: want the Pyroscope base URL, e.g. http://127.0.0.1:4040", opts.forward)
+	// Types, intervals and the forward URL are collect's to check.
+	if err := co.Check(); err != nil {
+		return co, err
 	}
 	if co.ForwardAuth, err = opts.forwardAuth(); err != nil {
 		return co, err
