@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -244,9 +243,7 @@ func (opts *collectOptions) forwardAuth() (collect.ForwardAuth, error) {
 		}
 		return auth, nil
 	}
-	if u, err := url.Parse(opts.forward); err == nil && u.User != nil {
-		return auth, usageErrorf("--forward %s: leave credentials out of the URL (anyone can read the command line); use --forward-user and $%s or --forward-password-file", u.Redacted(), forwardPasswordEnv)
-	}
+	// A URL with credentials in it is refused by collect.Options.Check.
 	envPass := os.Getenv(forwardPasswordEnv)
 	inEnv := envPass != "" // set but empty counts as unset
 	switch {
