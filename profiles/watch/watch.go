@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/leaklab/leaklab/internal/opterr"
 	"github.com/leaklab/leaklab/profiles"
 )
 
@@ -100,7 +101,7 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 		opts.MaxDumpGoroutines = DefaultMaxDumpGoroutines
 	}
 	if opts.For < opts.Every {
-		return nil, fmt.Errorf("--for (%s) is shorter than --every (%s)", opts.For, opts.Every)
+		return nil, opterr.Errorf("for", "for (%s) is shorter than every (%s): a watch needs two snapshots", opts.For, opts.Every)
 	}
 	_, base, _, err := profiles.ProfileURL(target, profiles.FetchOptions{})
 	if err != nil {
