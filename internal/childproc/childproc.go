@@ -87,6 +87,39 @@ func Start(spec Spec) (*Proc, error) {
 	return p, nil
 }
 
+// Run runs a tool to completion (go build, git): it starts the child
+// described by spec, waits for it and returns Err. When ctx ends first it
+// kills the child (its group with OwnGroup) and returns ctx's error. Like
+// every child, the tool dies with leaklab.
+func Run(ctx context.Context, spec Spec) error {
+	p, err := Start(spec)
+	if err != nil {
+		return err
+	}
+	return p.WaitContext(ctx)
+}
+
+// Output is Run returning what the child printed on stdout (spec.Stdout
+// is ignored).
+func Output(ctx context.Context, spec Spec) ([]byte, error) {
+	var out bytes.Buffer
+	spec.Stdout = &out
+	err := Run(ctx, spec)
+	return out.Bytes(), err
+}
+
+// WaitContext waits for the child's exit and returns Err, or kills it
+// when ctx ends first and returns ctx's error.
+func (p *Proc) WaitContext(ctx context.Context) error {
+	select {
+	case <-p.exited:
+		return p.err
+	case <-ctx.Done():
+		p.Kill()
+		return ctx.Err()
+	}
+}
+
 // PID is the child's process ID (and, with OwnGroup, its group's).
 func (p *Proc) PID() int { return p.cmd.Process.Pid }
 

@@ -2,6 +2,7 @@ package childproc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -321,4 +322,44 @@ func TestChildOutlivesALockedThreadThatStartedIt(t *testing.T) {
 	if err := s.p.Stop(30 * time.Second); err != nil {
 		t.Fatalf("the child did not survive the thread that started it: %v", err)
 	}
+}
+
+// Output runs a tool to completion and returns its stdout; a failing tool
+// says how it exited.
+func TestOutput(t *testing.T) {
+	out, err := Output(context.Background(), Spec{Argv: []string{"sh", "-c", "echo found; echo chatter >&2"}})
+	if err != nil || string(out) != "found\n" {
+		t.Fatalf("Output = %q, %v; want found", out, err)
+	}
+	var exit *exec.ExitError
+	if _, err := Output(context.Background(), Spec{Argv: []string{"sh", "-c", "exit 3"}}); !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Errorf("a tool exiting 3: %v", err)
+	}
+}
+
+// WaitContext (and so Run) kills a child still running when its context ends.
+func TestWaitContextCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pids := make(chan int, 1)
+	done := make(chan error, 1)
+	go func() {
+		p, err := Start(childSpec("serves"))
+		if err != nil {
+			done <- err
+			return
+		}
+		pids <- p.PID()
+		done <- p.WaitContext(ctx)
+	}()
+	pid := <-pids
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("WaitContext after cancel: %v, want context.Canceled", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("WaitContext still waits 15s after its context ended")
+	}
+	waitGone(t, pid)
 }

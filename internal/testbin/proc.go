@@ -61,7 +61,12 @@ func Start(t testing.TB, cmd *exec.Cmd) *Proc {
 // cleanly instead (cleanups run last-registered first).
 func StartJSON(t testing.TB, cmd *exec.Cmd, v any) *Proc {
 	t.Helper()
-	p := start(t, cmd, true)
+	return decodeFirstLine(t, start(t, cmd, true), v)
+}
+
+// decodeFirstLine is StartJSON's wait for p's first line.
+func decodeFirstLine(t testing.TB, p *Proc, v any) *Proc {
+	t.Helper()
 	line, err := p.proc.WaitFirstLine(startTimeout)
 	var exited *childproc.ExitedError
 	switch {
@@ -83,20 +88,24 @@ func start(t testing.TB, cmd *exec.Cmd, firstLine bool) *Proc {
 	if cmd.Stdout != nil || cmd.Stderr != nil {
 		t.Fatal("testbin.Start keeps the child's stdout and stderr itself: leave cmd.Stdout and cmd.Stderr unset")
 	}
-	p := &Proc{
-		Name:   filepath.Base(cmd.Path) + " " + strings.Join(cmd.Args[1:], " "),
-		Stdout: &SyncBuffer{},
-		Stderr: &SyncBuffer{},
-	}
-	spec := childproc.Spec{
+	return startSpec(t, childproc.Spec{
 		Argv:      append([]string{cmd.Path}, cmd.Args[1:]...),
 		Env:       cmd.Env,
 		Dir:       cmd.Dir,
-		Stdout:    p.Stdout,
-		Stderr:    p.Stderr,
 		FirstLine: firstLine,
 		WaitDelay: cmd.WaitDelay,
+	})
+}
+
+// startSpec starts spec with its output kept in p.Stdout and p.Stderr.
+func startSpec(t testing.TB, spec childproc.Spec) *Proc {
+	t.Helper()
+	p := &Proc{
+		Name:   filepath.Base(spec.Argv[0]) + " " + strings.Join(spec.Argv[1:], " "),
+		Stdout: &SyncBuffer{},
+		Stderr: &SyncBuffer{},
 	}
+	spec.Stdout, spec.Stderr = p.Stdout, p.Stderr
 	if spec.WaitDelay == 0 {
 		spec.WaitDelay = pipeDelay
 	}

@@ -6,13 +6,15 @@
 package testbin
 
 import (
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/leaklab/leaklab/internal/childproc"
 )
 
 // Build compiles cmd/leaklab once per test process and returns its path.
@@ -55,15 +57,19 @@ func build(exp string) builtBinary {
 		return builtBinary{err: err}
 	}
 	path := filepath.Join(dir, "leaklab")
-	cmd := exec.Command("go", "build", "-o", path, "github.com/leaklab/leaklab/cmd/leaklab")
-	cmd.Dir = moduleRoot()
+	var out SyncBuffer
+	spec := childproc.Spec{
+		Argv:   []string{"go", "build", "-o", path, "github.com/leaklab/leaklab/cmd/leaklab"},
+		Dir:    moduleRoot(),
+		Stdout: &out, Stderr: &out,
+	}
 	what := "go build cmd/leaklab"
 	if exp != "" {
-		cmd.Env = append(os.Environ(), "GOEXPERIMENT="+exp)
+		spec.Env = append(os.Environ(), "GOEXPERIMENT="+exp)
 		what = "GOEXPERIMENT=" + exp + " " + what
 	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return builtBinary{err: fmt.Errorf("%s: %v\n%s", what, err, out)}
+	if err := childproc.Run(context.Background(), spec); err != nil {
+		return builtBinary{err: fmt.Errorf("%s: %v\n%s", what, err, out.String())}
 	}
 	return builtBinary{path: path}
 }
@@ -101,7 +107,7 @@ func StartServiceWith(t testing.TB, bin, name string, fixed bool, extra ...strin
 	}
 	args = append(args, extra...)
 	s := &Service{Name: name}
-	s.Proc = StartJSON(t, exec.Command(bin, args...), &s.Started)
+	s.Proc = decodeFirstLine(t, startSpec(t, childproc.Spec{Argv: append([]string{bin}, args...), FirstLine: true}), &s.Started)
 	t.Cleanup(func() { s.Stop(t) })
 	if s.URL, _ = s.Started["url"].(string); s.URL == "" {
 		t.Fatalf("%s printed no url: %v", s.Proc.Name, s.Started)

@@ -5,10 +5,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/leaklab/leaklab/internal/childproc"
 )
 
 // Comparison is what changed between the analysis of a base revision and
@@ -136,11 +137,8 @@ func AnalyzeRevision(ctx context.Context, opts Options, ref string) (*Report, er
 }
 
 func git(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, err := childproc.Output(ctx, childproc.Spec{Argv: append([]string{"git"}, args...), Dir: dir, Stderr: &stderr})
 	if err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if msg == "" {
