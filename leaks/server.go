@@ -308,15 +308,16 @@ func (e *Env) runClosers() {
 	}
 }
 
-// ErrBadAddress is wrapped by Start's errors for an address it will not
-// listen on: malformed, or not loopback without Options.Public.
+// ErrBadAddress is wrapped by Start's errors (option errors, see opterr)
+// for an address it will not listen on: malformed, or not loopback
+// without Options.Public.
 var ErrBadAddress = errors.New("bad listen address")
 
 // checkLoopback refuses non-loopback addresses unless public is set.
 func checkLoopback(addr string, public bool) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("invalid address %q: want host:port, e.g. 127.0.0.1:8080%w", addr, quiet(ErrBadAddress))
+		return &opterr.Error{Option: "addr", Err: fmt.Errorf("invalid address %q: want host:port, e.g. 127.0.0.1:8080%w", addr, quiet(ErrBadAddress))}
 	}
 	if public {
 		return nil
@@ -327,7 +328,7 @@ func checkLoopback(addr string, public bool) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("refusing to listen on %s: it is not a loopback address and /debug/pprof would be reachable from the network (use 127.0.0.1, or pass --public if you mean it)%w", addr, quiet(ErrBadAddress))
+	return &opterr.Error{Option: "addr", Err: fmt.Errorf("refusing to listen on %s: it is not a loopback address and /debug/pprof would be reachable from the network (use 127.0.0.1, or allow it with public if you mean it)%w", addr, quiet(ErrBadAddress))}
 }
 
 // quiet wraps err so that errors.Is finds it but it adds nothing to the message.

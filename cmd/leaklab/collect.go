@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -150,9 +149,6 @@ func collectRun(ctx context.Context, f *factory, opts *collectOptions) error {
 	}
 	if opts.listen != "" {
 		ln, err := collect.Listen(opts.listen, opts.public)
-		if errors.Is(err, collect.ErrNotLoopback) {
-			return &usageError{err: err}
-		}
 		if err != nil {
 			return err
 		}

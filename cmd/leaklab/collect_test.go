@@ -31,6 +31,7 @@ func TestCollectUsageErrors(t *testing.T) {
 		{[]string{"collect", "--targets", "a.json", "--prometheus", "http://127.0.0.1:9090"}, exitUsage, "not both"},
 		{[]string{"collect", "--listen", ""}, exitUsage, "nothing to collect"},
 		{[]string{"collect", "--listen", "0.0.0.0:0"}, exitUsage, "not a loopback address"},
+		{[]string{"collect", "--listen", "nonsense"}, exitUsage, `listen address "nonsense": want host:port`},
 		{[]string{"collect", "--targets", "/no/such/targets.json", "--listen", "127.0.0.1:0"}, exitFailure, "targets file: open /no/such/targets.json"},
 		{[]string{"collect", "extra"}, exitUsage, "unknown command"},
 	} {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -116,9 +115,6 @@ func runRun(ctx context.Context, f *factory, opts *runOptions, name string) erro
 	srv, err := leaks.Start(ctx, svc, leaks.Options{
 		Addr: opts.addr, Fixed: opts.fixed, MaxLeak: maxLeak, Pyroscope: opts.pyroscope, Public: opts.public, Logger: logger,
 	})
-	if errors.Is(err, leaks.ErrBadAddress) {
-		return &usageError{err: err}
-	}
 	if err != nil {
 		return err
 	}

@@ -423,17 +423,18 @@ func (c *Collector) deliver(cp *profiles.Captured, received []byte, raw *forward
 func Listen(addr string, public bool) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("--listen %q: want host:port, e.g. %s", addr, DefaultListen)
+		return nil, opterr.Errorf("listen", "listen address %q: want host:port, e.g. %s", addr, DefaultListen)
 	}
 	if !public && !isLoopbackHost(host) {
-		return nil, fmt.Errorf("refusing to listen on %s: it is not a loopback address and anyone on the network could push profiles (use 127.0.0.1, or pass --public if you mean it): %w", addr, ErrNotLoopback)
+		return nil, &opterr.Error{Option: "listen", Err: fmt.Errorf("refusing to listen on %s: it is not a loopback address and anyone on the network could push profiles (use 127.0.0.1, or allow it with public if you mean it): %w", addr, ErrNotLoopback)}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("cannot listen on %s: %w (choose another with --listen, or port 0 for a free one)", addr, err)
+		return nil, fmt.Errorf("cannot listen on %s: %w (choose another listen address, or port 0 for a free one)", addr, err)
 	}
 	return ln, nil
 }
 
-// ErrNotLoopback is wrapped by Listen's error for a non-loopback address.
+// ErrNotLoopback is wrapped by Listen's error (an option error, see
+// opterr) for a non-loopback address.
 var ErrNotLoopback = errors.New("not a loopback address")

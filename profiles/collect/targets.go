@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/leaklab/leaklab/internal/filesd"
+	"github.com/leaklab/leaklab/internal/opterr"
 )
 
 // Target is one service to scrape profiles from.
@@ -162,7 +163,7 @@ type promTargetsAnswer struct {
 func (p PrometheusTargets) Targets(ctx context.Context) ([]Target, error) {
 	base, err := url.Parse(p.URL)
 	if err != nil || base.Host == "" || (base.Scheme != "http" && base.Scheme != "https") {
-		return nil, fmt.Errorf("--prometheus %q: want http://host:port", p.URL)
+		return nil, opterr.Errorf("prometheus", "prometheus URL %q: want http://host:port", p.URL)
 	}
 	client := p.Client
 	if client == nil {
