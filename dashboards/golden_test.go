@@ -16,7 +16,7 @@ var update = flag.Bool("update", false, "rewrite the committed dashboards JSON u
 // stack/grafana/dashboards differs from what the Go code generates.
 // Regenerate with: go test ./dashboards -run TestCommittedTreeIsUpToDate -update
 func TestCommittedTreeIsUpToDate(t *testing.T) {
-	files, err := Tree()
+	files, err := tree()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestDashboardsAreStable(t *testing.T) {
 }
 
 func TestExport(t *testing.T) {
-	files, err := Tree()
+	files, err := tree()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func equalStrings(a, b []string) bool {
 }
 
 func TestTargetsJSON(t *testing.T) {
-	got, err := TargetsJSON([]Target{{Addr: "127.0.0.1:9101", Service: "unbounded-cache", Variant: "leaky"}})
+	got, err := targetsJSON([]Target{{Addr: "127.0.0.1:9101", Service: "unbounded-cache", Variant: "leaky"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -413,7 +413,7 @@ func startPrometheus(t *testing.T, bin, config, storage string) *promAPI {
 	waitFor(t, 30*time.Second, "prometheus ready", func() (bool, string) {
 		select {
 		case <-proc.Exited():
-			t.Fatalf("prometheus exited (%v):\n%s", proc.Cmd.ProcessState, proc.Stderr)
+			t.Fatalf("prometheus exited (%v):\n%s", proc.Err(), proc.Stderr)
 		default:
 		}
 		_, err := get(p.base + "/-/ready")

@@ -3,7 +3,6 @@ package dashboards
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +10,9 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+
+	"github.com/leaklab/leaklab/internal/atomicfile"
+	"github.com/leaklab/leaklab/internal/filesd"
 )
 
 // StackDir is where the tree lives in this repository, relative to the
@@ -32,10 +34,10 @@ type File struct {
 	Data []byte
 }
 
-// Tree returns every file of the provisioning tree, sorted by path: the
+// tree returns every file of the provisioning tree, sorted by path: the
 // Grafana provisioning, the generated dashboards, the Prometheus config and
 // the compose file.
-func Tree() ([]File, error) {
+func tree() ([]File, error) {
 	var files []File
 	err := fs.WalkDir(static, StackDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -82,7 +84,7 @@ func (e *NotEmptyError) Error() string {
 // and renamed into place, so an interrupted export leaves nothing behind;
 // into an existing dir each file is written to a temporary name and renamed.
 func Export(ctx context.Context, dir string, opts ExportOptions) ([]string, error) {
-	files, err := Tree()
+	files, err := tree()
 	if err != nil {
 		return nil, err
 	}
@@ -134,35 +136,12 @@ func writeFiles(ctx context.Context, root, shown string, files []File) ([]string
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(p, f.Data); err != nil {
+		if err := atomicfile.WriteBytes(p, f.Data); err != nil {
 			return nil, err
 		}
 		written = append(written, filepath.Join(shown, filepath.FromSlash(f.Path)))
 	}
 	return written, nil
-}
-
-// writeFileAtomic writes data to a temporary file next to p and renames it
-// over p, so a reader (Prometheus watching a targets file) never sees half.
-func writeFileAtomic(p string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp-")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }
 
 // Target is one sample service for Prometheus to scrape.
@@ -172,38 +151,28 @@ type Target struct {
 	Variant string
 }
 
-// targetGroup is one entry of a Prometheus file_sd file.
-type targetGroup struct {
-	Targets []string          `json:"targets"`
-	Labels  map[string]string `json:"labels"`
-}
-
-// TargetsJSON renders targets as a Prometheus file_sd file: one group per
+// targetsJSON renders targets as a Prometheus file_sd file: one group per
 // service, labelled with service and variant.
-func TargetsJSON(targets []Target) ([]byte, error) {
-	groups := make([]targetGroup, 0, len(targets))
-	for _, t := range targets {
-		groups = append(groups, targetGroup{
-			Targets: []string{t.Addr},
-			Labels:  map[string]string{"service": t.Service, "variant": t.Variant},
-		})
-	}
-	data, err := json.MarshalIndent(groups, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(data, '\n'), nil
+func targetsJSON(targets []Target) ([]byte, error) {
+	return filesd.Marshal(targetGroups(targets))
 }
 
 // WriteTargetsFile writes targets to path as a file_sd file, atomically so
 // that Prometheus, which watches the file, never reads half of it.
 func WriteTargetsFile(path string, targets []Target) error {
-	data, err := TargetsJSON(targets)
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(path, data); err != nil {
+	if err := filesd.WriteFile(path, targetGroups(targets)); err != nil {
 		return fmt.Errorf("writing the targets file: %w", err)
 	}
 	return nil
+}
+
+func targetGroups(targets []Target) []filesd.Group {
+	groups := make([]filesd.Group, 0, len(targets))
+	for _, t := range targets {
+		groups = append(groups, filesd.Group{
+			Targets: []string{t.Addr},
+			Labels:  map[string]string{"service": t.Service, "variant": t.Variant},
+		})
+	}
+	return groups
 }

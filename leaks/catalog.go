@@ -17,6 +17,9 @@ import (
 	"strings"
 )
 
+// pkgPath prefixes culprit names: the fully qualified functions a profile shows.
+const pkgPath = "github.com/leaklab/leaklab/leaks"
+
 // Kind says what a service wastes: the resource a correct diagnosis
 // looks at first.
 type Kind string

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	deltapprof "github.com/grafana/pyroscope-go/godeltaprof/http/pprof"
+	"github.com/leaklab/leaklab/internal/bytesize"
+	"github.com/leaklab/leaklab/internal/opterr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -112,6 +114,33 @@ func (e *ListenError) Error() string {
 
 func (e *ListenError) Unwrap() error { return e.Err }
 
+// ParseMaxLeak reads a leak cap such as "64MiB" or "1G" (see
+// Options.MaxLeak). Zero is refused: it would mean the default, not what
+// was asked.
+func ParseMaxLeak(s string) (int64, error) {
+	n, err := bytesize.Parse(s)
+	if err != nil {
+		return 0, &opterr.Error{Option: "max-leak", Err: fmt.Errorf("max-leak: %w", err)}
+	}
+	if n == 0 {
+		return 0, opterr.Errorf("max-leak", "max-leak must be more than zero")
+	}
+	return n, nil
+}
+
+// CheckPyroscopeURL refuses a Pyroscope URL Start could not push to (see
+// Options.Pyroscope); empty is fine: no push.
+func CheckPyroscopeURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return opterr.Errorf("pyroscope", "invalid pyroscope URL %q: want http://host:port", raw)
+	}
+	return nil
+}
+
 // Start runs svc in the background until ctx ends or Shutdown is called.
 func Start(ctx context.Context, svc *Service, opts Options) (_ *Server, err error) {
 	if opts.Listener != nil {
@@ -129,7 +158,7 @@ func Start(ctx context.Context, svc *Service, opts Options) (_ *Server, err erro
 		opts.MaxLeak = DefaultMaxLeak
 	}
 	if opts.MaxLeak < 0 {
-		return nil, fmt.Errorf("--max-leak must not be negative")
+		return nil, opterr.Errorf("max-leak", "max-leak must not be negative")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -137,13 +166,12 @@ func Start(ctx context.Context, svc *Service, opts Options) (_ *Server, err erro
 	if err := checkLoopback(opts.Addr, opts.Public); err != nil {
 		return nil, err
 	}
+	if err := CheckPyroscopeURL(opts.Pyroscope); err != nil {
+		return nil, err
+	}
 	var pushURL *url.URL
 	if opts.Pyroscope != "" {
-		u, err := url.Parse(opts.Pyroscope)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("invalid --pyroscope URL %q: want http://host:port", opts.Pyroscope)
-		}
-		pushURL = u
+		pushURL, _ = url.Parse(opts.Pyroscope) // checked above
 	}
 	enableContentionProfiles()
 
@@ -280,15 +308,16 @@ func (e *Env) runClosers() {
 	}
 }
 
-// ErrBadAddress is wrapped by Start's errors for an address it will not
-// listen on: malformed, or not loopback without Options.Public.
+// ErrBadAddress is wrapped by Start's errors (option errors, see opterr)
+// for an address it will not listen on: malformed, or not loopback
+// without Options.Public.
 var ErrBadAddress = errors.New("bad listen address")
 
 // checkLoopback refuses non-loopback addresses unless public is set.
 func checkLoopback(addr string, public bool) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("invalid address %q: want host:port, e.g. 127.0.0.1:8080%w", addr, quiet(ErrBadAddress))
+		return &opterr.Error{Option: "addr", Err: fmt.Errorf("invalid address %q: want host:port, e.g. 127.0.0.1:8080%w", addr, quiet(ErrBadAddress))}
 	}
 	if public {
 		return nil
@@ -299,7 +328,7 @@ func checkLoopback(addr string, public bool) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("refusing to listen on %s: it is not a loopback address and /debug/pprof would be reachable from the network (use 127.0.0.1, or pass --public if you mean it)%w", addr, quiet(ErrBadAddress))
+	return &opterr.Error{Option: "addr", Err: fmt.Errorf("refusing to listen on %s: it is not a loopback address and /debug/pprof would be reachable from the network (use 127.0.0.1, or allow it with public if you mean it)%w", addr, quiet(ErrBadAddress))}
 }
 
 // quiet wraps err so that errors.Is finds it but it adds nothing to the message.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/leaklab/leaklab/internal/opterr"
 )
 
 // Profile types leaklab knows how to capture, as named by net/http/pprof.
@@ -267,7 +268,7 @@ func validType(t string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown profile type %q (want one of heap, allocs, goroutine, goroutineleak, cpu, mutex, block)", t)
+	return opterr.Errorf("type", "unknown profile type %q (want one of heap, allocs, goroutine, goroutineleak, cpu, mutex, block)", t)
 }
 
 // withArticle puts "a" or "an" before a type name, for error messages.

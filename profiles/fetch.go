@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/leaklab/leaklab/internal/opterr"
 )
 
 // Fetch defaults.
@@ -86,10 +88,10 @@ func ProfileURL(target string, opts FetchOptions) (fetchURL, base, typ string, e
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return "", "", "", fmt.Errorf("%s: not a URL (want http://host:port or http://host:port/debug/pprof/heap)", target)
+		return "", "", "", opterr.Errorf("target", "%s: not a URL (want http://host:port or http://host:port/debug/pprof/heap)", target)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", "", "", fmt.Errorf("%s: unsupported scheme %q (want http or https)", target, u.Scheme)
+		return "", "", "", opterr.Errorf("target", "%s: unsupported scheme %q (want http or https)", target, u.Scheme)
 	}
 	typ = opts.Type
 	basePath := strings.TrimSuffix(u.Path, "/")
@@ -101,7 +103,7 @@ func ProfileURL(target string, opts FetchOptions) (fetchURL, base, typ string, e
 		}
 		if name != "pprof" {
 			if typ != "" && typ != name {
-				return "", "", "", fmt.Errorf("%s: the URL asks for %s but --type says %s", target, name, typ)
+				return "", "", "", opterr.Errorf("type", "%s: the URL asks for %s but the type asked for is %s", target, name, typ)
 			}
 			typ = name
 		}

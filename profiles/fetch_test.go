@@ -79,7 +79,7 @@ func TestProfileURL(t *testing.T) {
 		{target: "http://h:1/debug/pprof/goroutine?debug=2", url: "http://h:1/debug/pprof/goroutine", base: "http://h:1", typ: "goroutine"},
 		{target: "http://h:1/svc/debug/pprof/profile?seconds=3", url: "http://h:1/svc/debug/pprof/profile?seconds=3", base: "http://h:1/svc", typ: "cpu"},
 		{target: "http://h:1/debug/pprof/", opts: FetchOptions{Type: "mutex"}, url: "http://h:1/debug/pprof/mutex", base: "http://h:1", typ: "mutex"},
-		{target: "http://h:1/debug/pprof/heap", opts: FetchOptions{Type: "goroutine"}, wantErr: "the URL asks for heap but --type says goroutine"},
+		{target: "http://h:1/debug/pprof/heap", opts: FetchOptions{Type: "goroutine"}, wantErr: "the URL asks for heap but the type asked for is goroutine"},
 		{target: "http://h:1", opts: FetchOptions{Type: "threads"}, wantErr: `unknown profile type "threads"`},
 		{target: "ftp://h:1", wantErr: "unsupported scheme"},
 		{target: "http://", wantErr: "not a URL"},

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/leaklab/leaklab/internal/atomicfile"
 )
 
 // RefOptions say how LoadRef finds a profile.
@@ -55,7 +55,7 @@ func LoadRef(ctx context.Context, ref string, opts RefOptions) (*Captured, error
 // in the same directory, renamed into place, so a killed process never
 // leaves half a profile at path.
 func WriteFile(path string, c *Captured) error {
-	return writeFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		_, err := c.WriteTo(w)
 		return err
 	})
@@ -63,42 +63,7 @@ func WriteFile(path string, c *Captured) error {
 
 // WriteProfile writes p gzipped to path atomically, like WriteFile.
 func WriteProfile(path string, p *profile.Profile) error {
-	return writeFileAtomic(path, p.Write)
-}
-
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	return writeThroughTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*", 0o644,
-		func(f *os.File) error { return write(f) },
-		func(tmp string) error { return os.Rename(tmp, path) })
-}
-
-// writeThroughTemp writes a temporary file in dir (named by pattern, as
-// os.CreateTemp), syncs it, sets its mode, and hands it to place, which
-// moves it where it belongs. The temporary file is gone afterwards
-// whatever happens, so a failure or a kill never leaves half a file under
-// the final name.
-func writeThroughTemp(dir, pattern string, mode os.FileMode, write func(*os.File) error, place func(tmp string) error) error {
-	f, err := os.CreateTemp(dir, pattern)
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, mode); err != nil {
-		return err
-	}
-	return place(tmp)
+	return atomicfile.Write(path, p.Write)
 }
 
 // splitTargetAgo splits TARGET@AGO; ok is false for anything else (a URL

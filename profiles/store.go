@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/leaklab/leaklab/internal/atomicfile"
 )
 
 // The store keeps each profile as two files in one directory:
@@ -116,7 +118,7 @@ func (s *Store) save(c *Captured, writeProfile func(io.Writer) (int64, error)) (
 	}
 	var size int64
 	meta := c.Meta
-	err := writeThroughTemp(s.dir, tempPrefix+"*", 0o600, func(f *os.File) error {
+	err := atomicfile.WriteVia(s.dir, tempPrefix+"*", 0o600, func(f *os.File) error {
 		n, err := writeProfile(f)
 		size = n
 		return err
@@ -163,7 +165,7 @@ func (s *Store) place(tmp string, meta Meta) error {
 // writeNew writes name through a synced temporary file, then links it
 // into place, failing rather than overwriting an existing name.
 func (s *Store) writeNew(name string, write func(*os.File) error) error {
-	return writeThroughTemp(s.dir, tempPrefix+"*", 0o600, write, func(tmp string) error {
+	return atomicfile.WriteVia(s.dir, tempPrefix+"*", 0o600, write, func(tmp string) error {
 		return os.Link(tmp, filepath.Join(s.dir, name))
 	})
 }

@@ -10,18 +10,15 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/leaklab/leaklab/internal/childproc"
 	"golang.org/x/sys/unix"
 )
-
-const sigTerm = syscall.SIGTERM
 
 // workerSlot is one worker position; its process changes on restart.
 type workerSlot struct {
@@ -29,7 +26,7 @@ type workerSlot struct {
 	stderr *tailBuffer
 
 	mu      sync.Mutex
-	cmd     *exec.Cmd
+	proc    *childproc.Proc
 	pid     int
 	alive   bool
 	started time.Time
@@ -52,24 +49,18 @@ func (s *workerSlot) exitedChan() <-chan struct{} {
 	return s.exited
 }
 
-// signal sends sig to the worker's process group.
-func (s *workerSlot) signal(sig syscall.Signal) {
+// current is the worker's latest process, nil before the first start.
+func (s *workerSlot) current() *childproc.Proc {
 	s.mu.Lock()
-	pid, alive := s.pid, s.alive
-	s.mu.Unlock()
-	if pid > 0 && alive {
-		_ = syscall.Kill(-pid, sig)
-	}
+	defer s.mu.Unlock()
+	return s.proc
 }
 
 // killGroup kills whatever is left in the worker's process group, the
 // worker's own children included.
 func (s *workerSlot) killGroup() {
-	s.mu.Lock()
-	pid := s.pid
-	s.mu.Unlock()
-	if pid > 0 {
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	if p := s.current(); p != nil {
+		p.Kill()
 	}
 }
 
@@ -140,24 +131,26 @@ func (c *Cluster) startWorker(s *workerSlot) error {
 	extra = append(extra, child)
 	closeAfterStart = append(closeAfterStart, child)
 
-	cmd := exec.Command(opts.Target.Argv[0], opts.Target.Argv[1:]...)
-	cmd.Env = env
-	cmd.ExtraFiles = extra
-	cmd.Stdout = s.stderr // a worker's chatter is diagnostics either way
-	cmd.Stderr = s.stderr
-	// Its own process group, so that Stop reaches the worker's children
-	// too; Pdeathsig, so that the worker dies with leaklab even when
-	// leaklab is killed outright.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	spec := childproc.Spec{
+		Argv:       opts.Target.Argv,
+		Env:        env,
+		ExtraFiles: extra,
+		Stdout:     s.stderr, // a worker's chatter is diagnostics either way
+		Stderr:     s.stderr,
+		// Its own process group, so that Stop reaches the worker's
+		// children too.
+		OwnGroup: true,
+	}
 
 	// Spawning and recording the process happen under c.mu, so Stop
 	// either prevents the start or sees the new process.
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var proc *childproc.Proc
 	if c.stopping {
 		err = errors.New("cluster is stopping")
 	} else {
-		err = c.spawner.start(cmd)
+		proc, err = childproc.Start(spec)
 	}
 	closeFiles(closeAfterStart)
 	if err != nil {
@@ -170,13 +163,13 @@ func (c *Cluster) startWorker(s *workerSlot) error {
 
 	exited := make(chan struct{})
 	s.mu.Lock()
-	s.cmd, s.pid, s.alive, s.started, s.exited, s.exitErr = cmd, cmd.Process.Pid, true, time.Now(), exited, nil
+	s.proc, s.pid, s.alive, s.started, s.exited, s.exitErr = proc, proc.PID(), true, time.Now(), exited, nil
 	s.connFD, s.stats = connFD, stats
 	s.mu.Unlock()
 	go stats.read()
 
 	c.wg.Add(1)
-	go c.supervise(s, cmd, exited)
+	go c.supervise(s, proc, exited)
 	return nil
 }
 
@@ -203,9 +196,10 @@ func protocolFreeEnviron() []string {
 
 // supervise reaps the worker and, once the cluster is up, restarts it
 // when it dies, as Node's cluster master does.
-func (c *Cluster) supervise(s *workerSlot, cmd *exec.Cmd, exited chan struct{}) {
+func (c *Cluster) supervise(s *workerSlot, proc *childproc.Proc, exited chan struct{}) {
 	defer c.wg.Done()
-	err := cmd.Wait()
+	<-proc.Exited()
+	err := proc.Err()
 	s.mu.Lock()
 	s.alive = false
 	s.exitErr = err
@@ -244,44 +238,6 @@ func (c *Cluster) supervise(s *workerSlot, cmd *exec.Cmd, exited chan struct{}) 
 		s.exitErr = err
 		s.mu.Unlock()
 	}
-}
-
-// spawner starts processes from one goroutine locked to its OS thread.
-// Linux delivers Pdeathsig when the thread that forked the child exits,
-// not the process, so the thread must live as long as the children. The
-// goroutine never unlocks: when it returns at stop, its thread exits, and
-// any child still alive then is killed.
-type spawner struct {
-	reqs chan spawnRequest
-	done chan struct{}
-}
-
-type spawnRequest struct {
-	cmd *exec.Cmd
-	err chan error
-}
-
-func newSpawner() *spawner {
-	s := &spawner{reqs: make(chan spawnRequest), done: make(chan struct{})}
-	go func() {
-		runtime.LockOSThread()
-		defer close(s.done)
-		for r := range s.reqs {
-			r.err <- r.cmd.Start()
-		}
-	}()
-	return s
-}
-
-func (s *spawner) start(cmd *exec.Cmd) error {
-	r := spawnRequest{cmd: cmd, err: make(chan error, 1)}
-	s.reqs <- r
-	return <-r.err
-}
-
-func (s *spawner) stop() {
-	close(s.reqs)
-	<-s.done
 }
 
 // dispatch is the round-robin master: it accepts every connection and

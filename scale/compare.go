@@ -2,10 +2,11 @@ package scale
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/leaklab/leaklab/internal/opterr"
 )
 
 // Defaults for CompareOptions fields left zero.
@@ -130,13 +131,13 @@ func compareDefaults(opts CompareOptions) (CompareOptions, error) {
 		opts.Strategies = AllStrategies
 	}
 	if opts.Workers < 1 {
-		return opts, &CompareOptionError{fmt.Errorf("--workers must be at least 1, not %d", opts.Workers)}
+		return opts, opterr.Errorf("workers", "workers must be at least 1, not %d", opts.Workers)
 	}
 	if opts.Runs == 0 {
 		opts.Runs = DefaultRuns
 	}
 	if opts.Runs < MinRuns {
-		return opts, &CompareOptionError{fmt.Errorf("--runs must be at least %d for a significance test, not %d", MinRuns, opts.Runs)}
+		return opts, opterr.Errorf("runs", "runs must be at least %d for a significance test, not %d", MinRuns, opts.Runs)
 	}
 	if opts.Warmup == 0 {
 		opts.Warmup = DefaultWarmup
@@ -145,7 +146,7 @@ func compareDefaults(opts CompareOptions) (CompareOptions, error) {
 		opts.Duration = DefaultRunDuration
 	}
 	if opts.Warmup < 0 || opts.Duration < 0 {
-		return opts, &CompareOptionError{errors.New("durations must not be negative")}
+		return opts, opterr.Errorf("duration", "durations must not be negative")
 	}
 	if opts.Connections == 0 {
 		opts.Connections = DefaultCompareConnections
@@ -154,20 +155,13 @@ func compareDefaults(opts CompareOptions) (CompareOptions, error) {
 		opts.Path = "/"
 	}
 	if opts.Path[0] != '/' {
-		return opts, &CompareOptionError{fmt.Errorf("--path %q must start with /", opts.Path)}
+		return opts, opterr.Errorf("path", "path %q must start with /", opts.Path)
 	}
 	if opts.ProcsPerWorker == 0 {
 		opts.ProcsPerWorker = DefaultProcsPerWorker
 	}
 	return opts, nil
 }
-
-// CompareOptionError is a comparison that cannot be run as asked;
-// commands treat it as a usage error.
-type CompareOptionError struct{ Err error }
-
-func (e *CompareOptionError) Error() string { return e.Err.Error() }
-func (e *CompareOptionError) Unwrap() error { return e.Err }
 
 // measureRun launches one cluster, warms it up, measures it and stops it.
 func measureRun(ctx context.Context, opts CompareOptions, s Strategy, run int) (*RunResult, error) {

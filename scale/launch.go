@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/leaklab/leaklab/internal/childproc"
 )
 
 // Strategy is how the processes of a cluster share one port.
@@ -131,7 +133,6 @@ type Cluster struct {
 	ln       *net.TCPListener // the master's listener (not reuseport)
 	lnFile   *os.File         // its fd, inherited by single and shared-fd workers
 	reserved *portReservation // reuseport: holds the port
-	spawner  *spawner
 	slots    []*workerSlot
 
 	restarts atomic.Int64
@@ -213,7 +214,6 @@ func Launch(ctx context.Context, opts LaunchOptions) (*Cluster, error) {
 		return nil, fmt.Errorf("unknown strategy %q", opts.Strategy)
 	}
 
-	c.spawner = newSpawner()
 	for i := range processes {
 		c.slots = append(c.slots, &workerSlot{index: i, stderr: newTailBuffer(opts.Stderr)})
 	}
@@ -292,18 +292,14 @@ func (c *Cluster) Stop() {
 		if c.ln != nil {
 			c.ln.Close() // ends the dispatcher
 		}
-		for _, s := range c.slots {
-			s.signal(sigTerm)
+		// No worker starts once stopping is set, so these are the last.
+		procs := make([]*childproc.Proc, len(c.slots))
+		for i, s := range c.slots {
+			procs[i] = s.current()
 		}
-		deadline := time.NewTimer(stopGrace)
-		defer deadline.Stop()
+		childproc.StopAll(procs, stopGrace)
 		for _, s := range c.slots {
-			select {
-			case <-s.exitedChan():
-			case <-deadline.C:
-				deadline.Reset(0)
-			}
-			s.killGroup()
+			s.killGroup() // the worker's own children, if it left any
 			<-s.exitedChan()
 		}
 		c.wg.Wait()
@@ -316,7 +312,6 @@ func (c *Cluster) Stop() {
 		if c.reserved != nil {
 			c.reserved.Close()
 		}
-		c.spawner.stop()
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/leaklab/leaklab/internal/opterr"
 	"golang.org/x/sys/unix"
 )
 
@@ -109,27 +110,23 @@ func (r *portReservation) Close() { unix.Close(r.fd) }
 func resolveLoopback(addr string) (netip.AddrPort, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return netip.AddrPort{}, &AddrError{Addr: addr, Reason: "want host:port, e.g. 127.0.0.1:0"}
+		return netip.AddrPort{}, addrError(addr, "want host:port, e.g. 127.0.0.1:0")
 	}
 	if host == "localhost" {
 		host = "127.0.0.1"
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil || !ip.IsLoopback() {
-		return netip.AddrPort{}, &AddrError{Addr: addr, Reason: "the cluster listens on loopback only (127.0.0.1 or ::1)"}
+		return netip.AddrPort{}, addrError(addr, "the cluster listens on loopback only (127.0.0.1 or ::1)")
 	}
 	ap, err := netip.ParseAddrPort(net.JoinHostPort(ip.String(), port))
 	if err != nil {
-		return netip.AddrPort{}, &AddrError{Addr: addr, Reason: "bad port"}
+		return netip.AddrPort{}, addrError(addr, "bad port")
 	}
 	return ap, nil
 }
 
-// AddrError is an address the cluster will not listen on; commands
-// treat it as a usage error.
-type AddrError struct {
-	Addr   string
-	Reason string
+// addrError is an address the cluster will not listen on.
+func addrError(addr, reason string) error {
+	return opterr.Errorf("addr", "invalid address %q: %s", addr, reason)
 }
-
-func (e *AddrError) Error() string { return fmt.Sprintf("invalid --addr %q: %s", e.Addr, e.Reason) }

@@ -12,7 +12,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/leaklab/leaklab/internal/opterr"
 )
 
 // Defaults for LoadOptions fields left zero.
@@ -171,20 +171,12 @@ func (r *LoadResult) CPUPerRequest() time.Duration {
 	return r.GeneratorCPU / time.Duration(r.Requests)
 }
 
-// LoadOptionError reports options that cannot make a run: a bad URL, a
-// negative bound, a remote target without AllowRemote. Commands treat it
-// as a usage error.
-type LoadOptionError struct{ Err error }
-
-func (e *LoadOptionError) Error() string { return e.Err.Error() }
-func (e *LoadOptionError) Unwrap() error { return e.Err }
-
-func optionErrorf(format string, args ...any) error {
-	return &LoadOptionError{Err: fmt.Errorf(format, args...)}
+func optionErrorf(option, format string, args ...any) error {
+	return opterr.Errorf(option, format, args...)
 }
 
 // Load runs the load described by opts and returns what it measured. It
-// returns a *LoadOptionError before sending anything when opts are
+// returns an *opterr.Error before sending anything when opts are
 // invalid. When ctx ends first it returns the partial result (Interrupted
 // set) together with ctx's error.
 func Load(ctx context.Context, opts LoadOptions) (*LoadResult, error) {

@@ -54,27 +54,27 @@ func newLoadPlan(ctx context.Context, o LoadOptions) (*loadPlan, error) {
 		p.method = http.MethodGet
 	}
 	if !isToken(p.method) {
-		return nil, optionErrorf("method %q is not a valid HTTP method", p.method)
+		return nil, optionErrorf("method", "method %q is not a valid HTTP method", p.method)
 	}
 	p.head = p.method == http.MethodHead
 	switch {
 	case p.connections < 0 || p.connections > MaxConnections:
-		return nil, optionErrorf("connections must be between 1 and %d, not %d", MaxConnections, p.connections)
+		return nil, optionErrorf("connections", "connections must be between 1 and %d, not %d", MaxConnections, p.connections)
 	case p.connections == 0:
 		p.connections = DefaultConnections
 	}
 	if p.duration < 0 || p.requests < 0 {
-		return nil, optionErrorf("duration and request count cannot be negative")
+		return nil, optionErrorf("duration", "duration and request count cannot be negative")
 	}
 	if p.duration == 0 && p.requests == 0 {
 		p.duration = DefaultDuration
 	}
 	if p.rate < 0 || math.IsNaN(p.rate) || math.IsInf(p.rate, 0) {
-		return nil, optionErrorf("rate must be a positive number of requests per second, not %v", p.rate)
+		return nil, optionErrorf("rate", "rate must be a positive number of requests per second, not %v", p.rate)
 	}
 	switch {
 	case p.timeout < 0:
-		return nil, optionErrorf("timeout cannot be negative")
+		return nil, optionErrorf("timeout", "timeout cannot be negative")
 	case p.timeout == 0:
 		p.timeout = DefaultTimeout
 	}
@@ -136,28 +136,28 @@ func newLoadPlan(ctx context.Context, o LoadOptions) (*loadPlan, error) {
 
 func parseTargetURL(raw string) (*url.URL, error) {
 	if strings.Count(raw, SeqPlaceholder) > maxSeqPlaceholders {
-		return nil, optionErrorf("URL has more than %d %s placeholders", maxSeqPlaceholders, SeqPlaceholder)
+		return nil, optionErrorf("url", "URL has more than %d %s placeholders", maxSeqPlaceholders, SeqPlaceholder)
 	}
 	u, err := url.Parse(strings.ReplaceAll(raw, SeqPlaceholder, seqSentinel))
 	if err != nil {
-		return nil, optionErrorf("invalid URL %q: %v", raw, errorsCause(err))
+		return nil, optionErrorf("url", "invalid URL %q: %v", raw, errorsCause(err))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, optionErrorf("invalid URL %q: want http:// or https://", raw)
+		return nil, optionErrorf("url", "invalid URL %q: want http:// or https://", raw)
 	}
 	if u.Hostname() == "" {
-		return nil, optionErrorf("invalid URL %q: no host", raw)
+		return nil, optionErrorf("url", "invalid URL %q: no host", raw)
 	}
 	if strings.Contains(u.Host, seqSentinel) {
-		return nil, optionErrorf("invalid URL %q: %s may only appear in the path or query", raw, SeqPlaceholder)
+		return nil, optionErrorf("url", "invalid URL %q: %s may only appear in the path or query", raw, SeqPlaceholder)
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, optionErrorf("invalid URL %q: bad port %q", raw, p)
+			return nil, optionErrorf("url", "invalid URL %q: bad port %q", raw, p)
 		}
 	}
 	if u.User != nil {
-		return nil, optionErrorf("invalid URL %q: credentials in the URL are not supported; pass -H 'Authorization: ...'", raw)
+		return nil, optionErrorf("url", "invalid URL %q: credentials in the URL are not supported; send an Authorization header", raw)
 	}
 	return u, nil
 }
@@ -176,7 +176,7 @@ func requireLoopback(ctx context.Context, host string) error {
 		if ip.IsLoopback() {
 			return nil
 		}
-		return optionErrorf("%s is not a loopback address; pass --allow-remote to load a remote server", host)
+		return optionErrorf("allow-remote", "%s is not a loopback address; loading a remote server must be allowed (allow-remote)", host)
 	}
 	if strings.EqualFold(host, "localhost") {
 		return nil
@@ -185,11 +185,11 @@ func requireLoopback(ctx context.Context, host string) error {
 	defer cancel()
 	addrs, err := net.DefaultResolver.LookupIPAddr(rctx, host)
 	if err != nil {
-		return optionErrorf("cannot resolve %s: %v", host, err)
+		return optionErrorf("url", "cannot resolve %s: %v", host, err)
 	}
 	for _, a := range addrs {
 		if !a.IP.IsLoopback() {
-			return optionErrorf("%s resolves to %s, not a loopback address; pass --allow-remote to load a remote server", host, a.IP)
+			return optionErrorf("allow-remote", "%s resolves to %s, not a loopback address; loading a remote server must be allowed (allow-remote)", host, a.IP)
 		}
 	}
 	return nil
@@ -210,19 +210,19 @@ func (p *loadPlan) buildRequest(u *url.URL, header http.Header, body []byte) err
 	var haveAgent, haveConnection bool
 	for _, name := range names {
 		if !isToken(name) {
-			return optionErrorf("header name %q is not valid", name)
+			return optionErrorf("header", "header name %q is not valid", name)
 		}
 		canon := http.CanonicalHeaderKey(name)
 		for _, v := range header[name] {
 			if strings.ContainsAny(v, "\r\n") {
-				return optionErrorf("header %s: value contains a line break", name)
+				return optionErrorf("header", "header %s: value contains a line break", name)
 			}
 			switch canon {
 			case "Host":
 				hostHeader = v
 				continue
 			case "Content-Length", "Transfer-Encoding":
-				return optionErrorf("header %s is set from the body; do not pass it", canon)
+				return optionErrorf("header", "header %s is set from the body; do not pass it", canon)
 			case "User-Agent":
 				haveAgent = true
 			case "Connection":

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leaklab/leaklab/internal/opterr"
 	"github.com/leaklab/leaklab/internal/testbin"
 	"go.uber.org/goleak"
 )
@@ -279,9 +280,9 @@ func TestLoadRejectsBadOptions(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := Load(context.Background(), tc.opts)
-			var optErr *LoadOptionError
+			var optErr *opterr.Error
 			if !errors.As(err, &optErr) || res != nil {
-				t.Fatalf("Load = %v, %v; want a *LoadOptionError and no result", res, err)
+				t.Fatalf("Load = %v, %v; want an *opterr.Error and no result", res, err)
 			}
 		})
 	}

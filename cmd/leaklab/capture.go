@@ -71,7 +71,7 @@ func captureRun(cmd *cobra.Command, f *factory, opts *captureOptions) error {
 		return captureAll(cmd, f, opts, fo)
 	}
 	if _, _, _, err := profiles.ProfileURL(opts.target, fo); err != nil {
-		return usageErrorf("%v", err)
+		return err // an option error: exit 2
 	}
 	var store *profiles.Store
 	if opts.out == "" {

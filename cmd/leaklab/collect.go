@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/leaklab/leaklab/internal/bytesize"
-	"github.com/leaklab/leaklab/profiles"
 	"github.com/leaklab/leaklab/profiles/collect"
 	"github.com/spf13/cobra"
 )
@@ -153,9 +150,6 @@ func collectRun(ctx context.Context, f *factory, opts *collectOptions) error {
 	}
 	if opts.listen != "" {
 		ln, err := collect.Listen(opts.listen, opts.public)
-		if errors.Is(err, collect.ErrNotLoopback) {
-			return &usageError{err: err}
-		}
 		if err != nil {
 			return err
 		}
@@ -199,15 +193,10 @@ func (opts *collectOptions) toOptions() (collect.Options, error) {
 	switch {
 	case opts.every <= 0:
 		return co, usageErrorf("--every must be more than zero")
-	case opts.duration < 0, opts.timeout < 0, opts.refresh < 0, opts.grace < 0:
-		return co, usageErrorf("--for, --timeout, --refresh and --grace must not be negative")
+	case opts.duration < 0:
+		return co, usageErrorf("--for must not be negative")
 	case opts.concurrency < 1:
 		return co, usageErrorf("--concurrency must be at least 1")
-	}
-	for _, t := range opts.types {
-		if _, _, _, err := profiles.ProfileURL("http://127.0.0.1", profiles.FetchOptions{Type: t}); err != nil {
-			return co, usageErrorf("--type: %v", err)
-		}
 	}
 	var err error
 	if opts.retain != "0" {
@@ -221,8 +210,9 @@ func (opts *collectOptions) toOptions() (collect.Options, error) {
 	if co.MaxPushBytes, err = bytesize.Parse(opts.maxPushSize); err != nil || co.MaxPushBytes == 0 {
 		return co, usageErrorf("--max-push-size %q: want a size such as 16MiB", opts.maxPushSize)
 	}
-	if opts.forward != "" && !strings.HasPrefix(opts.forward, "http://") && !strings.HasPrefix(opts.forward, "https://") {
-		return co, usageErrorf("--forward %q: want the Pyroscope base URL, e.g. http://127.0.0.1:4040", opts.forward)
+	// Types, intervals and the forward URL are collect's to check.
+	if err := co.Check(); err != nil {
+		return co, err
 	}
 	if co.ForwardAuth, err = opts.forwardAuth(); err != nil {
 		return co, err
@@ -250,9 +240,7 @@ func (opts *collectOptions) forwardAuth() (collect.ForwardAuth, error) {
 		}
 		return auth, nil
 	}
-	if u, err := url.Parse(opts.forward); err == nil && u.User != nil {
-		return auth, usageErrorf("--forward %s: leave credentials out of the URL (anyone can read the command line); use --forward-user and $%s or --forward-password-file", u.Redacted(), forwardPasswordEnv)
-	}
+	// A URL with credentials in it is refused by collect.Options.Check.
 	envPass := opts.fwdPassEnv
 	inEnv := envPass != "" // set but empty counts as unset
 	switch {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/leaklab/leaklab/internal/opterr"
 )
 
 // Exit codes, decided here and nowhere else (see DESIGN.md).
@@ -45,7 +47,9 @@ func exitCode(err error, streams *ioStreams) int {
 	}
 	fmt.Fprintf(streams.ErrOut, "leaklab: %s\n", msg)
 	var usage *usageError
-	if errors.As(err, &usage) || isCobraUsageError(msg) {
+	// A package refusing an option (opterr) is a bad command line too:
+	// commands leave those checks to the packages.
+	if errors.As(err, &usage) || opterr.Is(err) || isCobraUsageError(msg) {
 		return exitUsage
 	}
 	return exitFailure

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -103,16 +102,12 @@ func loadOptionsFromFlags(opts *loadOptions, url string) (scale.LoadOptions, err
 		Rate: opts.rate, Timeout: opts.timeout, DisableKeepAlive: opts.noKeepAlive, AllowRemote: opts.allowRemote,
 	}
 	switch {
-	case opts.connections < 1:
+	case opts.connections < 1: // 0 would mean scale's default, not what was asked
 		return lo, usageErrorf("-c must be at least 1")
-	case opts.requests < 0:
-		return lo, usageErrorf("-n cannot be negative")
 	case opts.duration <= 0:
 		return lo, usageErrorf("-d must be positive, e.g. 10s")
 	case opts.timeout <= 0:
 		return lo, usageErrorf("--timeout must be positive, e.g. 5s")
-	case opts.rate < 0:
-		return lo, usageErrorf("--rate must be positive (requests per second)")
 	case opts.procs < 0:
 		return lo, usageErrorf("--procs cannot be negative")
 	case opts.body != "" && opts.bodyFile != "":
@@ -183,12 +178,8 @@ func loadRun(ctx context.Context, f *factory, opts *loadOptions, url string) err
 	if f.streams.ErrIsTerminal {
 		fmt.Fprint(f.streams.ErrOut, "\r\033[K")
 	}
-	var optErr *scale.LoadOptionError
-	switch {
-	case errors.As(err, &optErr):
-		return &usageError{err: optErr}
-	case res == nil:
-		return err
+	if res == nil {
+		return err // an option scale refused is an opterr: exit 2
 	}
 	// An interrupted run still reports what it measured, as wrk and hey do.
 	report := res.Report()

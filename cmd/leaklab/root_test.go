@@ -41,9 +41,11 @@ func TestExitCodes(t *testing.T) {
 		{args: []string{"services", "--kind", "disk"}, code: exitUsage, errLine: `no service of kind "disk"`},
 		{args: []string{"run"}, code: exitUsage, errLine: "run takes one service name"},
 		{args: []string{"run", "no-such-service"}, code: exitUsage, errLine: `unknown service "no-such-service"`},
-		{args: []string{"run", "unbounded-cache", "--max-leak", "lots"}, code: exitUsage, errLine: "--max-leak"},
+		{args: []string{"run", "unbounded-cache", "--max-leak", "lots"}, code: exitUsage, errLine: "max-leak: "},
 		{args: []string{"run", "unbounded-cache", "--addr", "0.0.0.0:0"}, code: exitUsage, errLine: "not a loopback address"},
-		{args: []string{"run", "unbounded-cache", "--pyroscope", "ftp://x"}, code: exitFailure, errLine: "invalid --pyroscope URL"},
+		// Refused by package leaks with an option error: a usage error.
+		{args: []string{"run", "unbounded-cache", "--pyroscope", "ftp://x"}, code: exitUsage, errLine: `invalid pyroscope URL "ftp://x"`},
+		{args: []string{"run", "--all", "--pyroscope", "ftp://x"}, code: exitUsage, errLine: `invalid pyroscope URL "ftp://x"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			streams, _, errOut := testStreams()

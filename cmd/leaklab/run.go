@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -104,12 +103,9 @@ func runRun(ctx context.Context, f *factory, opts *runOptions, name string) erro
 	if err != nil {
 		return &usageError{err: err}
 	}
-	maxLeak, err := bytesize.Parse(opts.maxLeak)
+	maxLeak, err := leaks.ParseMaxLeak(opts.maxLeak)
 	if err != nil {
-		return &usageError{err: fmt.Errorf("--max-leak: %w", err)}
-	}
-	if maxLeak == 0 {
-		return usageErrorf("--max-leak must be more than zero")
+		return err
 	}
 	level := slog.LevelInfo
 	if opts.quiet {
@@ -119,9 +115,6 @@ func runRun(ctx context.Context, f *factory, opts *runOptions, name string) erro
 	srv, err := leaks.Start(ctx, svc, leaks.Options{
 		Addr: opts.addr, Fixed: opts.fixed, MaxLeak: maxLeak, Pyroscope: opts.pyroscope, Public: opts.public, Logger: logger,
 	})
-	if errors.Is(err, leaks.ErrBadAddress) {
-		return &usageError{err: err}
-	}
 	if err != nil {
 		return err
 	}

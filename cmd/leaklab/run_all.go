@@ -1,23 +1,20 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/leaklab/leaklab/dashboards"
-	"github.com/leaklab/leaklab/internal/bytesize"
+	"github.com/leaklab/leaklab/internal/childproc"
 	"github.com/leaklab/leaklab/leaks"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -68,10 +65,8 @@ type runningChild struct {
 	Metrics string        `json:"metrics"`
 	PID     int           `json:"pid"`
 
-	addr    string
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when the child has exited
-	exitErr error         // how it exited; read only after exited is closed
+	addr string
+	proc *childproc.Proc // nil when its start failed
 }
 
 // runAllReport is what 'run --all' prints once every service listens.
@@ -90,14 +85,13 @@ func runAllRun(ctx context.Context, cmd *cobra.Command, f *factory, opts *runOpt
 	if err != nil {
 		return err
 	}
-	// Checked as 'run NAME' checks it, so a bad value is one error here
+	// Checked as 'run NAME' checks them, so a bad value is one error here
 	// rather than one from every child.
-	maxLeak, err := bytesize.Parse(opts.maxLeak)
-	if err != nil {
-		return &usageError{err: fmt.Errorf("--max-leak: %w", err)}
+	if _, err := leaks.ParseMaxLeak(opts.maxLeak); err != nil {
+		return err
 	}
-	if maxLeak == 0 {
-		return usageErrorf("--max-leak must be more than zero")
+	if err := leaks.CheckPyroscopeURL(opts.pyroscope); err != nil {
+		return err
 	}
 	services := leaks.All()
 	count := len(services) * len(variants)
@@ -157,17 +151,16 @@ func runAllRun(ctx context.Context, cmd *cobra.Command, f *factory, opts *runOpt
 		return err
 	}
 
-	firstExit := make(chan *runningChild, len(children))
-	for _, c := range children {
-		go func() {
-			<-c.exited
-			firstExit <- c
-		}()
+	procs := make([]*childproc.Proc, len(children))
+	byProc := make(map[*childproc.Proc]*runningChild, len(children))
+	for i, c := range children {
+		procs[i], byProc[c.proc] = c.proc, c
 	}
+	firstExit := childproc.FirstExit(procs)
 	select {
 	case <-ctx.Done():
 		return stopChildren(children)
-	case c := <-firstExit:
+	case p := <-firstExit:
 		// Ctrl-C in a terminal signals the whole process group, and a child
 		// may exit a moment before our own handler cancels ctx: that is a
 		// shutdown, not a failure.
@@ -177,7 +170,7 @@ func runAllRun(ctx context.Context, cmd *cobra.Command, f *factory, opts *runOpt
 		case <-time.After(signalGrace):
 		}
 		stopChildren(children)
-		err := c.exitErr
+		c, err := byProc[p], p.Err()
 		if err == nil {
 			err = errors.New("exit status 0")
 		}
@@ -219,7 +212,7 @@ func startChildren(exe string, opts *runOptions, children []*runningChild, stder
 	errs := make([]error, len(children))
 	var wg sync.WaitGroup
 	for i, c := range children {
-		args := []string{"run", c.Name, "--addr", c.addr, "--output", "json", "--max-leak", opts.maxLeak}
+		args := []string{exe, "run", c.Name, "--addr", c.addr, "--output", "json", "--max-leak", opts.maxLeak}
 		if c.Variant == leaks.Fixed {
 			args = append(args, "--fixed")
 		}
@@ -229,54 +222,33 @@ func startChildren(exe string, opts *runOptions, children []*runningChild, stder
 		if opts.quiet {
 			args = append(args, "--quiet")
 		}
-		cmd := exec.Command(exe, args...)
-		cmd.Stderr = stderr // the children's logs name their service
-		// A child dies with this process even when it is SIGKILLed and
-		// cannot stop them itself. (Go's threads do not exit while the
-		// program runs, so the thread that forked the child outlives it.)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		stdout, err := cmd.StdoutPipe()
-		if err == nil {
-			err = cmd.Start()
-		}
+		// The children's logs name their service.
+		proc, err := childproc.Start(childproc.Spec{Argv: args, Stderr: stderr, FirstLine: true})
 		if err != nil {
 			errs[i] = fmt.Errorf("starting %s (%s): %w", c.Name, c.Variant, err)
 			continue
 		}
-		c.cmd, c.PID, c.exited = cmd, cmd.Process.Pid, make(chan struct{})
-		started := make(chan error, 1)
-		go func() {
-			sc := bufio.NewScanner(stdout)
-			if !sc.Scan() {
-				started <- errors.New("exited before listening")
-			} else {
-				var line struct {
+		c.proc, c.PID = proc, proc.PID()
+		wg.Go(func() {
+			line, err := proc.WaitFirstLine(childStartTimeout)
+			var exited *childproc.ExitedError
+			switch {
+			case errors.As(err, &exited):
+				errs[i] = fmt.Errorf("%s (%s) on %s exited before listening (its message is above; if the port is taken, choose another --base-port)", c.Name, c.Variant, c.addr)
+			case err != nil:
+				errs[i] = fmt.Errorf("%s (%s) on %s did not listen within %s", c.Name, c.Variant, c.addr, childStartTimeout)
+			default:
+				var started struct {
 					URL     string `json:"url"`
 					Metrics string `json:"metrics"`
 				}
-				if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-					started <- fmt.Errorf("printed %q instead of its JSON line", sc.Text())
+				if err := json.Unmarshal(line, &started); err != nil {
+					errs[i] = fmt.Errorf("%s (%s) on %s printed %q instead of its JSON line (its message is above; if the port is taken, choose another --base-port)", c.Name, c.Variant, c.addr, line)
 				} else {
-					c.URL, c.Metrics = line.URL, line.Metrics
-					started <- nil
+					c.URL, c.Metrics = started.URL, started.Metrics
 				}
 			}
-			io.Copy(io.Discard, stdout)
-			c.exitErr = c.cmd.Wait()
-			close(c.exited)
-		}()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case err := <-started:
-				if err != nil {
-					errs[i] = fmt.Errorf("%s (%s) on %s %v (its message is above; if the port is taken, choose another --base-port)", c.Name, c.Variant, c.addr, err)
-				}
-			case <-time.After(childStartTimeout):
-				errs[i] = fmt.Errorf("%s (%s) on %s did not listen within %s", c.Name, c.Variant, c.addr, childStartTimeout)
-			}
-		}()
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -291,40 +263,22 @@ func stopChildren(children []*runningChild) error {
 // stopChildrenWithin is stopChildren with the time the children have, all
 // together, to exit after SIGTERM; once it is up, the rest are killed.
 func stopChildrenWithin(children []*runningChild, timeout time.Duration) error {
-	for _, c := range children {
-		if c.cmd != nil {
-			// A child that already exited makes this fail harmlessly.
-			_ = c.cmd.Process.Signal(syscall.SIGTERM)
-		}
+	procs := make([]*childproc.Proc, len(children))
+	for i, c := range children {
+		procs[i] = c.proc
 	}
-	// A closed channel, unlike time.After's, stays ready for every child
-	// still running once the time is up, not only the first.
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var firstErr error
-	for _, c := range children {
-		if c.cmd == nil {
+	for i, err := range childproc.StopAll(procs, timeout) {
+		if err == nil {
 			continue
 		}
-		var err error
-		select {
-		case <-c.exited:
-			err = c.exitErr
-		case <-ctx.Done():
-			select {
-			case <-c.exited: // exited just as the time ran out
-				err = c.exitErr
-			default:
-				_ = c.cmd.Process.Kill()
-				<-c.exited
-				err = fmt.Errorf("ignored SIGTERM for %s and was killed", timeout)
-			}
+		var killed *childproc.KilledError
+		if errors.As(err, &killed) {
+			err = fmt.Errorf("ignored SIGTERM for %s and was killed", timeout)
 		}
-		if err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("%s (%s) did not stop cleanly: %w", c.Name, c.Variant, err)
-		}
+		c := children[i]
+		return fmt.Errorf("%s (%s) did not stop cleanly: %w", c.Name, c.Variant, err)
 	}
-	return firstErr
+	return nil
 }
 
 func writeRunAllBanner(w io.Writer, r runAllReport) error {

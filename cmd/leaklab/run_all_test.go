@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leaklab/leaklab/internal/childproc"
 	"github.com/leaklab/leaklab/internal/testbin"
 	"github.com/leaklab/leaklab/leaks"
 )
@@ -35,7 +34,7 @@ func TestRunAllUsageErrors(t *testing.T) {
 		{[]string{"run", "--all", "--public"}, "--public is not available with --all"},
 		{[]string{"run", "--all", "--base-port", "65530"}, "must lie in 1-65535"},
 		{[]string{"run", "--all", "--base-port", "0"}, "must lie in 1-65535"},
-		{[]string{"run", "--all", "--max-leak", "lots"}, "--max-leak"},
+		{[]string{"run", "--all", "--max-leak", "lots"}, "max-leak: "},
 		{[]string{"run", "--all", "--targets-file", "/no/such/dir/targets.json"}, "directory /no/such/dir does not exist"},
 		{[]string{"run", "unbounded-cache", "--variants", "both"}, "--variants works with --all only"},
 		{[]string{"run", "unbounded-cache", "--targets-file", "t.json"}, "--targets-file works with --all only"},
@@ -152,7 +151,7 @@ func TestRunAllStartsEveryServiceAndStopsThem(t *testing.T) {
 		if s.Variant != "fixed" {
 			t.Errorf("%s: variant %s with --fixed", s.Name, s.Variant)
 		}
-		if pids[s.PID] || s.PID == p.Cmd.Process.Pid {
+		if pids[s.PID] || s.PID == p.PID() {
 			t.Errorf("%s shares process %d: each service needs its own for its runtime metrics", s.Name, s.PID)
 		}
 		pids[s.PID] = true
@@ -241,34 +240,15 @@ func startIgnoringChild(t *testing.T, name string) *runningChild {
 	t.Helper()
 	// The shell's ignored SIGTERM survives the exec into sleep; "ready"
 	// says the trap is in place, so the SIGTERM cannot come before it.
-	cmd := exec.Command("sh", "-c", `trap "" TERM; echo ready; exec sleep 60`)
-	stdout, err := cmd.StdoutPipe()
+	proc, err := childproc.Start(childproc.Spec{Argv: []string{"sh", "-c", `trap "" TERM; echo ready; exec sleep 60`}, FirstLine: true})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
 		t.Skipf("SKIPPED: cannot start sh: %v", err)
 	}
-	c := &runningChild{Name: name, Variant: leaks.Leaky, cmd: cmd, PID: cmd.Process.Pid, exited: make(chan struct{})}
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		ready <- sc.Scan() && sc.Text() == "ready"
-		io.Copy(io.Discard, stdout)
-		c.exitErr = cmd.Wait()
-		close(c.exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-c.exited
-	})
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatalf("%s: the SIGTERM-ignoring child did not start", name)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: the SIGTERM-ignoring child did not start within 10s", name)
+	c := &runningChild{Name: name, Variant: leaks.Leaky, proc: proc, PID: proc.PID()}
+	t.Cleanup(proc.Kill)
+	line, err := proc.WaitFirstLine(10 * time.Second)
+	if err != nil || string(line) != "ready" {
+		t.Fatalf("%s: the SIGTERM-ignoring child did not start: %q, %v", name, line, err)
 	}
 	return c
 }
@@ -300,7 +280,7 @@ func TestRunAllStopKillsEveryChildIgnoringSIGTERM(t *testing.T) {
 	}
 	for _, c := range children[2:] {
 		select {
-		case <-c.exited:
+		case <-c.proc.Exited():
 		default:
 			t.Errorf("%s still runs", c.Name)
 		}
@@ -323,7 +303,7 @@ func TestRunAllRefusesZeroMaxLeak(t *testing.T) {
 			if !errors.As(err, &exit) || exit.ExitCode() != exitUsage {
 				t.Fatalf("run --all --max-leak %s: %v, want exit %d\n%s", size, err, exitUsage, errOut.String())
 			}
-			if got, want := errOut.String(), "leaklab: --max-leak must be more than zero\n"; got != want {
+			if got, want := errOut.String(), "leaklab: max-leak must be more than zero\n"; got != want {
 				t.Errorf("stderr %q, want the one line %q", got, want)
 			}
 			if out.Len() > 0 {

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/leaklab/leaklab/internal/atomicfile"
 	"github.com/leaklab/leaklab/leaks"
 	"github.com/leaklab/leaklab/scale"
 	"github.com/spf13/cobra"
@@ -213,11 +214,6 @@ func runScale(ctx context.Context, f *factory, o *scaleOptions) error {
 		}
 	}
 	rep, err := scale.Compare(ctx, opts)
-	var optErr *scale.CompareOptionError
-	var addrErr *scale.AddrError
-	if errors.As(err, &optErr) || errors.As(err, &addrErr) {
-		return &usageError{err: err}
-	}
 	if err != nil && ctx.Err() != nil {
 		return errors.New("interrupted: every worker is stopped, no report was written")
 	}
@@ -225,12 +221,12 @@ func runScale(ctx context.Context, f *factory, o *scaleOptions) error {
 		return err
 	}
 	if o.benchfmt != "" {
-		if err := writeFileAtomic(o.benchfmt, rep.WriteBenchfmt); err != nil {
+		if err := atomicfile.Write(o.benchfmt, rep.WriteBenchfmt); err != nil {
 			return err
 		}
 	}
 	if o.html != "" {
-		if err := writeFileAtomic(o.html, rep.WriteHTML); err != nil {
+		if err := atomicfile.Write(o.html, rep.WriteHTML); err != nil {
 			return err
 		}
 	}
@@ -251,28 +247,6 @@ func checkOutputPath(flag, path string) error {
 		return usageErrorf("%s %s: is a directory", flag, path)
 	}
 	return nil
-}
-
-// writeFileAtomic writes through a temporary file and renames it, so a
-// failure never leaves a partial report.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // newCmdScaleWorker is the process 'leaklab scale --service' starts in

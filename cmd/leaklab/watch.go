@@ -5,8 +5,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/leaklab/leaklab/internal/atomicfile"
 	"github.com/leaklab/leaklab/internal/bytesize"
-	"github.com/leaklab/leaklab/profiles"
 	"github.com/leaklab/leaklab/profiles/watch"
 	"github.com/spf13/cobra"
 )
@@ -87,14 +87,11 @@ Exit status: 3 when there is a suspect, 0 when there is none, 1 on error.`,
 }
 
 func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string) error {
+	// Zero would mean watch's defaults, not what was asked; --for shorter
+	// than --every, and --max-for shorter than --for, are watch.Run's to
+	// refuse.
 	if opts.every <= 0 || opts.dur.d <= 0 || opts.maxFor <= 0 {
 		return usageErrorf("--every, --for and --max-for must be positive")
-	}
-	if opts.dur.d < opts.every {
-		return usageErrorf("--for (%s) must be at least --every (%s)", opts.dur.d, opts.every)
-	}
-	if opts.dur.auto && opts.maxFor < opts.dur.d {
-		return usageErrorf("--max-for (%s) must be at least a minute (what --for auto watches at least)", opts.maxFor)
 	}
 	minHeap, err := bytesize.Parse(opts.minHeapGrowth)
 	if err != nil {
@@ -154,7 +151,7 @@ func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string)
 		return err
 	}
 	if opts.html != "" {
-		if err := profiles.WriteFileAtomic(opts.html, func(w io.Writer) error { return watch.WriteHTML(w, rep) }); err != nil {
+		if err := atomicfile.Write(opts.html, func(w io.Writer) error { return watch.WriteHTML(w, rep) }); err != nil {
 			return fmt.Errorf("writing %s: %w", opts.html, err)
 		}
 	}

@@ -3,15 +3,16 @@ package testbin
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/leaklab/leaklab/internal/childproc"
 )
 
 // Deadlines of the child processes Start and StartJSON run. A test that
@@ -33,20 +34,20 @@ var (
 // killed when the test ends unless the test has stopped it already.
 type Proc struct {
 	Name   string      // the command line, for failure messages
-	Cmd    *exec.Cmd   // wait through Proc, never Cmd.Wait or Cmd.Process.Wait
 	Stdout *SyncBuffer // what it printed on stdout (after the first line, with StartJSON)
 	Stderr *SyncBuffer
 
-	exited   chan struct{} // closed once Cmd.Wait has returned
-	waitErr  error         // Cmd.Wait's result, set before exited closes
-	observed atomic.Bool   // the test has waited for, stopped or killed it
+	proc     *childproc.Proc
+	observed atomic.Bool // the test has waited for, stopped or killed it
 }
 
-// Start starts cmd with its stdout and stderr kept in p.Stdout and
-// p.Stderr (cmd's own must be unset) and kills it when the test ends.
+// Start starts cmd (made with exec.Command; only its path, arguments,
+// environment, directory and WaitDelay count) through childproc, with its
+// stdout and stderr kept in p.Stdout and p.Stderr (cmd's own must be
+// unset), and kills it when the test ends.
 func Start(t testing.TB, cmd *exec.Cmd) *Proc {
 	t.Helper()
-	return start(t, cmd, nil)
+	return start(t, cmd, false)
 }
 
 // StartJSON starts cmd as Start does, waits for the first line it prints
@@ -60,24 +61,20 @@ func Start(t testing.TB, cmd *exec.Cmd) *Proc {
 // cleanly instead (cleanups run last-registered first).
 func StartJSON(t testing.TB, cmd *exec.Cmd, v any) *Proc {
 	t.Helper()
-	first := make(chan []byte, 1)
-	p := start(t, cmd, first)
-	timer := time.NewTimer(startTimeout)
-	defer timer.Stop()
-	var line []byte
-	select {
-	case line = <-first:
-	case <-p.exited:
-		// Cmd.Wait returns only after the output is copied, so a line
-		// printed just before exiting is waiting in first by now.
-		select {
-		case line = <-first:
-		default:
-			t.Fatalf("%s exited (%v) before printing its first line%s%s", p.Name, p.waitErr, quoteOutput("stdout", p.Stdout), quoteOutput("stderr", p.Stderr))
-		}
-	case <-timer.C:
+	return decodeFirstLine(t, start(t, cmd, true), v)
+}
+
+// decodeFirstLine is StartJSON's wait for p's first line.
+func decodeFirstLine(t testing.TB, p *Proc, v any) *Proc {
+	t.Helper()
+	line, err := p.proc.WaitFirstLine(startTimeout)
+	var exited *childproc.ExitedError
+	switch {
+	case errors.As(err, &exited):
+		t.Fatalf("%s exited (%v) before printing its first line%s%s", p.Name, exited.Err, quoteOutput("stdout", p.Stdout), quoteOutput("stderr", p.Stderr))
+	case err != nil:
 		p.Kill() // so that all it wrote on stderr is read
-		t.Fatalf("%s printed no line on stdout within %s%s", p.Name, startTimeout, quoteOutput("stderr", p.Stderr))
+		t.Fatalf("%s %v%s", p.Name, err, quoteOutput("stderr", p.Stderr))
 	}
 	if err := json.Unmarshal(line, v); err != nil {
 		p.Kill()
@@ -86,57 +83,57 @@ func StartJSON(t testing.TB, cmd *exec.Cmd, v any) *Proc {
 	return p
 }
 
-func start(t testing.TB, cmd *exec.Cmd, first chan []byte) *Proc {
+func start(t testing.TB, cmd *exec.Cmd, firstLine bool) *Proc {
 	t.Helper()
 	if cmd.Stdout != nil || cmd.Stderr != nil {
 		t.Fatal("testbin.Start keeps the child's stdout and stderr itself: leave cmd.Stdout and cmd.Stderr unset")
 	}
+	return startSpec(t, childproc.Spec{
+		Argv:      append([]string{cmd.Path}, cmd.Args[1:]...),
+		Env:       cmd.Env,
+		Dir:       cmd.Dir,
+		FirstLine: firstLine,
+		WaitDelay: cmd.WaitDelay,
+	})
+}
+
+// startSpec starts spec with its output kept in p.Stdout and p.Stderr.
+func startSpec(t testing.TB, spec childproc.Spec) *Proc {
+	t.Helper()
 	p := &Proc{
-		Name:   filepath.Base(cmd.Path) + " " + strings.Join(cmd.Args[1:], " "),
-		Cmd:    cmd,
+		Name:   filepath.Base(spec.Argv[0]) + " " + strings.Join(spec.Argv[1:], " "),
 		Stdout: &SyncBuffer{},
 		Stderr: &SyncBuffer{},
-		exited: make(chan struct{}),
 	}
-	cmd.Stdout = p.Stdout
-	if first != nil {
-		cmd.Stdout = &firstLineWriter{first: first, rest: p.Stdout}
+	spec.Stdout, spec.Stderr = p.Stdout, p.Stderr
+	if spec.WaitDelay == 0 {
+		spec.WaitDelay = pipeDelay
 	}
-	cmd.Stderr = p.Stderr
-	if cmd.WaitDelay == 0 {
-		cmd.WaitDelay = pipeDelay
-	}
-	if err := cmd.Start(); err != nil {
+	proc, err := childproc.Start(spec)
+	if err != nil {
 		t.Fatalf("starting %s: %v", p.Name, err)
 	}
-	// One goroutine waits, so that a test can both watch for the child's
-	// exit (StartJSON, Exited) and wait for it with a deadline.
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
+	p.proc = proc
 	t.Cleanup(p.Kill)
 	return p
 }
 
+// PID is the child's process ID.
+func (p *Proc) PID() int { return p.proc.PID() }
+
 // Exited is closed once the child has exited and its output is read.
-func (p *Proc) Exited() <-chan struct{} { return p.exited }
+func (p *Proc) Exited() <-chan struct{} { return p.proc.Exited() }
+
+// Err is how the child exited, as exec.Cmd.Wait says it; call it only
+// once Exited is closed.
+func (p *Proc) Err() error { return p.proc.Err() }
 
 // Wait waits up to limit for the child to exit and returns what
 // exec.Cmd.Wait does (an *exec.ExitError for a non-zero exit). Past the
 // limit it kills the child and says so.
 func (p *Proc) Wait(limit time.Duration) error {
 	p.observed.Store(true)
-	timer := time.NewTimer(limit)
-	defer timer.Stop()
-	select {
-	case <-p.exited:
-		return p.waitErr
-	case <-timer.C:
-		_ = p.Cmd.Process.Kill()
-		<-p.exited
-		return fmt.Errorf("did not exit within %s, killed", limit)
-	}
+	return p.proc.Wait(limit)
 }
 
 // Stop sends SIGTERM and fails the test unless the child exits cleanly
@@ -149,15 +146,15 @@ func (p *Proc) Stop(t testing.TB) {
 		return
 	}
 	select {
-	case <-p.exited:
-		if p.waitErr != nil {
-			t.Errorf("%s exited (%v) before the test stopped it%s", p.Name, p.waitErr, quoteOutput("stderr", p.Stderr))
+	case <-p.proc.Exited():
+		if err := p.proc.Err(); err != nil {
+			t.Errorf("%s exited (%v) before the test stopped it%s", p.Name, err, quoteOutput("stderr", p.Stderr))
 		}
 		return
 	default:
 	}
-	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
-	if err := p.Wait(stopTimeout); err != nil {
+	p.observed.Store(true)
+	if err := p.proc.Stop(stopTimeout); err != nil {
 		t.Errorf("%s did not exit cleanly on SIGTERM: %v%s", p.Name, err, quoteOutput("stderr", p.Stderr))
 	}
 }
@@ -166,8 +163,7 @@ func (p *Proc) Stop(t testing.TB) {
 // it.
 func (p *Proc) Kill() {
 	p.observed.Store(true)
-	_ = p.Cmd.Process.Kill()
-	<-p.exited
+	p.proc.Kill()
 }
 
 // quoteOutput is a failure message's tail showing a child's output.
@@ -177,30 +173,6 @@ func quoteOutput(name string, b *SyncBuffer) string {
 		return "; its " + name + " is empty"
 	}
 	return "\n" + name + ":\n" + s
-}
-
-// firstLineWriter hands the first line written to it to first, without
-// its newline, and passes the rest on. exec.Cmd writes to it from one
-// goroutine only.
-type firstLineWriter struct {
-	line  []byte
-	first chan<- []byte // nil once the line is sent
-	rest  *SyncBuffer
-}
-
-func (w *firstLineWriter) Write(b []byte) (int, error) {
-	n := len(b)
-	if w.first != nil {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			w.line = append(w.line, b...)
-			return n, nil
-		}
-		w.first <- append(w.line, b[:i]...)
-		w.first, w.line, b = nil, nil, b[i+1:]
-	}
-	w.rest.Write(b)
-	return n, nil
 }
 
 // SyncBuffer is a bytes.Buffer safe for a child's writes and a test's reads.

@@ -172,8 +172,8 @@ func TestStartJSON(t *testing.T) {
 			default:
 				t.Fatal("the child still runs after the cleanups")
 			}
-			if err := syscall.Kill(p.Cmd.Process.Pid, 0); !errors.Is(err, syscall.ESRCH) {
-				t.Errorf("pid %d after the cleanups: %v, want it gone and reaped", p.Cmd.Process.Pid, err)
+			if err := syscall.Kill(p.PID(), 0); !errors.Is(err, syscall.ESRCH) {
+				t.Errorf("pid %d after the cleanups: %v, want it gone and reaped", p.PID(), err)
 			}
 			if tc.wantOut != "" && p.Stdout.String() != tc.wantOut {
 				t.Errorf("stdout after the first line: %q, want %q", p.Stdout, tc.wantOut)

@@ -6,14 +6,16 @@
 package testbin
 
 import (
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/leaklab/leaklab/internal/childproc"
 )
 
 // Build compiles cmd/leaklab once per test process and returns its path.
@@ -85,14 +87,18 @@ func buildEnv(what string, env ...string) builtBinary {
 		return builtBinary{err: err}
 	}
 	path := filepath.Join(dir, "leaklab")
-	cmd := exec.Command("go", "build", "-o", path, "github.com/leaklab/leaklab/cmd/leaklab")
-	cmd.Dir = moduleRoot()
+	var out SyncBuffer
+	spec := childproc.Spec{
+		Argv:   []string{"go", "build", "-o", path, "github.com/leaklab/leaklab/cmd/leaklab"},
+		Dir:    moduleRoot(),
+		Stdout: &out, Stderr: &out,
+	}
 	what = strings.TrimSpace(what + " go build cmd/leaklab")
 	if len(env) > 0 {
-		cmd.Env = append(os.Environ(), env...)
+		spec.Env = append(os.Environ(), env...)
 	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return builtBinary{err: fmt.Errorf("%s: %v\n%s", what, err, out)}
+	if err := childproc.Run(context.Background(), spec); err != nil {
+		return builtBinary{err: fmt.Errorf("%s: %v\n%s", what, err, out.String())}
 	}
 	return builtBinary{path: path}
 }
@@ -130,7 +136,7 @@ func StartServiceWith(t testing.TB, bin, name string, fixed bool, extra ...strin
 	}
 	args = append(args, extra...)
 	s := &Service{Name: name}
-	s.Proc = StartJSON(t, exec.Command(bin, args...), &s.Started)
+	s.Proc = decodeFirstLine(t, startSpec(t, childproc.Spec{Argv: append([]string{bin}, args...), FirstLine: true}), &s.Started)
 	t.Cleanup(func() { s.Stop(t) })
 	if s.URL, _ = s.Started["url"].(string); s.URL == "" {
 		t.Fatalf("%s printed no url: %v", s.Proc.Name, s.Started)

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/leaklab/leaklab/profiles"
+	"github.com/leaklab/leaklab/internal/atomicfile"
 )
 
 // progressFile is the name of the progress file in the leaklab home.
@@ -72,7 +72,7 @@ func (b *Book) Save() error {
 	if err := os.MkdirAll(filepath.Dir(b.path), 0o755); err != nil {
 		return err
 	}
-	return profiles.WriteFileAtomic(b.path, func(w io.Writer) error {
+	return atomicfile.Write(b.path, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(b)

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/leaklab/leaklab/internal/opterr"
 	"github.com/leaklab/leaklab/profiles"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -111,20 +112,36 @@ type Options struct {
 	Client *http.Client
 }
 
-func (o *Options) setDefaults() error {
-	if len(o.Types) == 0 {
-		o.Types = DefaultTypes
-	}
+// Check refuses options New could not run with (an unknown profile type,
+// a negative interval or limit, a forward URL that is not one) with an
+// *opterr.Error, without starting anything: a command calls it before
+// opening stores and listeners, New calls it again.
+func (o *Options) Check() error {
 	for _, t := range o.Types {
 		if _, _, _, err := profiles.ProfileURL("http://127.0.0.1", profiles.FetchOptions{Type: t}); err != nil {
 			return err
 		}
 	}
+	if o.Every < 0 || o.Timeout < 0 || o.Concurrency < 0 || o.Refresh < 0 || o.Grace < 0 || o.MaxPushBytes < 0 {
+		return opterr.Errorf("limits", "intervals, timeouts and limits must not be negative")
+	}
+	if o.Forward != "" {
+		if _, err := forwardURL(o.Forward); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *Options) setDefaults() error {
+	if err := o.Check(); err != nil {
+		return err
+	}
+	if len(o.Types) == 0 {
+		o.Types = DefaultTypes
+	}
 	if o.Every == 0 {
 		o.Every = DefaultEvery
-	}
-	if o.Every < 0 || o.Timeout < 0 || o.Concurrency < 0 || o.Refresh < 0 || o.Grace < 0 || o.MaxPushBytes < 0 {
-		return errors.New("intervals, timeouts and limits must not be negative")
 	}
 	if o.Timeout == 0 {
 		o.Timeout = min(DefaultTimeout, o.Every)
@@ -406,17 +423,18 @@ func (c *Collector) deliver(cp *profiles.Captured, received []byte, raw *forward
 func Listen(addr string, public bool) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("--listen %q: want host:port, e.g. %s", addr, DefaultListen)
+		return nil, opterr.Errorf("listen", "listen address %q: want host:port, e.g. %s", addr, DefaultListen)
 	}
 	if !public && !isLoopbackHost(host) {
-		return nil, fmt.Errorf("refusing to listen on %s: it is not a loopback address and anyone on the network could push profiles (use 127.0.0.1, or pass --public if you mean it): %w", addr, ErrNotLoopback)
+		return nil, &opterr.Error{Option: "listen", Err: fmt.Errorf("refusing to listen on %s: it is not a loopback address and anyone on the network could push profiles (use 127.0.0.1, or allow it with public if you mean it): %w", addr, ErrNotLoopback)}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("cannot listen on %s: %w (choose another with --listen, or port 0 for a free one)", addr, err)
+		return nil, fmt.Errorf("cannot listen on %s: %w (choose another listen address, or port 0 for a free one)", addr, err)
 	}
 	return ln, nil
 }
 
-// ErrNotLoopback is wrapped by Listen's error for a non-loopback address.
+// ErrNotLoopback is wrapped by Listen's error (an option error, see
+// opterr) for a non-loopback address.
 var ErrNotLoopback = errors.New("not a loopback address")

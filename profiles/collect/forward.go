@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/leaklab/leaklab/internal/opterr"
 	"github.com/leaklab/leaklab/profiles"
 )
 
@@ -162,18 +162,27 @@ type forwarder struct {
 	closed              bool
 }
 
-func newForwarder(base string, auth ForwardAuth, m *metrics, log *slog.Logger) (*forwarder, error) {
+// forwardURL parses the forward target's base URL (Options.Forward).
+func forwardURL(base string) (*url.URL, error) {
 	u, err := url.Parse(base)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("--forward %q: want the Pyroscope base URL, e.g. http://127.0.0.1:4040", base)
+		return nil, opterr.Errorf("forward", "forward %q: want the Pyroscope base URL, e.g. http://127.0.0.1:4040", base)
 	}
 	if u.User != nil {
 		// It would end up in logs and error messages, and on the command
 		// line where anyone can read it in ps.
-		return nil, fmt.Errorf("--forward %s: leave credentials out of the URL; give --forward-user and the password in LEAKLAB_FORWARD_PASSWORD or --forward-password-file", u.Redacted())
+		return nil, opterr.Errorf("forward", "forward %s: leave credentials out of the URL; give them in ForwardAuth (forward-user, and the password from a file or the environment)", u.Redacted())
+	}
+	return u, nil
+}
+
+func newForwarder(base string, auth ForwardAuth, m *metrics, log *slog.Logger) (*forwarder, error) {
+	u, err := forwardURL(base)
+	if err != nil {
+		return nil, err
 	}
 	if auth.User == "" && auth.Password != "" {
-		return nil, errors.New("a forward password needs a user (--forward-user)")
+		return nil, opterr.Errorf("forward-user", "a forward password needs a user (forward-user)")
 	}
 	if auth.User != "" && u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
 		log.Warn("forwarding with basic auth over plain http: the password crosses the network readable; use https", "forward", u.String())

@@ -3,12 +3,10 @@ package collect
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/leaklab/leaklab/internal/filesd"
 	"github.com/leaklab/leaklab/internal/testbin"
 	"github.com/leaklab/leaklab/leaks"
 	"github.com/leaklab/leaklab/profiles"
@@ -143,18 +142,11 @@ func startHeldTarget(t *testing.T) *heldTarget {
 // half-written) with the given targets.
 func writeTargets(t *testing.T, path string, urls ...string) {
 	t.Helper()
-	data, err := json.Marshal([]fileSDGroup{{Targets: urls}})
-	if err != nil {
-		t.Fatal(err)
+	var groups []filesd.Group
+	if len(urls) > 0 {
+		groups = []filesd.Group{{Targets: urls}}
 	}
-	if len(urls) == 0 {
-		data = []byte("[]")
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := filesd.WriteFile(path, groups); err != nil {
 		t.Fatal(err)
 	}
 }

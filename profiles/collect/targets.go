@@ -3,7 +3,6 @@ package collect
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,7 +13,8 @@ import (
 	"strings"
 	"time"
 
-	yaml "go.yaml.in/yaml/v2"
+	"github.com/leaklab/leaklab/internal/filesd"
+	"github.com/leaklab/leaklab/internal/opterr"
 )
 
 // Target is one service to scrape profiles from.
@@ -64,43 +64,19 @@ func (f FileTargets) Targets(context.Context) ([]Target, error) {
 	if len(data) > maxTargetsFile {
 		return nil, fmt.Errorf("targets file %s is larger than %d bytes", f.Path, maxTargetsFile)
 	}
-	ts, err := ParseFileSD(data)
+	ts, err := parseFileSD(data)
 	if err != nil {
 		return nil, fmt.Errorf("targets file %s: %w", f.Path, err)
 	}
 	return ts, nil
 }
 
-// fileSDGroup is one entry of a file_sd file.
-type fileSDGroup struct {
-	Targets []string          `json:"targets" yaml:"targets"`
-	Labels  map[string]string `json:"labels" yaml:"labels"`
-}
-
-// ParseFileSD parses Prometheus file_sd content, JSON or YAML. A target
+// parseFileSD parses Prometheus file_sd content, JSON or YAML. A target
 // may be host:port (http is assumed, or the __scheme__ label's scheme) or
 // a full http(s) URL; the job label defaults to "leaklab" and instance to
 // the host:port, as Prometheus would set them.
-func ParseFileSD(data []byte) ([]Target, error) {
-	var groups []fileSDGroup
-	trimmed := strings.TrimSpace(string(data))
-	if trimmed == "" {
-		return nil, errors.New("empty: want a list like [{\"targets\": [\"127.0.0.1:8080\"]}]")
-	}
-	var err error
-	if strings.HasPrefix(trimmed, "[") || strings.HasPrefix(trimmed, "{") {
-		dec := json.NewDecoder(strings.NewReader(trimmed))
-		dec.DisallowUnknownFields()
-		err = dec.Decode(&groups)
-		if err != nil {
-			err = fmt.Errorf("not file_sd JSON (want [{\"targets\": [...], \"labels\": {...}}]): %w", err)
-		}
-	} else {
-		err = yaml.UnmarshalStrict(data, &groups)
-		if err != nil {
-			err = fmt.Errorf("not file_sd YAML (want a list of {targets: [...], labels: {...}}): %w", err)
-		}
-	}
+func parseFileSD(data []byte) ([]Target, error) {
+	groups, err := filesd.Parse(data)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +163,7 @@ type promTargetsAnswer struct {
 func (p PrometheusTargets) Targets(ctx context.Context) ([]Target, error) {
 	base, err := url.Parse(p.URL)
 	if err != nil || base.Host == "" || (base.Scheme != "http" && base.Scheme != "https") {
-		return nil, fmt.Errorf("--prometheus %q: want http://host:port", p.URL)
+		return nil, opterr.Errorf("prometheus", "prometheus URL %q: want http://host:port", p.URL)
 	}
 	client := p.Client
 	if client == nil {

@@ -38,7 +38,7 @@ func TestParseFileSD(t *testing.T) {
 		{"bad yaml", "- targets: [\n", "error: not file_sd YAML"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ts, err := ParseFileSD([]byte(tc.in))
+			ts, err := parseFileSD([]byte(tc.in))
 			var got []string
 			for _, tg := range ts {
 				got = append(got, fmt.Sprintf("%s %v", tg.URL, tg.Labels))

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/leaklab/leaklab/internal/childproc"
 )
 
 // DefaultPackages is what Analyze builds when given no package patterns.
@@ -182,18 +184,20 @@ func compile(ctx context.Context, goCmd, dir, logDir string, pkgs []string, opts
 		}
 	}
 	args = append(args, pkgs...)
-	cmd := exec.CommandContext(ctx, goCmd, args...)
-	cmd.Dir = dir
-	cmd.Env = opts.Env
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
+	stdout, events := io.Pipe()
+	proc, err := childproc.Start(childproc.Spec{Argv: append([]string{goCmd}, args...), Dir: dir, Env: opts.Env, Stdout: events, Stderr: &stderr})
 	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("running go build: %w", err)
 	}
+	// The decoder below meets EOF once go build has exited and all it
+	// printed has been read.
+	go func() {
+		<-proc.Exited()
+		events.Close()
+	}()
+	waited := make(chan error, 1)
+	go func() { waited <- proc.WaitContext(ctx) }()
 	res := &buildResult{output: map[string]string{}}
 	texts := map[string]*strings.Builder{}
 	failed := map[string]bool{}
@@ -224,7 +228,7 @@ func compile(ctx context.Context, goCmd, dir, logDir string, pkgs []string, opts
 			}
 		}
 	}
-	waitErr := cmd.Wait()
+	waitErr := <-waited
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -292,12 +296,11 @@ func compileLoadable(ctx context.Context, goCmd, dir, logDir string, opts Option
 	if len(pkgs) == 0 {
 		pkgs = []string{DefaultPackages}
 	}
-	cmd := exec.CommandContext(ctx, goCmd, append([]string{"list", "-e", "-json=ImportPath,Error,DepsErrors"}, pkgs...)...)
-	cmd.Dir = dir
-	cmd.Env = opts.Env
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, err := childproc.Output(ctx, childproc.Spec{
+		Argv: append([]string{goCmd, "list", "-e", "-json=ImportPath,Error,DepsErrors"}, pkgs...),
+		Dir:  dir, Env: opts.Env, Stderr: &stderr,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("go list: %s", strings.TrimSpace(stderr.String()))
 	}
@@ -393,10 +396,7 @@ func findUp(dir, name string) string {
 // moduleDirs lists the directories of the main module (or of every module
 // in a go.work workspace).
 func moduleDirs(ctx context.Context, goCmd, dir string, env []string) ([]string, error) {
-	cmd := exec.CommandContext(ctx, goCmd, "list", "-m", "-f", "{{.Dir}}")
-	cmd.Dir = dir
-	cmd.Env = env
-	out, err := cmd.Output()
+	out, err := childproc.Output(ctx, childproc.Spec{Argv: []string{goCmd, "list", "-m", "-f", "{{.Dir}}"}, Dir: dir, Env: env})
 	if err != nil {
 		return nil, err
 	}

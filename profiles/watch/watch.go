@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/leaklab/leaklab/internal/opterr"
 	"github.com/leaklab/leaklab/profiles"
 )
 
@@ -150,10 +151,10 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 		opts.MaxFor = DefaultMaxFor
 	}
 	if opts.For < opts.Every {
-		return nil, fmt.Errorf("--for (%s) is shorter than --every (%s)", opts.For, opts.Every)
+		return nil, opterr.Errorf("for", "for (%s) is shorter than every (%s): a watch needs two snapshots", opts.For, opts.Every)
 	}
 	if opts.Auto && opts.MaxFor < opts.For {
-		return nil, fmt.Errorf("--max-for (%s) is shorter than --for (%s)", opts.MaxFor, opts.For)
+		return nil, opterr.Errorf("max-for", "max-for (%s) is shorter than for (%s): an auto watch needs at least for", opts.MaxFor, opts.For)
 	}
 	_, base, _, err := profiles.ProfileURL(target, profiles.FetchOptions{})
 	if err != nil {

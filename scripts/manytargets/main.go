@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/leaklab/leaklab/internal/filesd"
 	"github.com/leaklab/leaklab/leaks"
 )
 
@@ -30,17 +30,12 @@ func main() {
 	}
 }
 
-type group struct {
-	Targets []string          `json:"targets"`
-	Labels  map[string]string `json:"labels"`
-}
-
 func run(n int, out string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	catalog := leaks.All()
 	var servers []*leaks.Server
-	byService := map[string]*group{}
+	byService := map[string]*filesd.Group{}
 	var order []string
 	for i := range n {
 		// The fixed variants: without traffic they sit idle, as most
@@ -54,25 +49,17 @@ func run(n int, out string) error {
 		servers = append(servers, srv)
 		g := byService[svc.Name]
 		if g == nil {
-			g = &group{Labels: map[string]string{"job": "bench", "catalog": svc.Name}}
+			g = &filesd.Group{Labels: map[string]string{"job": "bench", "catalog": svc.Name}}
 			byService[svc.Name] = g
 			order = append(order, svc.Name)
 		}
 		g.Targets = append(g.Targets, srv.Addr().String())
 	}
-	var groups []*group
+	var groups []filesd.Group
 	for _, name := range order {
-		groups = append(groups, byService[name])
+		groups = append(groups, *byService[name])
 	}
-	data, err := json.MarshalIndent(groups, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := out + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, out); err != nil {
+	if err := filesd.WriteFile(out, groups); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "manytargets: %d services listening, targets in %s\n", n, out)
