@@ -33,6 +33,26 @@ type watchReport struct {
 	Suspects   []site     `json:"suspects"`
 	TopGrowing []site     `json:"top_growing"`
 	Own        ownCodeRep `json:"own_code"`
+	// Undecided is what grows without being decided yet: a watch with
+	// any is not a decided one (more watching, --for auto, would decide).
+	Undecided []site  `json:"undecided"`
+	For       float64 `json:"for_seconds"`
+	Started   string  `json:"started"`
+	Ended     string  `json:"ended"`
+}
+
+// decided says whether the watch called its verdict decided: nothing
+// growing was left undecided.
+func (w watchReport) decided() bool { return len(w.Undecided) == 0 }
+
+// watched is how long the watch ran, in seconds.
+func (w watchReport) watched() float64 {
+	start, err1 := time.Parse(time.RFC3339Nano, w.Started)
+	end, err2 := time.Parse(time.RFC3339Nano, w.Ended)
+	if err1 != nil || err2 != nil {
+		return w.For
+	}
+	return end.Sub(start).Seconds()
 }
 
 type site struct {

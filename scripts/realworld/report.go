@@ -18,7 +18,12 @@ type summary struct {
 	kind map[string]*kindCount
 }
 
-type kindCount struct{ watches, found, right int }
+type kindCount struct {
+	watches, found, right int
+	// decided: watches that left nothing undecided, and of those the ones
+	// with a right suspect of the kind.
+	decided, decidedRight int
+}
 
 // minHeapGrowth and minGoroutineGrowth are the growth per minute, measured
 // independently, below which a leak case did not really leak in a watch.
@@ -73,6 +78,12 @@ func summarize(rs []result) summary {
 			if right {
 				k.right++
 			}
+			if r.watch.decided() {
+				k.decided++
+				if right {
+					k.decidedRight++
+				}
+			}
 		}
 		if grew(r) {
 			s.grew++
@@ -113,7 +124,8 @@ func (s summary) byKind() string {
 		if k == nil || k.watches == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "; %s growth: %d watches, a %s suspect in %d, right in %d", kind, k.watches, kind, k.found, k.right)
+		fmt.Fprintf(&b, "; %s growth: %d watches, a %s suspect in %d, right in %d, decided in %d (right in %d of those)",
+			kind, k.watches, kind, k.found, k.right, k.decided, k.decidedRight)
 	}
 	return b.String()
 }
@@ -166,6 +178,13 @@ func writeMarkdown(w io.Writer, rs []result, command string) {
 			sus = []string{"none"}
 		}
 		verdict := r.verdict
+		if !r.watch.decided() {
+			var und []string
+			for _, u := range r.watch.Undecided {
+				und = append(und, describeSite(u, false))
+			}
+			verdict += " — undecided: " + strings.Join(und, "; ")
+		}
 		if r.c.leak != "" && !grew(r) {
 			verdict += " (growth below the floor)"
 		}
@@ -221,6 +240,8 @@ type watchRecord struct {
 	GoroutinesPerMin float64    `json:"goroutine_growth_per_minute"`
 	Suspects         []site     `json:"suspects"`
 	TopGrowing       []site     `json:"top_growing"`
+	Undecided        []site     `json:"undecided"`
+	WatchedSeconds   float64    `json:"watched_seconds"`
 	OwnCode          ownCodeRep `json:"own_code,omitempty"`
 	Verdict          string     `json:"verdict"`
 	HeapDiff         []diffRow  `json:"heap_diff,omitempty"`
@@ -234,7 +255,8 @@ func writeJSON(w io.Writer, rs []result) error {
 		rec := watchRecord{
 			Case: r.c.name, Server: r.c.server, Module: r.module, Leak: r.c.leak, Culprits: r.c.culprits, Run: r.run,
 			HeapStart: r.heapStart, HeapPerMinute: r.heapPerMin, GoroutinesPerMin: r.goroutinesPerMin,
-			Suspects: r.watch.Suspects, TopGrowing: r.watch.TopGrowing, OwnCode: r.watch.Own, Verdict: r.verdict,
+			Suspects: r.watch.Suspects, TopGrowing: r.watch.TopGrowing, Undecided: r.watch.Undecided, WatchedSeconds: r.watch.watched(),
+			OwnCode: r.watch.Own, Verdict: r.verdict,
 			HeapDiff: r.diff, HeapDiffStacks: r.stacks,
 		}
 		if r.err != nil {
