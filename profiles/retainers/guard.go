@@ -12,13 +12,15 @@ import (
 // leaklab detaches or dies in any way, SIGKILL included. The kernel
 // detaches a dead tracer's tracees itself, but a stop signal that
 // attaching queued may still stop the whole target afterwards; so once
-// leaklab no longer traces the target, the guard sends SIGCONT while the
+// leaklab no longer traces the target (TracerPid, a thread ID, is not one
+// of leaklab's threads), the guard sends SIGCONT while the
 // target is in the stopped state, for up to five seconds.
 const guardScript = `cat >/dev/null
 i=0
 while [ $i -lt 100 ]; do
-	[ -r /proc/$1/status ] || exit 0
-	if ! grep -q "^TracerPid:[[:space:]]*$2\$" /proc/$1/status; then
+	tracer=$(sed -n 's/^TracerPid:[[:space:]]*//p' /proc/$1/status 2>/dev/null)
+	[ -n "$tracer" ] || exit 0
+	if [ "$tracer" = 0 ] || [ ! -d /proc/$2/task/$tracer ]; then
 		if grep -q '^State:[[:space:]]*T' /proc/$1/status; then
 			kill -CONT $1 2>/dev/null
 		elif [ $i -gt 4 ]; then

@@ -1,12 +1,14 @@
 package retainers
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"time"
 
 	"github.com/go-delve/delve/pkg/dwarf/op"
 	"github.com/go-delve/delve/pkg/elfwriter"
@@ -272,28 +274,8 @@ func (p *seizedProcess) seizeThread(tid int) error {
 	if err := ptrace(unix.PTRACE_INTERRUPT, tid, 0); err != nil {
 		return err
 	}
-	for {
-		var ws unix.WaitStatus
-		_, err := unix.Wait4(tid, &ws, unix.WALL, nil)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if ws.Exited() || ws.Signaled() {
-			delete(p.threads, tid)
-			return unix.ESRCH
-		}
-		if !ws.Stopped() {
-			continue
-		}
-		// Our interrupt shows as SIGTRAP with PTRACE_EVENT_STOP; any other
-		// stop is a signal on its way in, delivered again on detach.
-		if sig := ws.StopSignal(); ws.TrapCause() != unix.PTRACE_EVENT_STOP && sig != unix.SIGTRAP {
-			t.signal = int(sig)
-		}
-		break
+	if err := p.waitStopped(t); err != nil {
+		return err
 	}
 	var regs unix.PtraceRegs
 	if err := unix.PtraceGetRegs(tid, &regs); err != nil {
@@ -330,6 +312,64 @@ func (p *seizedProcess) detach() error {
 	p.tracer.stop()
 	p.tracer = nil
 	return errors.Join(errs...)
+}
+
+// waitStopped waits until a seized thread is in its ptrace stop. It takes
+// the stop's notification with wait4 when it can; it also watches the
+// thread's state, in case another thread of this process took the
+// notification (a waiter on a child process does, with __WALL semantics).
+func (p *seizedProcess) waitStopped(t *seizedThread) error {
+	deadline := time.Now().Add(stopTimeout)
+	for {
+		var ws unix.WaitStatus
+		wpid, err := unix.Wait4(t.tid, &ws, unix.WALL|unix.WNOHANG, nil)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil && !errors.Is(err, unix.ECHILD):
+			return err
+		case wpid == t.tid && (ws.Exited() || ws.Signaled()):
+			delete(p.threads, t.tid)
+			t.seized = false
+			return unix.ESRCH
+		case wpid == t.tid && ws.Stopped():
+			// Our interrupt shows as SIGTRAP with PTRACE_EVENT_STOP; any
+			// other stop is a signal on its way in, delivered again on
+			// detach.
+			if sig := ws.StopSignal(); ws.TrapCause() != unix.PTRACE_EVENT_STOP && sig != unix.SIGTRAP {
+				t.signal = int(sig)
+			}
+			return nil
+		}
+		state, err := threadState(p.pid, t.tid)
+		if err != nil {
+			return unix.ESRCH
+		}
+		if state == 't' {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("thread %d did not stop within %s (state %c)", t.tid, stopTimeout, state)
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// stopTimeout bounds the wait for one thread to stop.
+const stopTimeout = 5 * time.Second
+
+// threadState is the one-letter state in /proc/PID/task/TID/stat.
+func threadState(pid, tid int) (byte, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
+	if err != nil {
+		return 0, err
+	}
+	// pid (comm) S ...: comm may hold spaces and parentheses
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0, fmt.Errorf("bad stat for thread %d", tid)
+	}
+	return b[i+2], nil
 }
 
 func ptrace(req, tid int, data uintptr) error {

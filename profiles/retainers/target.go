@@ -41,6 +41,7 @@ type target struct {
 
 func inspect(pid int) (*target, error) {
 	t := &target{pid: pid, exe: fmt.Sprintf("/proc/%d/exe", pid)}
+	ppid := 0
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -54,6 +55,8 @@ func inspect(pid int) (*target, error) {
 		switch k {
 		case "Name":
 			t.name = v
+		case "PPid":
+			ppid, _ = strconv.Atoi(v)
 		case "TracerPid":
 			t.tracerPID, _ = strconv.Atoi(v)
 		case "VmRSS":
@@ -64,6 +67,11 @@ func inspect(pid int) (*target, error) {
 	if pid == os.Getpid() {
 		return nil, refusef("PID %d is leaklab itself", pid)
 	}
+	if ppid == os.Getpid() {
+		// This process may be waiting for its child (os/exec does), and such
+		// a wait would take the child's ptrace stops as exits.
+		return nil, refusef("PID %d is a child of this process; scan it from another process (leaklab retainers %d)", pid, pid)
+	}
 	bi, err := buildinfo.ReadFile(t.exe)
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
@@ -72,21 +80,23 @@ func inspect(pid int) (*target, error) {
 		return nil, refusef("PID %d (%s) is not a Go program (%v)", pid, t.name, err)
 	}
 	t.goVersion = bi.GoVersion
-	if !supported(t.goVersion) {
+	if !Supported(t.goVersion) {
 		return nil, refusef("PID %d (%s) was built with %s; leaklab retainers supports %s", pid, t.name, t.goVersion, strings.Join(SupportedGoVersions, ", "))
 	}
 	if err := hasDWARF(t.exe); err != nil {
 		return nil, refusef("PID %d (%s) has no DWARF debug info (%v); rebuild it without -ldflags=-s -w", pid, t.name, err)
 	}
 	if t.tracerPID != 0 {
-		return nil, refusef("PID %d (%s) is already traced by PID %d (%s); detach that debugger first", pid, t.name, t.tracerPID, commOf(t.tracerPID))
+		tracer := processOf(t.tracerPID)
+		return nil, refusef("PID %d (%s) is already traced by PID %d (%s); detach that debugger first", pid, t.name, tracer, commOf(tracer))
 	}
 	return t, nil
 }
 
-// supported matches the release prefix, so go1.26.8 and
+// Supported says whether a Go release (as runtime.Version and debug/buildinfo
+// spell it) is one the scan supports. It matches the release prefix, so go1.26.8 and
 // go1.27.3-X:nodwarf5 both count; a development build (devel ...) does not.
-func supported(v string) bool {
+func Supported(v string) bool {
 	for _, s := range SupportedGoVersions {
 		if v == s || strings.HasPrefix(v, s+".") || strings.HasPrefix(v, s+"-") || strings.HasPrefix(v, s+"rc") {
 			return true
@@ -105,6 +115,23 @@ func hasDWARF(exe string) error {
 		return errors.New("no .debug_info section")
 	}
 	return nil
+}
+
+// processOf returns the process (thread group) of a thread ID, as
+// TracerPid names a thread.
+func processOf(tid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return tid
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+				return n
+			}
+		}
+	}
+	return tid
 }
 
 func commOf(pid int) string {
