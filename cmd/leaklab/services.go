@@ -21,6 +21,7 @@ type serviceEntry struct {
 	Endpoints   []leaks.Endpoint `json:"endpoints"`
 	Symptom     leaks.Symptom    `json:"symptom"`
 	Culprit     string           `json:"culprit,omitempty"`
+	Retainer    string           `json:"retainer,omitempty"`
 	Explanation string           `json:"explanation,omitempty"`
 }
 
@@ -83,7 +84,7 @@ func servicesRun(f *factory, opts *servicesOptions, args []string) error {
 	for _, s := range selected {
 		e := serviceEntry{Name: s.Name, Kind: s.Kind, Summary: s.Summary, Hints: s.Hints, Profile: s.Profile, Endpoints: s.Endpoints, Symptom: s.Symptom}
 		if opts.spoilers {
-			e.Culprit, e.Explanation = s.Culprit, s.Explanation
+			e.Culprit, e.Retainer, e.Explanation = s.Culprit, s.Retainer, s.Explanation
 		}
 		entries = append(entries, e)
 	}
@@ -127,7 +128,11 @@ func writeServiceDetail(w io.Writer, e serviceEntry) error {
 		fmt.Fprintf(w, "  %d. %s\n", i+1, h)
 	}
 	if e.Culprit != "" {
-		fmt.Fprintf(w, "\nculprit: %s\n\n  %s\n", e.Culprit, e.Explanation)
+		fmt.Fprintf(w, "\nculprit: %s\n", e.Culprit)
+		if e.Retainer != "" {
+			fmt.Fprintf(w, "retainer: %s (what 'leaklab retainers' shows holding the leak)\n", e.Retainer)
+		}
+		fmt.Fprintf(w, "\n  %s\n", e.Explanation)
 	}
 	_, err := fmt.Fprintf(w, "\nrun it: leaklab run %s   (fixed twin: --fixed)\n", e.Name)
 	return err

@@ -34,3 +34,25 @@ func Growth(base, cur []Chain) []ChainGrowth {
 	sort.SliceStable(out, func(i, j int) bool { return out[i].DeltaBytes > out[j].DeltaBytes })
 	return out
 }
+
+// ChainNames reports whether a chain goes through a retainer named as a
+// field, TYPE.FIELD (a hop holding a TYPE, then a hop through .FIELD), or
+// as a global variable, PKG.VAR (the chain's root).
+func ChainNames(chain []string, retainer string) bool {
+	if len(chain) > 0 && chain[0] == retainer {
+		return true
+	}
+	i := strings.LastIndexByte(retainer, '.')
+	if i <= 0 {
+		return false
+	}
+	typ, field := retainer[:i], "."+retainer[i+1:]
+	for j := 0; j+1 < len(chain); j++ {
+		holds := chain[j] == typ || strings.HasSuffix(chain[j], " "+typ)
+		next := chain[j+1]
+		if holds && (next == field || strings.HasPrefix(next, field+" ") || strings.HasPrefix(next, field+".") || strings.HasPrefix(next, field+"[")) {
+			return true
+		}
+	}
+	return false
+}

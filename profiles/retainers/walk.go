@@ -106,10 +106,20 @@ func (w *walker) follow(from int32, inMap bool, e edge) {
 	if s.header() {
 		dataStart += mallocHeaderSize
 	}
-	it := item{sp: s, base: base, addr: e.ptr, typ: e.typ, mapPart: e.viaMap || e.mapHeader}
-	if it.typ == nil || e.ptr < dataStart {
+	// The object is scanned whole, as the GC does, whatever part of it the
+	// pointer points at. A pointer a whole number of T from the start is
+	// taken for an array of T (a slice's backing array, maybe resliced, or
+	// a new(T)); any other pointer into it leaves the type to the runtime's
+	// record of the object (malloc header, large span), or to a
+	// conservative scan.
+	it := item{sp: s, base: base, addr: dataStart, mapPart: e.viaMap || e.mapHeader}
+	if size := typeSize(e.typ); size > 0 && e.ptr >= dataStart && (e.ptr-dataStart)%uint64(size) == 0 {
+		it.typ = e.typ
+	} else {
 		it.typ = w.typeFromHeap(s, base)
-		it.addr = dataStart
+	}
+	if e.name == "" && e.typ != nil {
+		e.name = typeName(e.typ)
 	}
 	if e.closure {
 		var pc [8]byte
@@ -139,6 +149,13 @@ func (w *walker) follow(from int32, inMap bool, e edge) {
 	if !s.noscan {
 		w.queue = append(w.queue, it)
 	}
+}
+
+func typeSize(t godwarf.Type) int64 {
+	if t == nil {
+		return 0
+	}
+	return t.Size()
 }
 
 // typeFromHeap is the type the runtime recorded for an object: the malloc
@@ -209,9 +226,7 @@ func (w *walker) scan(it item) {
 	if s.header() {
 		dataStart += mallocHeaderSize
 	}
-	if it.addr < dataStart || it.addr >= end {
-		it.addr, it.typ = dataStart, nil
-	}
+	it.addr = dataStart
 	n := end - it.addr
 	if uint64(cap(w.buf)) < n {
 		w.buf = make([]byte, n)
@@ -238,14 +253,11 @@ func (w *walker) scan(it item) {
 		w.conservative(it.node, buf)
 		return
 	}
-	// Repeat the type over the object when the pointer is to its start:
-	// arrays behind slices and map groups are allocated that way, and a
-	// single value's size-class tail is zeroed.
+	// Repeat the type over the object: arrays behind slices and map
+	// groups are allocated that way, and a single value's size-class tail
+	// is zeroed.
 	size := uint64(it.typ.Size())
-	count := uint64(1)
-	if it.addr == dataStart {
-		count = n / size
-	}
+	count := n / size
 	emit := func(e edge) { w.follow(it.node, it.mapPart, e) }
 	for i := uint64(0); i < count && (i+1)*size <= n; i++ {
 		w.value(buf[i*size:(i+1)*size], it.typ, "", it.mapPart, emit)
