@@ -30,12 +30,14 @@ const (
 	// DefaultMaxDepth is how many hops a chain keeps; deeper objects count
 	// on the chain's last hop.
 	DefaultMaxDepth = 24
-	// scanBytesPerSecond is the heap a scan walks per second of pause,
-	// measured on the catalog services (docs/retainers.md), rounded down.
-	scanBytesPerSecond = 200 << 20
-	// attachSeconds is the fixed part of a pause: attaching, listing
-	// goroutines and unwinding their stacks.
-	attachSeconds = 0.2
+	// scanBytesPerSecond is the resident memory a scan gets through per
+	// second of pause: about 100 MiB/s was measured on a busy 2-core
+	// machine (docs/retainers.md); an idle one is faster, so the estimate
+	// errs towards refusing.
+	scanBytesPerSecond = 100 << 20
+	// attachSeconds is the fixed part of a pause: stopping the threads,
+	// listing goroutines and unwinding their stacks.
+	attachSeconds = 0.3
 )
 
 // Options tune a scan.
