@@ -155,12 +155,13 @@ func (ti *typeIndex) variable(e *dwarf.Entry, stack []scopeEntry) {
 }
 
 // resolveGlobals reads the types of the globals that can hold pointers,
-// dropping the others, before the target is stopped.
+// dropping the others (but runtime.allglen, for the pause estimate),
+// before the target is stopped.
 func (ti *typeIndex) resolveGlobals() {
 	kept := ti.globals[:0]
 	for _, g := range ti.globals {
 		t, err := godwarf.ReadType(ti.data, 0, g.typeOff, ti.cache)
-		if err != nil || t.Size() <= 0 || !hasPointersDepth(t, 0) {
+		if err != nil || t.Size() <= 0 || (!hasPointersDepth(t, 0) && g.name != "runtime.allglen") {
 			continue
 		}
 		g.typ = t
@@ -322,6 +323,21 @@ func pieBias(pid int, exe string) uint64 {
 	for i := 0; i+16 <= len(auxv); i += 16 {
 		if binary.LittleEndian.Uint64(auxv[i:]) == 9 { // AT_ENTRY
 			return binary.LittleEndian.Uint64(auxv[i+8:]) - f.Entry
+		}
+	}
+	return 0
+}
+
+// goroutineCount reads runtime.allglen, the number of goroutines ever
+// created and not freed, from the running target (a racy read is good
+// enough for an estimate); 0 when it cannot.
+func (ti *typeIndex) goroutineCount(mem memReader) int {
+	for _, g := range ti.globals {
+		if g.name == "runtime.allglen" {
+			var b [8]byte
+			if readFull(mem, b[:], g.addr+ti.bias) == nil {
+				return int(min(binary.LittleEndian.Uint64(b[:]), 1<<30))
+			}
 		}
 	}
 	return 0
