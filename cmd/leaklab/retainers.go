@@ -77,6 +77,8 @@ type retainersReport struct {
 	*retainers.Report
 	ID   string `json:"id,omitempty"`
 	File string `json:"file,omitempty"`
+	// TotalChains counts the chains before --top.
+	TotalChains int `json:"total_chains"`
 }
 
 func retainersRun(cmd *cobra.Command, f *factory, opts *retainersOptions) error {
@@ -86,6 +88,9 @@ func retainersRun(cmd *cobra.Command, f *factory, opts *retainersOptions) error 
 	pid, err := strconv.Atoi(opts.target)
 	stored := "pid:" + opts.target
 	if err != nil {
+		if !strings.Contains(opts.target, "://") {
+			return usageErrorf("%q is neither a PID nor a URL like http://127.0.0.1:8080", opts.target)
+		}
 		if pid, err = retainers.PIDForURL(opts.target); err != nil {
 			return err
 		}
@@ -123,6 +128,7 @@ func retainersRun(cmd *cobra.Command, f *factory, opts *retainersOptions) error 
 		}
 		out.ID = meta.ID
 	}
+	out.TotalChains = len(rep.Chains)
 	if opts.top > 0 && len(out.Chains) > opts.top {
 		cp := *rep
 		cp.Chains = cp.Chains[:opts.top]
@@ -157,7 +163,9 @@ func writeRetainers(w io.Writer, r retainersReport) error {
 		}
 	}
 	if len(r.Chains) == 0 {
-		fmt.Fprintln(w, strings.TrimSpace("\nno heap object is reachable from a root"))
+		fmt.Fprintln(w, "\nno heap object is reachable from a root")
+	} else if len(r.Chains) < r.TotalChains {
+		fmt.Fprintf(w, "\n(%d of %d chains; --top 0 shows all)\n", len(r.Chains), r.TotalChains)
 	}
 	return nil
 }

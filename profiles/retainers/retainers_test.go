@@ -304,6 +304,16 @@ func TestSupportedVersions(t *testing.T) {
 	}
 }
 
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"foo"}, {"0"}, {"123", "--max-depth", "0"}, {}} {
+		_, stderr, err := runLeaklab(t, append([]string{"retainers"}, args...)...)
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("leaklab retainers %v: %v, stderr %q; want exit 2 and one line", args, err, stderr)
+		}
+	}
+}
+
 func TestChainNames(t *testing.T) {
 	chain := []string{"leaks.cache", "map[string]*leaks.page", "[value] leaks.page", ".body []uint8"}
 	for retainer, want := range map[string]bool{
