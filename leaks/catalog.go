@@ -130,6 +130,10 @@ type Service struct {
 	Culprit string `json:"culprit"`
 	// Profile is the pprof profile that reveals the culprit.
 	Profile string `json:"profile"`
+	// Retainer, for a heap leak, is what keeps the leaked memory alive: a
+	// struct field as TYPE.FIELD (leaks.pageCache.entries) or a global
+	// variable as PKG.VAR, as 'leaklab retainers' names them in its chains.
+	Retainer string `json:"retainer,omitempty"`
 	// Endpoints are the app endpoints; the first is the one to drive.
 	Endpoints []Endpoint `json:"endpoints"`
 	Symptom   Symptom    `json:"symptom"`
@@ -153,7 +157,7 @@ func register(s *Service) {
 	if _, dup := catalog[s.Name]; dup {
 		panic("leaks: duplicate service " + s.Name)
 	}
-	if s.build == nil || len(s.Endpoints) == 0 || len(s.Hints) < 2 || s.Culprit == "" {
+	if s.build == nil || len(s.Endpoints) == 0 || len(s.Hints) < 2 || s.Culprit == "" || (s.Kind == KindHeap) != (s.Retainer != "") {
 		panic("leaks: incomplete catalog entry " + s.Name)
 	}
 	if s.Drive == (Drive{}) {

@@ -19,6 +19,7 @@ type Entry struct {
 	Endpoints   []Endpoint `json:"endpoints"`
 	Symptom     Symptom    `json:"symptom"`
 	Culprit     string     `json:"culprit,omitempty"`
+	Retainer    string     `json:"retainer,omitempty"`
 	Explanation string     `json:"explanation,omitempty"`
 }
 
@@ -27,7 +28,7 @@ type Entry struct {
 func (s *Service) Entry(spoilers bool) Entry {
 	e := Entry{Name: s.Name, Kind: s.Kind, Summary: s.Summary, Hints: s.Hints, Profile: s.Profile, Endpoints: s.Endpoints, Symptom: s.Symptom}
 	if spoilers {
-		e.Culprit, e.Explanation = s.Culprit, s.Explanation
+		e.Culprit, e.Retainer, e.Explanation = s.Culprit, s.Retainer, s.Explanation
 	}
 	return e
 }
@@ -73,7 +74,11 @@ func (e Entry) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "  %d. %s\n", i+1, h)
 	}
 	if e.Culprit != "" {
-		fmt.Fprintf(w, "\nculprit: %s\n\n  %s\n", e.Culprit, e.Explanation)
+		fmt.Fprintf(w, "\nculprit: %s\n", e.Culprit)
+		if e.Retainer != "" {
+			fmt.Fprintf(w, "retainer: %s (what 'leaklab retainers' shows holding the leak)\n", e.Retainer)
+		}
+		fmt.Fprintf(w, "\n  %s\n", e.Explanation)
 	}
 	_, err := fmt.Fprintf(w, "\nrun it: leaklab run %s   (fixed twin: --fixed)\n", e.Name)
 	return err

@@ -21,6 +21,7 @@ func init() {
 		},
 		Culprit:   pkgPath + ".(*ordersAPI).record",
 		Profile:   "heap",
+		Retainer:  "prometheus.metricMap.metrics",
 		Rate:      200,
 		Endpoints: []Endpoint{{Method: "GET", Path: "/orders?user=user-{i}", Doc: "lists a user's orders and counts the request"}},
 		Symptom:   Symptom{Metric: "go_gc_heap_live_bytes", Leaky: 1 << 20, Fixed: 256 << 10},

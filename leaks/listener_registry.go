@@ -19,6 +19,7 @@ func init() {
 		},
 		Culprit:   pkgPath + ".(*quoteService).quote",
 		Profile:   "heap",
+		Retainer:  "leaks.priceFeed.listeners",
 		Endpoints: []Endpoint{{Method: "GET", Path: "/quote?symbol=LEAK&client={i}", Doc: "quotes a symbol, watching the price feed while it does"}},
 		Symptom:   Symptom{Metric: "go_gc_heap_live_bytes", Leaky: 4 << 20, Fixed: 1 << 20},
 		Explanation: "The observer pattern's classic leak: the feed holds a reference to every listener ever subscribed, " +

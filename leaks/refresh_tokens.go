@@ -18,9 +18,10 @@ func init() {
 			"A token leaves the list only on logout. Apps that just log in again, and tokens that expire, are never removed; refresh adds a new token without retiring the old one.",
 			"Rotate on refresh (replace, do not append), prune expired tokens when issuing, and cap tokens per user (revoke the oldest device).",
 		},
-		Culprit: pkgPath + ".(*tokenStore).issue",
-		Profile: "heap",
-		Rate:    100,
+		Culprit:  pkgPath + ".(*tokenStore).issue",
+		Profile:  "heap",
+		Retainer: "leaks.tokenStore.byUser",
+		Rate:     100,
 		Endpoints: []Endpoint{
 			{Method: "POST", Path: "/login?user=alice&device=phone-{i}", Doc: "issues a refresh token for a user's device"},
 			{Method: "POST", Path: "/refresh?user=alice&token=TOKEN", Doc: "exchanges a refresh token for a new one"},

@@ -19,8 +19,9 @@ func init() {
 			"The in-memory store has no expiry and no size limit; users who never log out (most of them) stay forever. This is why express-session warns against its MemoryStore in production.",
 			"Give sessions an idle timeout, sweep expired ones, cap how many are kept (evict the least recently used), or keep sessions in a store built for it such as Redis.",
 		},
-		Culprit: pkgPath + ".(*memoryStore).create",
-		Profile: "heap",
+		Culprit:  pkgPath + ".(*memoryStore).create",
+		Profile:  "heap",
+		Retainer: "leaks.memoryStore.sessions",
 		Endpoints: []Endpoint{
 			{Method: "POST", Path: "/login?user=user-{i}", Doc: "logs a user in and sets a session cookie"},
 			{Method: "GET", Path: "/me", Doc: "shows the session named by the cookie"},

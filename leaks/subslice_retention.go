@@ -19,6 +19,7 @@ func init() {
 		},
 		Culprit:   pkgPath + ".(*idIndex).ingest",
 		Profile:   "heap",
+		Retainer:  "leaks.idIndex.recent",
 		Rate:      10,
 		Endpoints: []Endpoint{{Method: "POST", Path: "/ingest?doc={i}", Doc: "reads a 256 KiB document and indexes its 16-byte ID"}, {Method: "GET", Path: "/recent", Doc: "lists the most recently ingested IDs"}},
 		Symptom:   Symptom{Metric: "go_gc_heap_live_bytes", Leaky: 16 << 20, Fixed: 2 << 20},

@@ -20,6 +20,7 @@ func init() {
 		},
 		Culprit:   pkgPath + ".(*pageCache).render",
 		Profile:   "heap",
+		Retainer:  "leaks.pageCache.entries",
 		Endpoints: []Endpoint{{Method: "GET", Path: "/product?id={i}", Doc: "renders a product page, cached by product ID"}},
 		Symptom:   Symptom{Metric: "go_gc_heap_live_bytes", Leaky: 8 << 20, Fixed: 2 << 20},
 		Explanation: "The leaky variant memoises rendered pages in a plain map keyed by request data. Every distinct ID adds an entry " +

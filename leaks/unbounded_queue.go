@@ -16,9 +16,10 @@ func init() {
 			"The queue is a slice that grows on every submit while a single worker takes a job every 50 ms (20 a second, against 100 submitted under the steady load). Nothing pushes back on the producers.",
 			"Bound the queue (a buffered channel) and refuse work when it is full with 503 and Retry-After: back-pressure keeps memory and latency bounded.",
 		},
-		Culprit: pkgPath + ".(*jobQueue).enqueue",
-		Profile: "heap",
-		Rate:    100,
+		Culprit:  pkgPath + ".(*jobQueue).enqueue",
+		Profile:  "heap",
+		Retainer: "leaks.jobQueue.backlog",
+		Rate:     100,
 		Endpoints: []Endpoint{
 			{Method: "POST", Path: "/jobs?id={i}", Doc: "accepts a job for background processing"},
 			{Method: "GET", Path: "/jobs", Doc: "shows queue depth"},

@@ -24,9 +24,10 @@ func init() {
 			"The handler reads the whole request body into memory and keeps it there as the stored file.",
 			"Stream the body to disk with io.Copy and a fixed-size buffer; memory per upload is then the buffer, whatever the file size, and progress can be reported as bytes arrive.",
 		},
-		Culprit: pkgPath + ".(*uploadStore).receive",
-		Profile: "heap",
-		Rate:    4,
+		Culprit:  pkgPath + ".(*uploadStore).receive",
+		Profile:  "heap",
+		Retainer: "leaks.uploadStore.inMemory",
+		Rate:     4,
 		Endpoints: []Endpoint{
 			{Method: "POST", Path: "/upload?name=file-{i}", BodyBytes: 1 << 20, Doc: "stores the request body as a file"},
 			{Method: "GET", Path: "/uploads", Doc: "lists stored uploads and uploads in progress (bytes received of expected)"},

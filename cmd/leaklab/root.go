@@ -95,6 +95,7 @@ net/http/pprof.`,
 		newCmdDemo(f),
 		newCmdScale(f),
 		newCmdCollect(f),
+		newCmdRetainers(f),
 	)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {

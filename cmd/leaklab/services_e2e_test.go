@@ -45,6 +45,9 @@ func TestServicesJSONContract(t *testing.T) {
 			if hasCulprit != spoilers {
 				t.Errorf("%v: culprit present = %v with --spoilers = %v", e["name"], hasCulprit, spoilers)
 			}
+			if _, hasRetainer := e["retainer"]; hasRetainer != (spoilers && e["kind"] == string(leaks.KindHeap)) {
+				t.Errorf("%v (%v): retainer present = %v with --spoilers = %v", e["name"], e["kind"], hasRetainer, spoilers)
+			}
 		}
 	}
 }

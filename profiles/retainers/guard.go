@@ -1,0 +1,66 @@
+package retainers
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+)
+
+// guardScript runs in a separate process for the length of a scan. Its
+// stdin is a pipe whose only writer is leaklab, so the read returns when
+// leaklab detaches or dies in any way, SIGKILL included. The kernel
+// detaches a dead tracer's tracees itself, but a stop signal that
+// attaching queued may still stop the whole target afterwards; so once
+// leaklab no longer traces the target (TracerPid, a thread ID, is not one
+// of leaklab's threads), the guard sends SIGCONT while the
+// target is in the stopped state, for up to five seconds.
+const guardScript = `cat >/dev/null
+i=0
+while [ $i -lt 100 ]; do
+	tracer=$(sed -n 's/^TracerPid:[[:space:]]*//p' /proc/$1/status 2>/dev/null)
+	[ -n "$tracer" ] || exit 0
+	if [ "$tracer" = 0 ] || [ ! -d /proc/$2/task/$tracer ]; then
+		if grep -q '^State:[[:space:]]*T' /proc/$1/status; then
+			kill -CONT $1 2>/dev/null
+		elif [ $i -gt 4 ]; then
+			exit 0
+		fi
+	fi
+	sleep 0.05
+	i=$((i+1))
+done`
+
+// guard is a running guard process; release lets it check the target
+// and exit.
+type guard struct {
+	cmd *exec.Cmd
+	w   *os.File
+}
+
+func startGuard(pid int) (*guard, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("/bin/sh", "-c", guardScript, "leaklab-retainers-guard", strconv.Itoa(pid), strconv.Itoa(os.Getpid()))
+	cmd.Stdin = r
+	// Its own process group: a Ctrl-C on the terminal must not kill the
+	// guard while leaklab is still detaching.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	r.Close()
+	return &guard{cmd: cmd, w: w}, nil
+}
+
+// release closes the pipe after leaklab has detached; the guard makes
+// sure the target runs and exits. It does not wait for the guard longer
+// than the guard's own limit.
+func (g *guard) release() {
+	g.w.Close()
+	_ = g.cmd.Wait()
+}
