@@ -32,6 +32,12 @@ type Spec struct {
 	Dir string
 	// ExtraFiles are inherited as fd 3, 4 and so on.
 	ExtraFiles []*os.File
+	// Stdin is the child's standard input; nil reads nothing.
+	Stdin *os.File
+	// Outlive leaves out the death signal: the child lives on when this
+	// process dies, for a guard that must act after leaklab is gone (the
+	// retainers scan's, which resumes a target leaklab left stopped).
+	Outlive bool
 	// Stdout and Stderr receive the child's output; nil discards it.
 	Stdout, Stderr io.Writer
 	// OwnGroup starts the child in a process group of its own; Signal,
@@ -67,6 +73,12 @@ func Start(spec Spec) (*Proc, error) {
 	// Pdeathsig, so that the child dies with this process even when it
 	// is SIGKILLed and cannot stop its children itself.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: spec.OwnGroup, Pdeathsig: syscall.SIGKILL}
+	if spec.Outlive {
+		cmd.SysProcAttr.Pdeathsig = 0
+	}
+	if spec.Stdin != nil {
+		cmd.Stdin = spec.Stdin
+	}
 	p := &Proc{cmd: cmd, ownGroup: spec.OwnGroup, exited: make(chan struct{})}
 	if spec.FirstLine {
 		rest := spec.Stdout

@@ -2,9 +2,9 @@ package retainers
 
 import (
 	"os"
-	"os/exec"
 	"strconv"
-	"syscall"
+
+	"github.com/leaklab/leaklab/internal/childproc"
 )
 
 // guardScript runs in a separate process for the length of a scan. Its
@@ -34,8 +34,8 @@ done`
 // guard is a running guard process; release lets it check the target
 // and exit.
 type guard struct {
-	cmd *exec.Cmd
-	w   *os.File
+	proc *childproc.Proc
+	w    *os.File
 }
 
 func startGuard(pid int) (*guard, error) {
@@ -43,18 +43,19 @@ func startGuard(pid int) (*guard, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("/bin/sh", "-c", guardScript, "leaklab-retainers-guard", strconv.Itoa(pid), strconv.Itoa(os.Getpid()))
-	cmd.Stdin = r
 	// Its own process group: a Ctrl-C on the terminal must not kill the
-	// guard while leaklab is still detaching.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		r.Close()
+	// guard while leaklab is still detaching; and it outlives leaklab, so
+	// that a SIGKILLed scan still leaves the target running.
+	proc, err := childproc.Start(childproc.Spec{
+		Argv:  []string{"/bin/sh", "-c", guardScript, "leaklab-retainers-guard", strconv.Itoa(pid), strconv.Itoa(os.Getpid())},
+		Stdin: r, OwnGroup: true, Outlive: true,
+	})
+	r.Close()
+	if err != nil {
 		w.Close()
 		return nil, err
 	}
-	r.Close()
-	return &guard{cmd: cmd, w: w}, nil
+	return &guard{proc: proc, w: w}, nil
 }
 
 // release closes the pipe after leaklab has detached; the guard makes
@@ -62,5 +63,5 @@ func startGuard(pid int) (*guard, error) {
 // than the guard's own limit.
 func (g *guard) release() {
 	g.w.Close()
-	_ = g.cmd.Wait()
+	<-g.proc.Exited()
 }
