@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"slices"
 	"sort"
 )
 
@@ -162,22 +163,66 @@ func partsOf(st *site) ([]Part, float64) {
 	return parts, total
 }
 
+// named is heap growth already named by a suspect: the sites it covers
+// (one for a site, its parts for an aggregated suspect) and how much they
+// grew.
+type named struct {
+	parts  map[string]bool
+	growth float64
+}
+
+// namedOf returns the heap growth the suspects name, those of the given
+// confidences only when any are given.
+func namedOf(suspects []Suspect, confidences ...string) []named {
+	var out []named
+	for _, s := range suspects {
+		if s.Kind != KindHeap || (len(confidences) > 0 && !slices.Contains(confidences, s.Confidence)) {
+			continue
+		}
+		n := named{parts: map[string]bool{s.Function: true}, growth: s.Evidence.Last - s.Evidence.First}
+		if s.Aggregated {
+			n.parts, n.growth = map[string]bool{}, 0
+			for _, p := range s.Parts {
+				n.parts[p.Function] = true
+				n.growth += p.Growth
+			}
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// explains says whether what is already named explains at least
+// minExplained of a node's growth: the named growth whose sites all lie
+// below the node.
+func explains(already []named, parts []Part, growth float64) bool {
+	in := map[string]bool{}
+	for _, p := range parts {
+		in[p.Function] = true
+	}
+	explained := 0.0
+	for _, a := range already {
+		inside := true
+		for fn := range a.parts {
+			if !in[fn] {
+				inside = false
+				break
+			}
+		}
+		if inside {
+			explained += a.growth
+		}
+	}
+	return explained >= minExplained*growth
+}
+
 // nodeSuspects judges the call-graph nodes and returns those whose growth
 // the heap suspects already named (sites) do not explain, most specific
 // first: nodes are taken in order of how much they allocated, so a
 // function specific to the growing memory is named before its callers,
 // and a caller adds nothing when what grew below it is already named.
-func (d *Detector) nodeSuspects(named []Suspect) []Suspect {
-	type item struct {
-		parts  map[string]bool
-		growth float64
-	}
-	var accepted []item
-	for _, s := range named {
-		if s.Kind == KindHeap {
-			accepted = append(accepted, item{parts: map[string]bool{s.Function: true}, growth: s.Evidence.Last - s.Evidence.First})
-		}
-	}
+func (d *Detector) nodeSuspects(sites []Suspect) []Suspect {
+	accepted := namedOf(sites)
 	type candidate struct {
 		s         Suspect
 		allocated float64
@@ -202,27 +247,7 @@ func (d *Detector) nodeSuspects(named []Suspect) []Suspect {
 	})
 	var out []Suspect
 	for _, c := range cands {
-		if c.growth <= 0 {
-			continue
-		}
-		in := map[string]bool{}
-		for _, p := range c.parts {
-			in[p.Function] = true
-		}
-		explained := 0.0
-		for _, a := range accepted {
-			inside := true
-			for fn := range a.parts {
-				if !in[fn] {
-					inside = false
-					break
-				}
-			}
-			if inside {
-				explained += a.growth
-			}
-		}
-		if explained >= minExplained*c.growth {
+		if c.growth <= 0 || explains(accepted, c.parts, c.growth) {
 			continue
 		}
 		c.s.Parts = c.parts
@@ -232,7 +257,7 @@ func (d *Detector) nodeSuspects(named []Suspect) []Suspect {
 			c.s.Function, c.s.Stack = m.key.function, dedupe(m.stack)
 		}
 		out = append(out, c.s)
-		accepted = append(accepted, item{parts: in, growth: c.growth})
+		accepted = append(accepted, namedOf([]Suspect{c.s})...)
 	}
 	return out
 }

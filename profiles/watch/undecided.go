@@ -31,10 +31,24 @@ func (d *Detector) Undecided(suspects []Suspect) []SiteTrend {
 			heapDecided = heapDecided || s.Kind == KindHeap
 		}
 	}
+	// Growth that likely and proven suspects already name is decided too:
+	// the sites an aggregated suspect lists, and the callers whose growth
+	// lies mostly below a suspect.
+	already := namedOf(suspects, Likely, Proven)
+	for _, a := range already {
+		for fn := range a.parts {
+			decided[siteKey{kind: KindHeap, function: fn}] = true
+		}
+	}
 	best := map[siteKey]SiteTrend{}
 	consider := func(st *site) {
 		if decided[st.key] {
 			return
+		}
+		if st.partsLast != nil {
+			if parts, growth := partsOf(st); growth > 0 && explains(already, parts, growth) {
+				return
+			}
 		}
 		tr := d.evidence(st)
 		minGrowth, unit := d.minGrowth(st.key.kind)
