@@ -27,6 +27,11 @@ const (
 	// probeLimit bounds what is read of a target's /metrics to learn its
 	// process start time and main module.
 	probeLimit = 4 << 20
+	// minSpanShare is how much of the window a series must span before it
+	// is judged: a process's first minutes (caches filling, pools
+	// growing to their size) are growth that stops, and a series that
+	// began with them is judged once it has seen whether it does.
+	minSpanShare = 0.5
 	// allocResetRatio: a heap profile whose cumulative allocation count is
 	// below this share of the previous one comes from another process
 	// (sampled estimates wander a little, a new process starts from 0).
@@ -87,7 +92,7 @@ type process struct {
 // when nothing says so.
 func restartReason(prev, next process) string {
 	switch {
-	case prev.start != 0 && next.start != 0 && math.Abs(prev.start-next.start) > 0.5:
+	case prev.start != 0 && next.start != 0 && math.Abs(prev.start-next.start) > 0.005: // clock ticks of 10ms, constant for one process
 		return "process_start"
 	case prev.module != "" && next.module != "" && prev.module != next.module,
 		prev.buildID != "" && next.buildID != "" && prev.buildID != next.buildID:
@@ -346,6 +351,10 @@ func (f *fleet) judge(target string, ts *targetSeries, now time.Time) {
 	for typ, st := range ts.stamps {
 		i := sort.Search(len(st), func(i int) bool { return !st[i].at.Before(cut) })
 		ts.stamps[typ] = st[i:]
+	}
+	if now.Sub(ts.start) < time.Duration(minSpanShare*float64(f.opts.Window)) {
+		f.publish(target, nil) // a new series: nothing to say yet
+		return
 	}
 	found := ts.det.Suspects()
 	f.m.judgeTime.Observe(time.Since(began).Seconds())

@@ -4,17 +4,23 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/leaklab/leaklab/internal/testbin"
 	"github.com/leaklab/leaklab/leaks"
 	"github.com/leaklab/leaklab/leaks/exercise"
+	"github.com/leaklab/leaklab/profiles"
 	"github.com/leaklab/leaklab/scale"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 )
 
@@ -121,7 +127,9 @@ func TestDetectAcrossFleet(t *testing.T) {
 	if restarted.fixed || restarted.svc.Kind != leaks.KindHeap {
 		t.Fatal("the restart is meant for a leaky heap service")
 	}
-	var restartedAt time.Time
+	// restartedAt is when the test killed the target; restartSeen when
+	// the collector had counted the new process.
+	var restartedAt, restartSeen time.Time
 
 	// Poll the verdicts: leaky targets must come to have their culprit;
 	// a fixed twin must not stay a suspect for fleetSteady.
@@ -129,8 +137,11 @@ func TestDetectAcrossFleet(t *testing.T) {
 	suspectSince := map[string]time.Time{}
 	deadline := time.Now().Add(4 * time.Minute)
 	for {
-		sus := r.c.Suspects()
 		now := time.Now()
+		if !restartedAt.IsZero() && restartSeen.IsZero() && testutil.ToFloat64(r.c.fleet.m.restarts.WithLabelValues(restarted.url, "process_start")) > 0 {
+			restartSeen = now
+		}
+		sus := r.c.Suspects()
 		for _, ft := range targets {
 			mine := suspectsOf(sus, ft.url)
 			if ft.fixed {
@@ -152,6 +163,9 @@ func TestDetectAcrossFleet(t *testing.T) {
 					continue
 				}
 				if ft == restarted && !restartedAt.IsZero() {
+					if restartSeen.IsZero() || s.LastJudged.Before(restartSeen) {
+						continue // judged before the collector saw the new process
+					}
 					if s.Points[0].Time.Before(restartedAt) {
 						t.Fatalf("%s: a suspect after the restart has points of the old process: first point %s, restart at %s", ft.name(), s.Points[0].Time, restartedAt)
 					}
@@ -271,6 +285,7 @@ func TestProcessIdentity(t *testing.T) {
 	}{
 		{process{start: 100}, process{start: 100}, ""},
 		{process{start: 100}, process{start: 160}, "process_start"},
+		{process{start: 100}, process{start: 100.3}, "process_start"}, // two processes started together
 		{process{start: 100}, process{}, ""},
 		{process{module: "a"}, process{module: "b"}, "binary"},
 		{process{buildID: "x"}, process{buildID: "y"}, "binary"},
@@ -282,5 +297,137 @@ func TestProcessIdentity(t *testing.T) {
 		if got := restartReason(c.prev, c.next); got != c.want {
 			t.Errorf("restartReason(%+v, %+v) = %q, want %q", c.prev, c.next, got, c.want)
 		}
+	}
+}
+
+// goroutineProfile is a goroutine profile with counts[i] goroutines
+// blocked in example.com/app.worker<i>.
+func goroutineProfile(counts []int64) *profile.Profile {
+	p := &profile.Profile{SampleType: []*profile.ValueType{{Type: "goroutine", Unit: "count"}}, PeriodType: &profile.ValueType{Type: "goroutine", Unit: "count"}, Period: 1}
+	chanrecv := &profile.Function{ID: 1, Name: "runtime.chanrecv1"}
+	p.Function = append(p.Function, chanrecv)
+	for i, n := range counts {
+		fn := &profile.Function{ID: uint64(i + 2), Name: fmt.Sprintf("example.com/app.worker%d", i)}
+		p.Function = append(p.Function, fn)
+		loc := &profile.Location{ID: uint64(i + 2), Line: []profile.Line{{Function: chanrecv}, {Function: fn}}}
+		p.Location = append(p.Location, loc)
+		p.Sample = append(p.Sample, &profile.Sample{Location: []*profile.Location{loc}, Value: []int64{n}})
+	}
+	return p
+}
+
+// TestSuspectSeriesBoundedAndGone feeds one target's detector goroutine
+// profiles in which five sites grow: at most MaxSuspectsPerTarget of them
+// get series, and once the growth has left the window, the series go.
+func TestSuspectSeriesBoundedAndGone(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	f := newFleet(Detection{Window: 2 * time.Minute, MaxSuspectsPerTarget: 3}, nil, profiles.Limits{}, http.DefaultClient, slog.New(slog.DiscardHandler), reg)
+	const target = "http://127.0.0.1:1"
+	ts := &targetSeries{}
+	start := time.Unix(1_800_000_000, 0)
+	at := start
+	counts := make([]int64, 5)
+	round := func() {
+		f.feed(target, ts, profiles.TypeGoroutine, at, goroutineProfile(counts), "", process{start: 1})
+		f.judge(target, ts, at)
+		at = at.Add(10 * time.Second)
+	}
+	for range 12 { // two minutes of growth, 20 goroutines a round
+		for i := range counts {
+			counts[i] += 20 + int64(i)
+		}
+		round()
+	}
+	if n := testutil.CollectAndCount(f.m.suspect); n != 3 {
+		t.Fatalf("%d leaklab_leak_suspect series, want 3 (the cap); suspects: %s", n, describe(f.suspects()))
+	}
+	if n := testutil.CollectAndCount(f.m.growth); n != 3 {
+		t.Errorf("%d leaklab_leak_growth_per_minute series, want 3", n)
+	}
+	// The steepest three, as the detector ranks them.
+	for _, s := range f.suspects() {
+		if s.Function != "example.com/app.worker4" && s.Function != "example.com/app.worker3" && s.Function != "example.com/app.worker2" {
+			t.Errorf("suspect %s is not among the three steepest", s.Function)
+		}
+	}
+	for range 15 { // flat for longer than the window
+		round()
+	}
+	if n := testutil.CollectAndCount(f.m.suspect); n != 0 {
+		t.Errorf("%d suspect series after the growth left the window, want none: %s", n, describe(f.suspects()))
+	}
+	if n := testutil.CollectAndCount(f.m.growth); n != 0 {
+		t.Errorf("%d growth series after the growth left the window, want none", n)
+	}
+	// A new process starts a series of its own: its first rounds do not
+	// continue the old one.
+	f.feed(target, ts, profiles.TypeGoroutine, at, goroutineProfile(make([]int64, 5)), "", process{start: 2})
+	if got := testutil.ToFloat64(f.m.restarts.WithLabelValues(target, "process_start")); got != 1 {
+		t.Errorf("restarts = %v, want 1", got)
+	}
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Errorf("promlint: %v %v", problems, err)
+	}
+}
+
+// TestDetectBadTargets runs detection beside a target that answers
+// garbage, one that stalls, and one that flips between two processes
+// every round (another service behind the address): the first two get
+// counted failures, the third a new series each time it changes, and none
+// of them a verdict.
+func TestDetectBadTargets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two sample services in their own processes; skipped with -short")
+	}
+	bin := testbin.Build(t)
+	a := testbin.StartServiceWith(t, bin, "abandoned-worker", true)
+	b := testbin.StartServiceWith(t, bin, "unbounded-cache", true)
+	var rounds atomic.Int64
+	flip := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := rounds.Load()
+		if r.URL.Path == "/debug/pprof/heap" {
+			n = rounds.Add(1) // a capture round starts with the heap profile
+		}
+		backend := a.URL
+		if n%2 == 0 {
+			backend = b.URL
+		}
+		testbin.Forward(w, r, backend)
+	}))
+	defer flip.Close()
+	junk := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("<html><body>this is a login page</body></html>"))
+	}))
+	defer junk.Close()
+	stall := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	defer stall.Close()
+
+	reg := prometheus.NewPedanticRegistry()
+	r := startCollector(t, Options{
+		Discover: StaticTargets{{URL: flip.URL}, {URL: junk.URL}, {URL: stall.URL}},
+		Every:    300 * time.Millisecond, Timeout: time.Second, Registry: reg,
+		Detect: Detection{Window: time.Minute},
+	}, false)
+	flips := func() float64 {
+		return testutil.ToFloat64(r.c.fleet.m.restarts.WithLabelValues(flip.URL, "process_start"))
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("flips %v, junk failures %v, stall failures %v", flips(), testutil.ToFloat64(r.c.m.failures.WithLabelValues(junk.URL, "heap", "not_profile")), testutil.ToFloat64(r.c.m.failures.WithLabelValues(stall.URL, "heap", "timeout")))
+		}
+	}()
+	waitFor(t, "ten flips and a failure of each bad target", 60*time.Second, func() bool {
+		return flips() >= 10 &&
+			testutil.ToFloat64(r.c.m.failures.WithLabelValues(junk.URL, "heap", "not_profile")) >= 1 &&
+			testutil.ToFloat64(r.c.m.failures.WithLabelValues(stall.URL, "heap", "timeout")) >= 1
+	})
+	if sus := r.c.Suspects(); len(sus) > 0 {
+		t.Errorf("suspects from bad targets: %s", describe(sus))
+	}
+	sum := r.stop(t)
+	if len(sum.Suspects) != 0 {
+		t.Errorf("summary suspects: %s", describe(sum.Suspects))
 	}
 }
