@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -429,5 +430,148 @@ func TestDetectBadTargets(t *testing.T) {
 	sum := r.stop(t)
 	if len(sum.Suspects) != 0 {
 		t.Errorf("summary suspects: %s", describe(sum.Suspects))
+	}
+}
+
+// TestRebuildFromStore stops a collector that found a leak and starts
+// another on the same store: the second judges the target's history at
+// once (its first suspects name profiles the first one stored), rather
+// than waiting for half a window of its own captures. Then the target
+// restarts while no collector runs: the third collector skips what the
+// store holds of the old process.
+func TestRebuildFromStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("collects a sample service until it is a suspect; skipped with -short")
+	}
+	svc, err := leaks.Lookup("runaway-poller")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := testbin.Build(t)
+	addr := testbin.FreeAddr(t)
+	proc := testbin.StartServiceWith(t, bin, svc.Name, false, "--addr", addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	loadFleet(ctx, &wg, []*fleetTarget{{svc: svc, url: proc.URL}})
+	defer func() { cancel(); wg.Wait() }()
+
+	st, err := profiles.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := func() Options {
+		return Options{Discover: StaticTargets{{URL: proc.URL}}, Every: 500 * time.Millisecond, Store: st,
+			Registry: prometheus.NewRegistry(), Detect: Detection{Window: 30 * time.Second}}
+	}
+	culprit := func(r *running) *Suspect {
+		for _, s := range r.c.Suspects() {
+			if s.Function == svc.Culprit {
+				return &s
+			}
+		}
+		return nil
+	}
+	first := startCollector(t, opts(), false)
+	waitFor(t, "the culprit as a suspect", 2*time.Minute, func() bool { return culprit(first) != nil })
+	first.stop(t)
+	stopped := time.Now()
+
+	second := startCollector(t, opts(), false)
+	var s *Suspect
+	waitFor(t, "a judgement of the second collector", time.Minute, func() bool {
+		s = culprit(second)
+		return s != nil || testutil.ToFloat64(second.c.m.captures.WithLabelValues(proc.URL, profiles.TypeGoroutine)) >= 2
+	})
+	if s == nil {
+		t.Fatalf("the second collector's first judgements found no suspect: it did not rebuild the history (suspects %s)", describe(second.c.Suspects()))
+	}
+	base := list(t, st, profiles.Filter{Target: proc.URL, Type: profiles.TypeGoroutine, Until: stopped})
+	found := false
+	for _, m := range base {
+		found = found || m.ID == s.BaseID
+	}
+	if !found {
+		t.Errorf("the rebuilt suspect's base %s is not a profile the first collector stored", s.BaseID)
+	}
+	second.stop(t)
+
+	// The target restarts while no collector runs.
+	proc.Kill()
+	restarted := time.Now()
+	proc = testbin.StartServiceWith(t, bin, svc.Name, false, "--addr", addr)
+	third := startCollector(t, opts(), false)
+	waitFor(t, "two rounds of the third collector", time.Minute, func() bool {
+		return testutil.ToFloat64(third.c.m.captures.WithLabelValues(proc.URL, profiles.TypeGoroutine)) >= 2
+	})
+	for _, s := range third.c.Suspects() {
+		if s.Points[0].Time.Before(restarted) {
+			t.Errorf("after the restart, a suspect with points of the old process: %s from %s", s.Function, s.Points[0].Time)
+		}
+	}
+	third.stop(t)
+}
+
+// TestShardsSplitTargets runs two collectors on one targets file, each
+// with its shard: every target is collected by exactly one of them.
+func TestShardsSplitTargets(t *testing.T) {
+	svc := startService(t, "abandoned-worker", true, leaks.Options{})
+	// Twenty addresses of one service, so that both shards get some.
+	var urls []string
+	for range 20 {
+		proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			testbin.Forward(w, r, svc.URL())
+		}))
+		t.Cleanup(proxy.Close)
+		urls = append(urls, proxy.URL)
+	}
+	file := filepath.Join(t.TempDir(), "targets.json")
+	writeTargets(t, file, urls...)
+	var shards []*running
+	for i := range 2 {
+		shards = append(shards, startCollector(t, Options{
+			Discover: FileTargets{Path: file}, Every: 200 * time.Millisecond, Types: []string{profiles.TypeGoroutine},
+			Registry: prometheus.NewRegistry(), Shard: Shard{Index: i, Count: 2},
+		}, false))
+	}
+	waitFor(t, "every target captured by a shard", 30*time.Second, func() bool {
+		captured := 0
+		for _, r := range shards {
+			for _, ts := range r.c.Summary().Targets {
+				if ts.Captures > 0 {
+					captured++
+				}
+			}
+		}
+		return captured >= len(urls)
+	})
+	sums := []Summary{shards[0].stop(t), shards[1].stop(t)}
+	owner := map[string]int{}
+	for i, sum := range sums {
+		for _, ts := range sum.Targets {
+			if prev, ok := owner[ts.Target]; ok {
+				t.Errorf("%s collected by shard %d and shard %d", ts.Target, prev, i)
+			}
+			owner[ts.Target] = i
+			if ts.Captures == 0 {
+				t.Errorf("shard %d never captured %s: %s", i, ts.Target, ts.LastError)
+			}
+		}
+	}
+	if len(owner) != len(urls) {
+		t.Errorf("%d of %d targets collected", len(owner), len(urls))
+	}
+	t.Logf("shard 0: %d targets, shard 1: %d", len(sums[0].Targets), len(sums[1].Targets))
+}
+
+func TestParseShard(t *testing.T) {
+	for in, ok := range map[string]bool{"0/2": true, "1/2": true, "2/2": false, "-1/2": false, "0/0": false, "a/b": false, "1": false, "0/1": true} {
+		if _, err := ParseShard(in); (err == nil) != ok {
+			t.Errorf("ParseShard(%q): %v", in, err)
+		}
+	}
+	// Prometheus's hashmod: the last 8 bytes of the MD5, big-endian.
+	sh := Shard{Index: 0, Count: 1}
+	if !sh.Owns("anything") {
+		t.Error("one shard owns everything")
 	}
 }

@@ -23,7 +23,7 @@ func ParseShard(s string) (Shard, error) {
 	idx, err1 := strconv.Atoi(i)
 	cnt, err2 := strconv.Atoi(n)
 	sh := Shard{Index: idx, Count: cnt}
-	if !ok || err1 != nil || err2 != nil {
+	if !ok || err1 != nil || err2 != nil || cnt < 1 {
 		return Shard{}, fmt.Errorf("shard %q: want INDEX/COUNT, e.g. 0/2 for the first of two collectors", s)
 	}
 	if err := sh.check(); err != nil {
