@@ -39,6 +39,7 @@ CONCURRENCY=${CONCURRENCY:-16}
 TYPES=${TYPES:-heap,goroutine}
 PEER=${PEER:-prometheus}
 DETECT_WINDOW=${DETECT_WINDOW:-30m}
+export DETECT_WINDOW
 
 for tool in go curl jq; do
 	command -v "$tool" >/dev/null || { echo "bench-collect: $tool not found" >&2; exit 1; }
@@ -178,10 +179,12 @@ awk '{ r[NR] = $0 } END {
 	printf "collector CPU: %.1f%% of one core on average\n", (c1 + c2) / (n1 + n2)
 	printf "collector RSS: %.1f MiB at %ds, %.1f MiB at %ds (Go heap in use %.1f -> %.1f MiB)\n", a[5] / 1024, a[1], b[5] / 1024, b[1], a[6] / 1048576, b[6] / 1048576
 }' "$rows"
+awk -v caps="$total" -v t="$ntypes" -v c="$last_c" -v c0="$first_c" -v hz="$hz" \
+	'BEGIN { if (caps > 0) printf "collector CPU per capture round (capture, store%s): %.2f ms\n", (ENVIRON["DETECT_WINDOW"] != "0" ? ", identity probe, judge" : ""), 1000*(c-c0)/hz/(caps/t) }'
 if [ "$DETECT_WINDOW" != 0 ]; then
-	awk -v j="${judged:-0}" -v js="${judge_s:-0}" -v c="$last_c" -v c0="$first_c" -v hz="$hz" \
-		'BEGIN { if (j == 0) { print "detection: no judgement made"; exit }
-		printf "detection: %d capture rounds judged, %.2f ms each on average (judging alone); collector CPU per round judged (capture, store, probe, judge): %.2f ms\n", j, 1000*js/j, 1000*(c-c0)/hz/j }'
+	awk -v j="${judged:-0}" -v js="${judge_s:-0}" \
+		'BEGIN { if (j == 0) { print "detection: no round judged (a series is judged once it spans half the window)"; exit }
+		printf "detection: %d capture rounds judged, judging alone %.2f ms each on average (leaklab_leak_detection_seconds)\n", j, 1000*js/j }'
 fi
 if [ -n "$peer_pid" ]; then
 	p_total=$(cpu_ticks "$peer_pid")

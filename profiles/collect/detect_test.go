@@ -529,11 +529,11 @@ func TestShardsSplitTargets(t *testing.T) {
 	var shards []*running
 	for i := range 2 {
 		shards = append(shards, startCollector(t, Options{
-			Discover: FileTargets{Path: file}, Every: 200 * time.Millisecond, Types: []string{profiles.TypeGoroutine},
+			Discover: FileTargets{Path: file}, Every: 500 * time.Millisecond, Timeout: 5 * time.Second, Types: []string{profiles.TypeGoroutine},
 			Registry: prometheus.NewRegistry(), Shard: Shard{Index: i, Count: 2},
 		}, false))
 	}
-	waitFor(t, "every target captured by a shard", 30*time.Second, func() bool {
+	waitFor(t, "every target captured by a shard", time.Minute, func() bool {
 		captured := 0
 		for _, r := range shards {
 			for _, ts := range r.c.Summary().Targets {
