@@ -39,7 +39,7 @@ func TestAlertingRules(t *testing.T) {
 
 // alertFor is the test copy's 'for': long enough that a suspect must last
 // several judgements, short enough for a test.
-const alertFor = "10s"
+const alertFor = "20s"
 
 // TestLeakAlertsEndToEnd runs the real pipeline: sample services (leaky
 // and fixed twins, each its own process) under load, a real 'leaklab

@@ -144,8 +144,8 @@ type stamp struct {
 
 type suspectKey struct{ kind, function string }
 
-// series is one target's detection state: one process's snapshots over
-// the window. Only the target's own goroutine touches it.
+// targetSeries is one target's detection state: one process's snapshots
+// over the window. Only the target's own goroutine touches it.
 type targetSeries struct {
 	det       *watch.Detector
 	proc      process

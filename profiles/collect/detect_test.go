@@ -569,7 +569,6 @@ func TestParseShard(t *testing.T) {
 			t.Errorf("ParseShard(%q): %v", in, err)
 		}
 	}
-	// Prometheus's hashmod: the last 8 bytes of the MD5, big-endian.
 	sh := Shard{Index: 0, Count: 1}
 	if !sh.Owns("anything") {
 		t.Error("one shard owns everything")
