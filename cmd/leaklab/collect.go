@@ -80,7 +80,8 @@ on /metrics (leaklab_leak_suspect, leaklab_leak_growth_per_minute, at most
 Accept: application/json), with links to pprof's web UI on the diff.
 
 --shard i/n keeps only the targets whose hash modulo n is i (Prometheus's
-hashmod on the target URL), so n collectors given the same targets split them.
+hashmod on the target's host:port, its __address__), so n collectors given the
+same targets split them.
 
 Runs for --for, or until Ctrl-C/SIGTERM; captures in flight then get --grace
 to finish, and nothing half-written ever appears in the store.`,
@@ -131,7 +132,7 @@ to finish, and nothing half-written ever appears in the store.`,
 	fl.BoolVar(&opts.quiet, "quiet", false, "log warnings only")
 	fl.DurationVar(&opts.detectWindow, "detect-window", collect.DefaultDetectWindow, "judge each target's heap and goroutine history over this sliding window (0: no leak detection)")
 	fl.IntVar(&opts.maxSuspects, "max-suspects-per-target", collect.DefaultMaxSuspectsPerTarget, "most suspects one target puts on /metrics and /suspects")
-	fl.StringVar(&opts.shard, "shard", "", "INDEX/COUNT: collect only this share of the targets (hash of the URL modulo COUNT, as Prometheus's hashmod)")
+	fl.StringVar(&opts.shard, "shard", "", "INDEX/COUNT: collect only this share of the targets (hash of host:port modulo COUNT, as Prometheus's hashmod on __address__)")
 	return cmd
 }
 

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -572,5 +574,74 @@ func TestParseShard(t *testing.T) {
 	sh := Shard{Index: 0, Count: 1}
 	if !sh.Owns("anything") {
 		t.Error("one shard owns everything")
+	}
+	// The URL's host:port is hashed, as Prometheus hashes __address__.
+	for _, addr := range []string{"127.0.0.1:9101", "10.0.0.7:8080", "svc.internal:443"} {
+		a, b := Shard{Index: 1, Count: 3}.Owns("http://"+addr), Shard{Index: 1, Count: 3}.Owns(addr)
+		if a != b {
+			t.Errorf("%s: the URL and the address fall in different shards", addr)
+		}
+	}
+}
+
+// TestShardMatchesPrometheusHashmod gives a real Prometheus thirty
+// targets and a hashmod relabelling keeping shard 1 of 3: the targets it
+// keeps are the ones Shard{1, 3} owns.
+func TestShardMatchesPrometheusHashmod(t *testing.T) {
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		if os.Getenv("LEAKLAB_CI") == "1" {
+			t.Fatal("prometheus is not installed (CI installs the Debian package prometheus)")
+		}
+		t.Skip("SKIPPING the hashmod comparison: the prometheus binary is not installed (apt-get install prometheus)")
+	}
+	var addrs []string
+	for i := range 30 {
+		addrs = append(addrs, fmt.Sprintf("127.0.0.%d:%d", 1+i%7, 9100+i))
+	}
+	quoted, _ := json.Marshal(addrs)
+	dir := t.TempDir()
+	config := fmt.Sprintf(`global:
+  scrape_interval: 1m
+scrape_configs:
+  - job_name: fleet
+    static_configs:
+      - targets: %s
+    relabel_configs:
+      - source_labels: [__address__]
+        modulus: 3
+        target_label: __tmp_shard
+        action: hashmod
+      - source_labels: [__tmp_shard]
+        regex: "1"
+        action: keep
+`, quoted)
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := testbin.FreeAddr(t)
+	prom := testbin.Start(t, exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr))
+	t.Cleanup(func() { prom.Stop(t) })
+	disc := PrometheusTargets{URL: "http://" + addr}
+	kept := map[string]bool{}
+	waitFor(t, "Prometheus to list its targets", time.Minute, func() bool {
+		ts, err := disc.Targets(context.Background())
+		if err != nil || len(ts) == 0 {
+			return false
+		}
+		for _, tg := range ts {
+			kept[strings.TrimPrefix(tg.URL, "http://")] = true
+		}
+		return true
+	})
+	sh := Shard{Index: 1, Count: 3}
+	for _, a := range addrs {
+		if sh.Owns("http://"+a) != kept[a] {
+			t.Errorf("%s: Prometheus's hashmod keeps it: %v; Shard{1,3}.Owns: %v", a, kept[a], sh.Owns("http://"+a))
+		}
+	}
+	if len(kept) == 0 || len(kept) == len(addrs) {
+		t.Errorf("Prometheus kept %d of %d targets: not a split", len(kept), len(addrs))
 	}
 }

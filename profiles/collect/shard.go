@@ -4,15 +4,18 @@ import (
 	"crypto/md5"
 	"encoding/binary"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 )
 
 // Shard is one collector's share of a fleet split across Count
 // collectors: it keeps the targets whose hash, modulo Count, is Index.
-// The hash is Prometheus's hashmod relabelling's (the last 8 bytes of the
-// MD5 of the target's URL), so a fleet is split across collectors as it is
-// across Prometheus servers. The zero Shard keeps every target.
+// The hash is Prometheus's hashmod relabelling's over __address__ (the
+// last 8 bytes, big-endian, of the MD5 of the target's host:port), so a
+// collector with --shard i/n keeps the targets a Prometheus server keeps
+// with 'action: hashmod, source_labels: [__address__], modulus: n' and
+// 'regex: i'. The zero Shard keeps every target.
 type Shard struct {
 	Index, Count int
 }
@@ -43,11 +46,15 @@ func (s Shard) check() error {
 }
 
 // Owns reports whether the target at url is this shard's.
-func (s Shard) Owns(url string) bool {
+func (s Shard) Owns(target string) bool {
 	if s.Count <= 1 {
 		return true
 	}
-	sum := md5.Sum([]byte(url))
+	addr := target
+	if u, err := url.Parse(target); err == nil && u.Host != "" {
+		addr = u.Host
+	}
+	sum := md5.Sum([]byte(addr))
 	return binary.BigEndian.Uint64(sum[8:])%uint64(s.Count) == uint64(s.Index)
 }
 
