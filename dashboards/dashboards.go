@@ -49,6 +49,7 @@ func All() []Dashboard {
 		{UID: "leaklab-runtime", Title: "leaklab / Go runtime and leaks", File: "leaklab-runtime.json", build: runtimeDashboard},
 		{UID: "leaklab-red", Title: "leaklab / Service RED", File: "leaklab-red.json", build: redDashboard},
 		{UID: "leaklab-profiles", Title: "leaklab / Profiles", File: "leaklab-profiles.json", build: profilesDashboard},
+		{UID: "leaklab-suspects", Title: "leaklab / Leak suspects", File: "leaklab-suspects.json", build: suspectsDashboard},
 	}
 }
 

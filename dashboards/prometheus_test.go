@@ -155,6 +155,9 @@ func TestDashboardsAgainstRealPrometheus(t *testing.T) {
 			t.Fatalf("%s: %v", file, err)
 		}
 		exported[d.UID] = d
+		if d.UID == suspectsUID {
+			continue // needs a collector that found leaks: TestLeakAlertsEndToEnd runs its queries
+		}
 		t.Run(d.UID, func(t *testing.T) { checkDashboardQueries(t, prom, d) })
 	}
 

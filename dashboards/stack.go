@@ -25,7 +25,7 @@ const DashboardsDir = "grafana/dashboards"
 // The hand-written part of the tree. The dashboards' JSON is generated, so
 // it is not embedded: Export renders it from the Go code.
 //
-//go:embed stack/compose.yaml stack/prometheus/prometheus.yml stack/prometheus/targets/README.md stack/grafana/provisioning
+//go:embed stack/compose.yaml stack/prometheus/prometheus.yml stack/prometheus/rules stack/prometheus/targets/README.md stack/grafana/provisioning
 var static embed.FS
 
 // File is one file of the provisioning tree.

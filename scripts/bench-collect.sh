@@ -10,6 +10,13 @@
 # from the collector's own /metrics, and the collector's CPU (from
 # /proc) and memory (RSS from /proc, Go heap in use from /metrics).
 #
+# Leak detection is on as in 'leaklab collect' (DETECT_WINDOW=30m, the
+# default; DETECT_WINDOW=0 turns it off): every capture round is judged,
+# and the summary reports how many judgements were made, their mean time
+# (leaklab_leak_detection_seconds), and the collector's CPU per capture
+# round judged. Run it twice, with DETECT_WINDOW=0 and without, to read
+# what detection adds.
+#
 # For scale, in the same run, Prometheus (when installed and PEER is not
 # "none") scrapes the same targets' /metrics at the same interval: a
 # different job (a metrics scrape, not a profile), reported side by side
@@ -31,6 +38,8 @@ SAMPLE=${SAMPLE:-30}
 CONCURRENCY=${CONCURRENCY:-16}
 TYPES=${TYPES:-heap,goroutine}
 PEER=${PEER:-prometheus}
+DETECT_WINDOW=${DETECT_WINDOW:-30m}
+export DETECT_WINDOW
 
 for tool in go curl jq; do
 	command -v "$tool" >/dev/null || { echo "bench-collect: $tool not found" >&2; exit 1; }
@@ -92,7 +101,7 @@ fi
 mkdir -p "$work/home"
 LEAKLAB_HOME="$work/home" "$work/leaklab" collect --targets "$work/targets.json" --every "$EVERY" \
 	--for "$DURATION" --retain "$RETAIN" --concurrency "$CONCURRENCY" --type "$TYPES" \
-	--listen 127.0.0.1:0 --quiet --output json >"$work/collect.out" 2>"$work/collect.err" &
+	--detect-window "$DETECT_WINDOW" --listen 127.0.0.1:0 --quiet --output json >"$work/collect.out" 2>"$work/collect.err" &
 cpid=$!
 pids+=("$cpid")
 until [ -s "$work/collect.out" ]; do
@@ -109,7 +118,7 @@ metric_max() { awk -v m="$1" '$1 ~ "^"m"[{ ]" || $1 == m {if ($2 > x) x = $2} EN
 
 ntypes=$(awk -F, '{print NF}' <<<"$TYPES")
 every_s=$(awk -v e="$EVERY" 'BEGIN { if (e ~ /ms$/) print substr(e,1,length(e)-2)/1000; else if (e ~ /m$/) print substr(e,1,length(e)-1)*60; else print substr(e,1,length(e)-1) }')
-echo "bench-collect: $count targets, $TYPES every $EVERY for $DURATION (retain $RETAIN, concurrency $CONCURRENCY), $(nproc) cores, $(date -u +%FT%TZ)"
+echo "bench-collect: $count targets, $TYPES every $EVERY for $DURATION (retain $RETAIN, concurrency $CONCURRENCY, detect window $DETECT_WINDOW), $(nproc) cores, $(date -u +%FT%TZ)"
 echo "expected: $(awk -v n="$count" -v t="$ntypes" -v e="$every_s" 'BEGIN {printf "%.1f", n*t/e}') profiles/s"
 printf '%6s %9s %8s %7s %8s %9s %9s %8s %8s %9s %9s\n' t_s captures per_s fails skipped max_lag_s cpu_%core rss_MiB heap_MiB stored peer_cpu%
 start=$(date +%s)
@@ -143,6 +152,8 @@ while kill -0 "$cpid" 2>/dev/null; do
 	printf '%6d %9d %8s %7d %8d %9s %9s %8.1f %8.1f %9d %9s\n' $(( now - start )) "$caps" "$rate" "$fails" "$skipped" "$lag" "$cpu" \
 		"$(awk -v k="$rss" 'BEGIN {print k/1024}')" "$(awk -v b="$heap" 'BEGIN {print b/1048576}')" "$stored" "$peer"
 	echo "$(( now - start )) $caps $lag $cpu $rss $heap" >>"$rows"
+	judged=$(metric_sum leaklab_leak_detection_seconds_count)
+	judge_s=$(awk -v m=leaklab_leak_detection_seconds_sum '$1 == m {printf "%.6f", $2}' "$work/metrics")
 	last_t=$now last_c=$c last_caps=$caps
 done
 wait "$cpid" || { echo "bench-collect: collect failed" >&2; cat "$work/collect.err" >&2; exit 1; }
@@ -168,6 +179,13 @@ awk '{ r[NR] = $0 } END {
 	printf "collector CPU: %.1f%% of one core on average\n", (c1 + c2) / (n1 + n2)
 	printf "collector RSS: %.1f MiB at %ds, %.1f MiB at %ds (Go heap in use %.1f -> %.1f MiB)\n", a[5] / 1024, a[1], b[5] / 1024, b[1], a[6] / 1048576, b[6] / 1048576
 }' "$rows"
+awk -v caps="$total" -v t="$ntypes" -v c="$last_c" -v c0="$first_c" -v hz="$hz" \
+	'BEGIN { if (caps > 0) printf "collector CPU per capture round (capture, store%s): %.2f ms\n", (ENVIRON["DETECT_WINDOW"] != "0" ? ", identity probe, judge" : ""), 1000*(c-c0)/hz/(caps/t) }'
+if [ "$DETECT_WINDOW" != 0 ]; then
+	awk -v j="${judged:-0}" -v js="${judge_s:-0}" \
+		'BEGIN { if (j == 0) { print "detection: no round judged (a series is judged once it spans half the window)"; exit }
+		printf "detection: %d capture rounds judged, judging alone %.2f ms each on average (leaklab_leak_detection_seconds)\n", j, 1000*js/j }'
+fi
 if [ -n "$peer_pid" ]; then
 	p_total=$(cpu_ticks "$peer_pid")
 	awk -v c="$last_c" -v c0="$first_c" -v p="$p_total" -v p0="$first_p" -v hz="$hz" -v el="$elapsed" -v pr="$(rss_kb "$peer_pid")" -v cr="$(tail -1 "$rows" | awk '{print $5}')" \

@@ -37,6 +37,9 @@ type collectOptions struct {
 	maxPushSize  string
 	grace        time.Duration
 	quiet        bool
+	detectWindow time.Duration
+	maxSuspects  int
+	shard        string
 }
 
 func newCmdCollect(f *factory) *cobra.Command {
@@ -65,6 +68,18 @@ $LEAKLAB_FORWARD_PASSWORD or --forward-password-file, never the command
 line) identify the collector to a multi-tenant one. Retention keeps the collected profiles under --retain (age)
 and --max-store-size; profiles captured by hand are never removed.
 
+Detection: every target's heap and goroutine profiles go through the same
+detector as 'leaklab watch', judged over the last --detect-window after each
+capture round (0 turns it off); a restarted target (new process start time,
+another binary, allocation counters reset) starts a new series. Suspects are
+on /metrics (leaklab_leak_suspect, leaklab_leak_growth_per_minute, at most
+--max-suspects-per-target per target) and on GET /suspects (HTML, or JSON with
+Accept: application/json), with links to pprof's web UI on the diff.
+
+--shard i/n keeps only the targets whose hash modulo n is i (Prometheus's
+hashmod on the target's host:port, its __address__), so n collectors given the
+same targets split them.
+
 Runs for --for, or until Ctrl-C/SIGTERM; captures in flight then get --grace
 to finish, and nothing half-written ever appears in the store.`,
 		Example: `  # pull heap and goroutine profiles every 15s from the targets in a file
@@ -77,6 +92,11 @@ to finish, and nothing half-written ever appears in the store.`,
   LEAKLAB_FORWARD_PASSWORD=... leaklab collect --targets targets.json \
     --forward https://pyroscope.example.com --forward-tenant team-a --forward-user collector
   leaklab run unbounded-cache --pyroscope http://127.0.0.1:4040
+  # judge the last hour; list the suspects across the fleet
+  leaklab collect --targets targets.json --detect-window 1h
+  curl -H 'Accept: application/json' http://127.0.0.1:4040/suspects
+  # the second of three collectors sharing one targets file
+  leaklab collect --targets targets.json --shard 1/3 --listen 127.0.0.1:4041
   # then diff this service's heap now against an hour ago
   leaklab profiles ls --target http://127.0.0.1:8080 --type heap --since 1h`,
 		Args: cobra.NoArgs,
@@ -107,6 +127,9 @@ to finish, and nothing half-written ever appears in the store.`,
 	fl.StringVar(&opts.maxPushSize, "max-push-size", bytesize.Format(collect.DefaultMaxPushBytes), "largest push request accepted")
 	fl.DurationVar(&opts.grace, "grace", collect.DefaultGrace, "at shutdown, how long in-flight captures may take to finish")
 	fl.BoolVar(&opts.quiet, "quiet", false, "log warnings only")
+	fl.DurationVar(&opts.detectWindow, "detect-window", collect.DefaultDetectWindow, "judge each target's heap and goroutine history over this sliding window (0: no leak detection)")
+	fl.IntVar(&opts.maxSuspects, "max-suspects-per-target", collect.DefaultMaxSuspectsPerTarget, "most suspects one target puts on /metrics and /suspects")
+	fl.StringVar(&opts.shard, "shard", "", "INDEX/COUNT: collect only this share of the targets (hash of host:port modulo COUNT, as Prometheus's hashmod on __address__)")
 	return cmd
 }
 
@@ -197,6 +220,20 @@ func (opts *collectOptions) toOptions() (collect.Options, error) {
 		return co, usageErrorf("--for must not be negative")
 	case opts.concurrency < 1:
 		return co, usageErrorf("--concurrency must be at least 1")
+	case opts.detectWindow < 0:
+		return co, usageErrorf("--detect-window must not be negative (0 turns detection off)")
+	case opts.maxSuspects < 1:
+		return co, usageErrorf("--max-suspects-per-target must be at least 1")
+	case opts.detectWindow > 0 && opts.detectWindow < 5*opts.every:
+		return co, usageErrorf("--detect-window (%s) must hold at least 5 captures of --every (%s)", opts.detectWindow, opts.every)
+	}
+	co.Detect = collect.Detection{Window: opts.detectWindow, MaxSuspectsPerTarget: opts.maxSuspects}
+	if opts.shard != "" {
+		sh, err := collect.ParseShard(opts.shard)
+		if err != nil {
+			return co, usageErrorf("--shard: %v", err)
+		}
+		co.Shard = sh
 	}
 	var err error
 	if opts.retain != "0" {

@@ -34,6 +34,11 @@ func TestCollectUsageErrors(t *testing.T) {
 		{[]string{"collect", "--listen", "nonsense"}, exitUsage, `listen address "nonsense": want host:port`},
 		{[]string{"collect", "--targets", "/no/such/targets.json", "--listen", "127.0.0.1:0"}, exitFailure, "targets file: open /no/such/targets.json"},
 		{[]string{"collect", "extra"}, exitUsage, "unknown command"},
+		{[]string{"collect", "--detect-window", "-1m"}, exitUsage, "--detect-window must not be negative"},
+		{[]string{"collect", "--detect-window", "30s", "--every", "15s"}, exitUsage, "must hold at least 5 captures"},
+		{[]string{"collect", "--max-suspects-per-target", "0"}, exitUsage, "--max-suspects-per-target must be at least 1"},
+		{[]string{"collect", "--shard", "2/2"}, exitUsage, "--shard"},
+		{[]string{"collect", "--shard", "half"}, exitUsage, "want INDEX/COUNT"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			t.Parallel()

@@ -110,6 +110,12 @@ type Options struct {
 	// Client fetches profiles; a pooled client suited to many targets
 	// when nil.
 	Client *http.Client
+	// Detect judges every pull target's heap and goroutine history while
+	// collecting (see Detection); off when its Window is zero.
+	Detect Detection
+	// Shard, when set, keeps only this collector's share of the
+	// discovered targets (see Shard).
+	Shard Shard
 }
 
 // Check refuses options New could not run with (an unknown profile type,
@@ -191,6 +197,12 @@ func (o *Options) setDefaults() error {
 			},
 		}
 	}
+	if err := o.Detect.check(); err != nil {
+		return err
+	}
+	if err := o.Shard.check(); err != nil {
+		return err
+	}
 	if o.Store == nil && o.Forward == "" {
 		return errors.New("nowhere to put the profiles: give a store, a forward URL, or both")
 	}
@@ -207,6 +219,10 @@ type Collector struct {
 	push chan struct{} // bounds concurrent push decoding
 	ret  *retention
 	fwd  *forwarder
+	// fleet judges the targets' histories; nil when detection is off.
+	fleet *fleet
+	// views are the pprof UIs /suspects' diff links opened.
+	views diffViews
 
 	// fetchCtx is separate from Run's context so that stopping ends the
 	// schedule at once but lets in-flight captures finish within Grace.
@@ -231,6 +247,8 @@ type Summary struct {
 	ForwardFailed  int             `json:"forward_failed"`
 	Discarded      int             `json:"discarded"`
 	Pruned         int             `json:"pruned"`
+	// Suspects are the leak suspects as last judged (with detection on).
+	Suspects []Suspect `json:"suspects"`
 }
 
 // TargetSummary is one pull target's share of a Summary.
@@ -257,6 +275,9 @@ func New(opts Options) (*Collector, error) {
 		stats: map[string]*TargetSummary{},
 	}
 	c.fetchCtx, c.cancelFetch = context.WithCancel(context.Background())
+	if opts.Detect.Window > 0 {
+		c.fleet = newFleet(opts.Detect, opts.Store, opts.Limits, opts.Client, c.log, opts.Registry)
+	}
 	if opts.Store != nil {
 		r, err := newRetention(opts.Store, opts.Retention, c.m, c.log)
 		if err != nil {
@@ -283,6 +304,7 @@ func (c *Collector) Handler() http.Handler {
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(c.opts.Registry, promhttp.HandlerOpts{}))
+	c.handleSuspects(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -337,6 +359,9 @@ func (c *Collector) Run(ctx context.Context) (Summary, error) {
 		}()
 	}
 
+	if c.fleet != nil {
+		c.fleet.loadHistory(start)
+	}
 	var runErr error
 	if c.opts.Discover != nil {
 		runErr = c.pull(ctx)
@@ -356,6 +381,7 @@ func (c *Collector) Run(ctx context.Context) (Summary, error) {
 			srv.Close()
 		}
 	}
+	c.views.close()
 	if c.fwd != nil {
 		c.fwd.stop(graceCtx)
 	}
@@ -382,6 +408,7 @@ func (c *Collector) Summary() Summary {
 	if c.ret != nil {
 		s.Pruned = c.ret.prunedCount()
 	}
+	s.Suspects = c.Suspects()
 	return s
 }
 

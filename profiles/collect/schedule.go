@@ -47,6 +47,7 @@ func (c *Collector) pull(ctx context.Context) error {
 	// so that two loops never capture it at once.
 	leaving := map[string]*targetRun{}
 	update := func(ts []Target) {
+		ts = c.opts.Shard.filter(ts)
 		for url, tr := range leaving {
 			select {
 			case <-tr.done:
@@ -91,6 +92,9 @@ func (c *Collector) pull(ctx context.Context) error {
 				if tr.removed.Load() {
 					// Only now: the loop can no longer set a series.
 					c.m.forgetTarget(tr.target.Load().URL)
+					if c.fleet != nil {
+						c.fleet.forget(tr.target.Load().URL)
+					}
 				}
 			}()
 		}
@@ -215,6 +219,12 @@ func backoff(every, maxWait time.Duration, n int) time.Duration {
 func (c *Collector) captureRound(tr *targetRun) bool {
 	t := tr.target.Load()
 	stored := false
+	var round []*profiles.Captured // what detection reads
+	defer func() {
+		if c.fleet != nil && tr.fetchCtx.Err() == nil {
+			c.fleet.observe(tr.fetchCtx, t.URL, round, c.opts.Timeout)
+		}
+	}()
 	for _, typ := range c.opts.Types {
 		if tr.fetchCtx.Err() != nil {
 			return stored
@@ -253,6 +263,9 @@ func (c *Collector) captureRound(tr *targetRun) bool {
 			continue
 		}
 		stored = true
+		if c.fleet != nil && detectTypes[typ] {
+			round = append(round, cp)
+		}
 		if tr.failing[typ] {
 			tr.failing[typ] = false
 		}

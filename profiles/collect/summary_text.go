@@ -25,6 +25,9 @@ func (s Summary) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "; %d in-flight captures discarded at shutdown", s.Discarded)
 	}
 	fmt.Fprintln(w)
+	for _, su := range s.Suspects {
+		fmt.Fprintf(w, "suspect %s %s %s (%s, %s)\n", su.Target, su.Kind, su.Function, su.Confidence, suspectGrowth(su))
+	}
 	for _, t := range s.Targets {
 		line := fmt.Sprintf("  %-32s %5d captures %5d failures %10s", t.Target, t.Captures, t.Failures, bytesize.Format(t.Bytes))
 		if t.Service != "" {
@@ -38,4 +41,11 @@ func (s Summary) WriteText(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+func suspectGrowth(s Suspect) string {
+	if s.Unit == "bytes" {
+		return bytesize.Format(int64(s.GrowthPerMinute)) + "/min"
+	}
+	return fmt.Sprintf("%.1f %s/min", s.GrowthPerMinute, s.Unit)
 }
