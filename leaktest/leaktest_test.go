@@ -1,0 +1,236 @@
+package leaktest_test
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/leaklab/leaklab/leaktest"
+)
+
+// recorder is a testing.TB that keeps Check's verdict instead of failing
+// the test, so that tests can assert on what a failing Check says.
+type recorder struct {
+	testing.TB
+	mu     sync.Mutex
+	errors []string
+	logs   []string
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
+
+func (r *recorder) Logf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.logs = append(r.logs, fmt.Sprintf(format, args...))
+}
+
+func (r *recorder) failure() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.errors, "\n")
+}
+
+// node is 64 bytes: a pointer and 56 bytes of payload.
+type node struct {
+	next    *node
+	payload [56]byte
+}
+
+// retain64 keeps 64 bytes per call in a list it never trims.
+type retainer struct {
+	mu   sync.Mutex
+	head *node
+}
+
+func (r *retainer) retain64() {
+	r.mu.Lock()
+	r.head = &node{next: r.head}
+	r.mu.Unlock()
+}
+
+func mustFail(t *testing.T, rec *recorder, want ...string) {
+	t.Helper()
+	msg := rec.failure()
+	if msg == "" {
+		t.Fatalf("Check passed a leaky op; it logged: %q", rec.logs)
+	}
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("the failure does not name %q:\n%s", w, msg)
+		}
+	}
+}
+
+func TestHeapLeakOf64BytesPerOpIsCaughtIn10000Ops(t *testing.T) {
+	var r retainer
+	rec := &recorder{TB: t}
+	leaktest.Check(rec, r.retain64, leaktest.Ops(10000))
+	mustFail(t, rec, "heap: op keeps", "leaktest_test.(*retainer).retain64", "leaktest_test.go:")
+	t.Log(rec.failure())
+}
+
+// blockForever parks until release closes.
+func blockForever(release chan struct{}) { <-release }
+
+func TestGoroutineLeakIsCaughtWithItsSiteAndWaitState(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	rec := &recorder{TB: t}
+	leaktest.Check(rec, func() { go blockForever(release) }, leaktest.Ops(200), leaktest.Settle(50*time.Millisecond))
+	mustFail(t, rec, "goroutines: 200 started by op are still running", "leaktest_test.blockForever [chan receive]")
+	t.Log(rec.failure())
+}
+
+// A goroutine started by a goroutine the op started carries the label on.
+func TestGoroutineLeakTwoGenerationsDown(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	rec := &recorder{TB: t}
+	leaktest.Check(rec, func() {
+		done := make(chan struct{})
+		go func() { go blockForever(release); close(done) }()
+		<-done
+	}, leaktest.Ops(100), leaktest.Settle(50*time.Millisecond))
+	mustFail(t, rec, "goroutines: 100 started by op", "leaktest_test.blockForever")
+}
+
+// A leak below the limit passes; the same leak above it fails.
+func TestLimitsAreHonoured(t *testing.T) {
+	var r retainer
+	rec := &recorder{TB: t}
+	leaktest.Check(rec, r.retain64, leaktest.Ops(2000), leaktest.MaxRetainedPerOp(128))
+	if msg := rec.failure(); msg != "" {
+		t.Errorf("64 B/op under a 128 B/op limit failed:\n%s", msg)
+	}
+	release := make(chan struct{})
+	defer close(release)
+	var i int
+	rec = &recorder{TB: t}
+	leaktest.Check(rec, func() {
+		if i%4 == 0 {
+			go blockForever(release)
+		}
+		i++
+	}, leaktest.Ops(400), leaktest.MaxGoroutinesPerOp(0.5), leaktest.Settle(10*time.Millisecond))
+	if msg := rec.failure(); msg != "" {
+		t.Errorf("0.25 goroutines/op under a 0.5 limit failed:\n%s", msg)
+	}
+}
+
+// sink defeats escape analysis so that clean ops really allocate.
+var sink []byte
+
+// boundedCache keeps the last 64 values: it fills during warm-up and then
+// holds steady, which must not count as a leak.
+type boundedCache struct {
+	mu    sync.Mutex
+	items map[int][]byte
+	n     int
+}
+
+func (c *boundedCache) put() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.items[c.n] = make([]byte, 100)
+	delete(c.items, c.n-64)
+	c.n++
+}
+
+// The clean tests are the false-failure measurement: run them with
+// `go test ./leaktest -run Clean -count=200`.
+
+func TestCleanGarbageOnly(t *testing.T) {
+	t.Parallel()
+	leaktest.Check(t, func() { sink = make([]byte, 256) }, leaktest.Ops(10000))
+}
+
+func TestCleanBoundedCache(t *testing.T) {
+	t.Parallel()
+	c := &boundedCache{items: map[int][]byte{}}
+	leaktest.Check(t, c.put, leaktest.Ops(5000))
+}
+
+// Goroutines that finish a little later than the op returns are not leaks.
+func TestCleanShortLivedGoroutines(t *testing.T) {
+	t.Parallel()
+	leaktest.Check(t, func() {
+		results := make(chan []byte, 1)
+		go func() {
+			time.Sleep(200 * time.Microsecond)
+			results <- make([]byte, 64)
+		}()
+	}, leaktest.Ops(500))
+}
+
+func TestCleanSyncPool(t *testing.T) {
+	t.Parallel()
+	pool := sync.Pool{New: func() any { return make([]byte, 4096) }}
+	leaktest.Check(t, func() {
+		b := pool.Get().([]byte)
+		sink = b[:10]
+		pool.Put(b)
+	}, leaktest.Ops(5000))
+}
+
+// Leaky neighbours running in parallel must not fail clean tests: each
+// clean subtest fails the test for real if Check blames it, and each leaky
+// one must still be caught.
+func TestCleanBesideParallelLeaks(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	for i := range 3 {
+		t.Run(fmt.Sprintf("leaky-heap-%d", i), func(t *testing.T) {
+			t.Parallel()
+			var r retainer
+			rec := &recorder{TB: t}
+			leaktest.Check(rec, r.retain64, leaktest.Ops(3000))
+			mustFail(t, rec, "(*retainer).retain64")
+		})
+		t.Run(fmt.Sprintf("leaky-goroutines-%d", i), func(t *testing.T) {
+			t.Parallel()
+			rec := &recorder{TB: t}
+			leaktest.Check(rec, func() { go blockForever(release) }, leaktest.Ops(300), leaktest.Settle(50*time.Millisecond))
+			mustFail(t, rec, "blockForever")
+		})
+		t.Run(fmt.Sprintf("clean-%d", i), func(t *testing.T) {
+			t.Parallel()
+			c := &boundedCache{items: map[int][]byte{}}
+			leaktest.Check(t, func() {
+				c.put()
+				done := make(chan struct{})
+				go func() { sink = make([]byte, 32); close(done) }()
+				<-done
+			}, leaktest.Ops(3000))
+		})
+	}
+}
+
+// The cost of a check on a cheap op, for the docs: run with -v to see it.
+// Nothing here asserts on time.
+func TestCleanMicrosecondOpOverhead(t *testing.T) {
+	var buf [64]byte
+	op := func() {
+		for i := range 300 { // about a microsecond of work
+			buf[i%64] += byte(i)
+		}
+		sink = make([]byte, 32)
+	}
+	start := time.Now()
+	for range 12000 {
+		op()
+	}
+	alone := time.Since(start)
+	start = time.Now()
+	leaktest.Check(t, op, leaktest.Ops(10000))
+	checked := time.Since(start)
+	t.Logf("12,000 calls of the op alone (10,000 + warm-up): %v; under Check: %v; added: %v", alone, checked, checked-alone)
+}
