@@ -80,3 +80,19 @@ func TestThresholdsAgainstARun(t *testing.T) {
 		t.Errorf("p50<5s on a run without responses: %+v, want failed with a reason", r)
 	}
 }
+
+// FirstSeq numbers {i} from where a previous run stopped.
+func TestLoadFirstSeq(t *testing.T) {
+	seen := make(chan string, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen <- r.URL.Path }))
+	defer srv.Close()
+	load(t, LoadOptions{URL: srv.URL + "/k/{i}", Connections: 1, Requests: 3, FirstSeq: 100})
+	close(seen)
+	var got []string
+	for p := range seen {
+		got = append(got, p)
+	}
+	if strings.Join(got, ",") != "/k/100,/k/101,/k/102" {
+		t.Errorf("paths %v, want /k/100, /k/101, /k/102", got)
+	}
+}
