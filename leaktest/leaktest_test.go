@@ -187,12 +187,12 @@ func TestCleanSyncPool(t *testing.T) {
 func TestCleanBesideParallelLeaks(t *testing.T) {
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	for i := range 3 {
+	for i := range 2 {
 		t.Run(fmt.Sprintf("leaky-heap-%d", i), func(t *testing.T) {
 			t.Parallel()
 			var r retainer
 			rec := &recorder{TB: t}
-			leaktest.Check(rec, r.retain64, leaktest.Ops(3000))
+			leaktest.Check(rec, r.retain64, leaktest.Ops(2000))
 			mustFail(t, rec, "(*retainer).retain64")
 		})
 		t.Run(fmt.Sprintf("leaky-goroutines-%d", i), func(t *testing.T) {
@@ -209,7 +209,7 @@ func TestCleanBesideParallelLeaks(t *testing.T) {
 				done := make(chan struct{})
 				go func() { sink = make([]byte, 32); close(done) }()
 				<-done
-			}, leaktest.Ops(3000))
+			}, leaktest.Ops(2000))
 		})
 	}
 }

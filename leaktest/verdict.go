@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/leaklab/leaklab/internal/bytesize"
+	"github.com/leaklab/leaklab/internal/growth"
 )
 
 // verdict is the judgement over all rounds.
@@ -19,8 +20,7 @@ type verdict struct {
 
 	heapChecked bool
 	heap        []int64 // live bytes attributed to the op, per measurement
-	heapPerOp   float64 // fitted slope
-	heapLate    float64 // growth per op over the later half
+	heapFit     growth.Fit
 	heapFail    bool
 	heapSites   []siteGrowth
 	// unsure is growth in stacks that may or may not be the op's: heap of
@@ -99,16 +99,8 @@ func (c *checker) judge(ms []measurement) verdict {
 		for i, m := range ms {
 			xs[i], ys[i] = float64(m.ops), float64(v.heap[i])
 		}
-		v.heapPerOp = slope(xs, ys)
-		mid := len(ms) / 2
-		if d := ms[len(ms)-1].ops - ms[mid].ops; d > 0 {
-			v.heapLate = float64(v.heap[len(ms)-1]-v.heap[mid]) / float64(d)
-		}
-		// Growth must be steady to count: a fitted slope over the limit
-		// and the later half still growing at half the limit or more, so
-		// that a one-off allocation in one round (a map doubling, a pool
-		// filling) does not fail a clean op.
-		v.heapFail = v.heapPerOp > c.cfg.maxRetained && v.heapLate > c.cfg.maxRetained/2
+		v.heapFit = growth.Of(xs, ys)
+		v.heapFail = v.heapFit.Exceeds(c.cfg.maxRetained)
 
 		grown := map[site]int64{}
 		unsureGrown := map[site]int64{}
@@ -177,26 +169,6 @@ func topSites(m map[site]int64) []siteGrowth {
 	return out
 }
 
-// slope is the least-squares slope of ys over xs.
-func slope(xs, ys []float64) float64 {
-	n := float64(len(xs))
-	var sx, sy float64
-	for i := range xs {
-		sx += xs[i]
-		sy += ys[i]
-	}
-	mx, my := sx/n, sy/n
-	var num, den float64
-	for i := range xs {
-		num += (xs[i] - mx) * (ys[i] - my)
-		den += (xs[i] - mx) * (xs[i] - mx)
-	}
-	if den == 0 {
-		return 0
-	}
-	return num / den
-}
-
 // maxSites bounds the sites a report lists.
 const maxSites = 5
 
@@ -204,8 +176,8 @@ func (c *checker) report(v verdict) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "leaktest: op leaks: %d ops measured in %d rounds after %d warm-up ops\n", v.ops, v.rounds, c.cfg.warmup)
 	if v.heapFail {
-		fmt.Fprintf(&b, "heap: op keeps %.1f B/op alive (limit %g B/op; later half %.1f B/op); live bytes through op per round: %s\n",
-			v.heapPerOp, c.cfg.maxRetained, v.heapLate, formatSeries(v.heap, true))
+		fmt.Fprintf(&b, "heap: op keeps %.1f B/op alive (limit %g B/op; floor %.1f, later half %.1f B/op); live bytes through op per round: %s\n",
+			v.heapFit.Slope, c.cfg.maxRetained, v.heapFit.Floor, v.heapFit.Late, formatSeries(v.heap, true))
 		writeHeapSites(&b, "  grew at (first own-code frame, leaf first):", v.heapSites, v.ops)
 	}
 	if v.goroutineFail {
@@ -227,7 +199,7 @@ func (c *checker) report(v verdict) string {
 	if v.heapChecked && v.heapFail != v.goroutineFail {
 		// Say what the other half found, so a reader knows it was looked at.
 		if !v.heapFail {
-			fmt.Fprintf(&b, "heap: within the limit (%.1f B/op, limit %g B/op)\n", v.heapPerOp, c.cfg.maxRetained)
+			fmt.Fprintf(&b, "heap: within the limit (%.1f B/op, limit %g B/op)\n", v.heapFit.Slope, c.cfg.maxRetained)
 		} else {
 			fmt.Fprintf(&b, "goroutines: within the limit (%+d)\n", v.goroutineGrown)
 		}
@@ -240,7 +212,7 @@ func (c *checker) summary(v verdict) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "leaktest: no leak in %d ops (%d rounds, %s): ", v.ops, v.rounds, v.elapsed.Round(time.Millisecond))
 	if v.heapChecked {
-		fmt.Fprintf(&b, "heap %.2f B/op (limit %g), ", v.heapPerOp, c.cfg.maxRetained)
+		fmt.Fprintf(&b, "heap %.2f B/op (limit %g), ", v.heapFit.Slope, c.cfg.maxRetained)
 	}
 	fmt.Fprintf(&b, "goroutines %+d (limit %g/op)\n", v.goroutineGrown, c.cfg.maxGoroutines)
 	c.writeNotes(&b, v)

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/leaklab/leaklab/internal/growth"
 	"github.com/leaklab/leaklab/profiles"
 	"github.com/leaklab/leaklab/scale"
 )
@@ -156,9 +157,11 @@ type Measurement struct {
 	Unit string `json:"unit"` // bytes or goroutines
 	// Series holds the total after the warm-up and after each round.
 	Series []float64 `json:"series"`
-	// PerRequest is the least-squares growth per request; LateHalf the
-	// growth per request over the later half of the rounds.
+	// PerRequest is the least-squares growth per request; Floor the
+	// growth of the series' floor and LateHalf the growth over the later
+	// half of the rounds, per request (see internal/growth).
 	PerRequest float64 `json:"per_request"`
+	Floor      float64 `json:"floor_per_request"`
 	LateHalf   float64 `json:"late_half_per_request"`
 	Limit      float64 `json:"limit_per_request"`
 	Exceeded   bool    `json:"exceeded"`
@@ -444,9 +447,8 @@ func metricValue(line, name string) (float64, bool) {
 	return v, err == nil
 }
 
-// judge fits the growth per request. Growth must be steady to count, as in
-// leaktest: the fitted slope over the limit, and the later half of the
-// rounds still growing at half the limit or more.
+// judge fits the growth per request, by the rule leaktest uses: a steady
+// growth above the limit, not a step or a wobble.
 func judge(ss []sample, value func(sample) float64, unit string, limit float64) Measurement {
 	m := Measurement{Unit: unit, Limit: limit}
 	xs := make([]float64, len(ss))
@@ -454,30 +456,8 @@ func judge(ss []sample, value func(sample) float64, unit string, limit float64) 
 		xs[i] = float64(s.requests)
 		m.Series = append(m.Series, value(s))
 	}
-	m.PerRequest = slope(xs, m.Series)
-	mid, last := len(ss)/2, len(ss)-1
-	if d := xs[last] - xs[mid]; d > 0 {
-		m.LateHalf = (m.Series[last] - m.Series[mid]) / d
-	}
-	m.Exceeded = m.PerRequest > limit && m.LateHalf > limit/2
+	f := growth.Of(xs, m.Series)
+	m.PerRequest, m.Floor, m.LateHalf = f.Slope, f.Floor, f.Late
+	m.Exceeded = f.Exceeds(limit)
 	return m
-}
-
-func slope(xs, ys []float64) float64 {
-	n := float64(len(xs))
-	var sx, sy float64
-	for i := range xs {
-		sx += xs[i]
-		sy += ys[i]
-	}
-	mx, my := sx/n, sy/n
-	var num, den float64
-	for i := range xs {
-		num += (xs[i] - mx) * (ys[i] - my)
-		den += (xs[i] - mx) * (xs[i] - mx)
-	}
-	if den == 0 {
-		return 0
-	}
-	return num / den
 }

@@ -54,8 +54,8 @@ func writeMeasurement(w io.Writer, name string, m Measurement) {
 	for i, v := range m.Series {
 		series[i] = formatUnit(v, m.Unit)
 	}
-	fmt.Fprintf(w, "  %-10s %s per request (limit %s, later half %s): %s\n             %s\n",
-		name, formatUnit(m.PerRequest, m.Unit), formatUnit(m.Limit, m.Unit), formatUnit(m.LateHalf, m.Unit), verdict, strings.Join(series, " → "))
+	fmt.Fprintf(w, "  %-10s %s per request (limit %s; floor %s, later half %s): %s\n             %s\n",
+		name, formatUnit(m.PerRequest, m.Unit), formatUnit(m.Limit, m.Unit), formatUnit(m.Floor, m.Unit), formatUnit(m.LateHalf, m.Unit), verdict, strings.Join(series, " → "))
 }
 
 func formatUnit(v float64, unit string) string {
