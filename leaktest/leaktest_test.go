@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,6 +58,16 @@ func (r *retainer) retain64() {
 	r.mu.Unlock()
 }
 
+// scaled is n operations, a tenth of them with -short (CI's race run,
+// where every allocation is slow): the checks are exact, so they hold at
+// either size.
+func scaled(n int) int {
+	if testing.Short() {
+		return max(n/10, 100)
+	}
+	return n
+}
+
 func mustFail(t *testing.T, rec *recorder, want ...string) {
 	t.Helper()
 	msg := rec.failure()
@@ -73,7 +84,7 @@ func mustFail(t *testing.T, rec *recorder, want ...string) {
 func TestHeapLeakOf64BytesPerOpIsCaughtIn10000Ops(t *testing.T) {
 	var r retainer
 	rec := &recorder{TB: t}
-	leaktest.Check(rec, r.retain64, leaktest.Ops(10000))
+	leaktest.Check(rec, r.retain64, leaktest.Ops(scaled(10000)))
 	mustFail(t, rec, "heap: op keeps", "leaktest_test.(*retainer).retain64", "leaktest_test.go:")
 	t.Log(rec.failure())
 }
@@ -85,8 +96,8 @@ func TestGoroutineLeakIsCaughtWithItsSiteAndWaitState(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	rec := &recorder{TB: t}
-	leaktest.Check(rec, func() { go blockForever(release) }, leaktest.Ops(200), leaktest.Settle(50*time.Millisecond))
-	mustFail(t, rec, "goroutines: 200 started by op are still running", "leaktest_test.blockForever [chan receive]")
+	leaktest.Check(rec, func() { go blockForever(release) }, leaktest.Ops(scaled(200)), leaktest.Settle(50*time.Millisecond))
+	mustFail(t, rec, fmt.Sprintf("goroutines: %d started by op are still running", scaled(200)), "leaktest_test.blockForever [chan receive]")
 	t.Log(rec.failure())
 }
 
@@ -99,15 +110,15 @@ func TestGoroutineLeakTwoGenerationsDown(t *testing.T) {
 		done := make(chan struct{})
 		go func() { go blockForever(release); close(done) }()
 		<-done
-	}, leaktest.Ops(100), leaktest.Settle(50*time.Millisecond))
-	mustFail(t, rec, "goroutines: 100 started by op", "leaktest_test.blockForever")
+	}, leaktest.Ops(scaled(100)), leaktest.Settle(50*time.Millisecond))
+	mustFail(t, rec, fmt.Sprintf("goroutines: %d started by op", scaled(100)), "leaktest_test.blockForever")
 }
 
 // A leak below the limit passes; the same leak above it fails.
 func TestLimitsAreHonoured(t *testing.T) {
 	var r retainer
 	rec := &recorder{TB: t}
-	leaktest.Check(rec, r.retain64, leaktest.Ops(2000), leaktest.MaxRetainedPerOp(128))
+	leaktest.Check(rec, r.retain64, leaktest.Ops(scaled(2000)), leaktest.MaxRetainedPerOp(128))
 	if msg := rec.failure(); msg != "" {
 		t.Errorf("64 B/op under a 128 B/op limit failed:\n%s", msg)
 	}
@@ -120,14 +131,17 @@ func TestLimitsAreHonoured(t *testing.T) {
 			go blockForever(release)
 		}
 		i++
-	}, leaktest.Ops(400), leaktest.MaxGoroutinesPerOp(0.5), leaktest.Settle(10*time.Millisecond))
+	}, leaktest.Ops(scaled(400)), leaktest.MaxGoroutinesPerOp(0.5), leaktest.Settle(10*time.Millisecond))
 	if msg := rec.failure(); msg != "" {
 		t.Errorf("0.25 goroutines/op under a 0.5 limit failed:\n%s", msg)
 	}
 }
 
-// sink defeats escape analysis so that clean ops really allocate.
-var sink []byte
+// sink defeats escape analysis so that clean ops really allocate; it is
+// shared by parallel tests, hence atomic.
+var sink atomic.Pointer[byte]
+
+func keep(b []byte) { sink.Store(&b[0]) }
 
 // boundedCache keeps the last 64 values: it fills during warm-up and then
 // holds steady, which must not count as a leak.
@@ -150,13 +164,13 @@ func (c *boundedCache) put() {
 
 func TestCleanGarbageOnly(t *testing.T) {
 	t.Parallel()
-	leaktest.Check(t, func() { sink = make([]byte, 256) }, leaktest.Ops(10000))
+	leaktest.Check(t, func() { keep(make([]byte, 256)) }, leaktest.Ops(scaled(10000)))
 }
 
 func TestCleanBoundedCache(t *testing.T) {
 	t.Parallel()
 	c := &boundedCache{items: map[int][]byte{}}
-	leaktest.Check(t, c.put, leaktest.Ops(5000))
+	leaktest.Check(t, c.put, leaktest.Ops(scaled(5000)))
 }
 
 // Goroutines that finish a little later than the op returns are not leaks.
@@ -168,7 +182,7 @@ func TestCleanShortLivedGoroutines(t *testing.T) {
 			time.Sleep(200 * time.Microsecond)
 			results <- make([]byte, 64)
 		}()
-	}, leaktest.Ops(500))
+	}, leaktest.Ops(scaled(500)))
 }
 
 func TestCleanSyncPool(t *testing.T) {
@@ -176,9 +190,9 @@ func TestCleanSyncPool(t *testing.T) {
 	pool := sync.Pool{New: func() any { return make([]byte, 4096) }}
 	leaktest.Check(t, func() {
 		b := pool.Get().([]byte)
-		sink = b[:10]
+		keep(b[:10])
 		pool.Put(b)
-	}, leaktest.Ops(5000))
+	}, leaktest.Ops(scaled(5000)))
 }
 
 // Leaky neighbours running in parallel must not fail clean tests: each
@@ -192,13 +206,13 @@ func TestCleanBesideParallelLeaks(t *testing.T) {
 			t.Parallel()
 			var r retainer
 			rec := &recorder{TB: t}
-			leaktest.Check(rec, r.retain64, leaktest.Ops(2000))
+			leaktest.Check(rec, r.retain64, leaktest.Ops(scaled(2000)))
 			mustFail(t, rec, "(*retainer).retain64")
 		})
 		t.Run(fmt.Sprintf("leaky-goroutines-%d", i), func(t *testing.T) {
 			t.Parallel()
 			rec := &recorder{TB: t}
-			leaktest.Check(rec, func() { go blockForever(release) }, leaktest.Ops(300), leaktest.Settle(50*time.Millisecond))
+			leaktest.Check(rec, func() { go blockForever(release) }, leaktest.Ops(scaled(300)), leaktest.Settle(50*time.Millisecond))
 			mustFail(t, rec, "blockForever")
 		})
 		t.Run(fmt.Sprintf("clean-%d", i), func(t *testing.T) {
@@ -207,9 +221,9 @@ func TestCleanBesideParallelLeaks(t *testing.T) {
 			leaktest.Check(t, func() {
 				c.put()
 				done := make(chan struct{})
-				go func() { sink = make([]byte, 32); close(done) }()
+				go func() { keep(make([]byte, 32)); close(done) }()
 				<-done
-			}, leaktest.Ops(2000))
+			}, leaktest.Ops(scaled(2000)))
 		})
 	}
 }
@@ -222,7 +236,7 @@ func TestCleanMicrosecondOpOverhead(t *testing.T) {
 		for i := range 300 { // about a microsecond of work
 			buf[i%64] += byte(i)
 		}
-		sink = make([]byte, 32)
+		keep(make([]byte, 32))
 	}
 	start := time.Now()
 	for range 12000 {
@@ -230,7 +244,7 @@ func TestCleanMicrosecondOpOverhead(t *testing.T) {
 	}
 	alone := time.Since(start)
 	start = time.Now()
-	leaktest.Check(t, op, leaktest.Ops(10000))
+	leaktest.Check(t, op, leaktest.Ops(scaled(10000)))
 	checked := time.Since(start)
 	t.Logf("12,000 calls of the op alone (10,000 + warm-up): %v; under Check: %v; added: %v", alone, checked, checked-alone)
 }
