@@ -34,6 +34,11 @@
 // the same function, that heap cannot be told apart and the report says so
 // instead of counting it.
 //
+// Per-goroutine state the runtime keeps for reuse after a goroutine exits
+// (its g, its sleep timer, sudogs) is not counted as the operation's heap:
+// it follows the peak number of goroutines alive at once, and goroutines
+// that stay are caught by the goroutine check.
+//
 // # Costs and caveats
 //
 // While a Check runs, runtime.MemProfileRate is 1 (every allocation of the

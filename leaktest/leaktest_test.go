@@ -170,7 +170,7 @@ func TestCleanGarbageOnly(t *testing.T) {
 func TestCleanBoundedCache(t *testing.T) {
 	t.Parallel()
 	c := &boundedCache{items: map[int][]byte{}}
-	leaktest.Check(t, c.put, leaktest.Ops(scaled(5000)))
+	leaktest.Check(t, c.put, leaktest.Ops(scaled(5000)), leaktest.Warmup(100)) // past its 64 items
 }
 
 // Goroutines that finish a little later than the op returns are not leaks.
@@ -223,7 +223,7 @@ func TestCleanBesideParallelLeaks(t *testing.T) {
 				done := make(chan struct{})
 				go func() { keep(make([]byte, 32)); close(done) }()
 				<-done
-			}, leaktest.Ops(scaled(2000)))
+			}, leaktest.Ops(scaled(2000)), leaktest.Warmup(100)) // past the cache's 64 items
 		})
 	}
 }

@@ -30,7 +30,12 @@ type stackInfo struct {
 	slot      int    // the slot frame on the stack, -1 when none
 	entry     string // outermost function: the goroutine's entry
 	truncated bool   // the stack filled the record: its outer frames are lost
-	site      site
+	// runtimePool is set for allocations the runtime keeps per goroutine
+	// for reuse (g structs, their sleep timers, sudogs): their total
+	// follows the peak number of goroutines alive at once, not the number
+	// of operations, and goroutines that stay are caught as goroutines.
+	runtimePool bool
+	site        site
 }
 
 // site names where something was allocated or where a goroutine waits:
@@ -107,6 +112,7 @@ func (c *checker) info(k stackKey) *stackInfo {
 	}
 	si.entry = entryOf(fs)
 	si.site = c.siteOf(fs)
+	si.runtimePool = runtimePoolAlloc(fs)
 	c.stacks[k] = si
 	return si
 }
@@ -123,6 +129,29 @@ func slotIndex(fn string) (int, bool) {
 		return 0, false
 	}
 	return int(rest[0]-'0')*10 + int(rest[1]-'0'), true
+}
+
+// runtimePoolFuncs allocate what the runtime keeps for reuse once a
+// goroutine exits.
+var runtimePoolFuncs = map[string]bool{
+	"runtime.malg": true, "runtime.newproc1": true, "runtime.allgadd": true,
+	"runtime.acquireSudog": true,
+	"time.Sleep":           true, // the goroutine's own timer, kept with its g
+}
+
+// runtimePoolAlloc reports whether an allocation stack (leaf first) is the
+// runtime's per-goroutine state: a pool function among its leading
+// runtime frames.
+func runtimePoolAlloc(fs []frameName) bool {
+	for _, f := range fs {
+		if runtimePoolFuncs[f.fn] {
+			return true
+		}
+		if !strings.HasPrefix(f.fn, "runtime.") && !strings.HasPrefix(f.fn, "internal/runtime/") {
+			return false
+		}
+	}
+	return false
 }
 
 // entryOf is the function a goroutine started in: the outermost frame

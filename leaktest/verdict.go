@@ -70,6 +70,8 @@ func (c *checker) judge(ms []measurement) verdict {
 	attribute := func(k stackKey) (attribution, *stackInfo) {
 		si := c.info(k)
 		switch {
+		case si.runtimePool:
+			return notOurs, si
 		case si.slot == c.slot:
 			return ours, si
 		case si.slot >= 0:
