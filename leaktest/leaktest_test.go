@@ -63,7 +63,7 @@ func (r *retainer) retain64() {
 // either size.
 func scaled(n int) int {
 	if testing.Short() {
-		return max(n/10, 100)
+		return max(n/10, 300)
 	}
 	return n
 }

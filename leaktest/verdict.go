@@ -203,7 +203,7 @@ func (c *checker) report(v verdict) string {
 		if !v.heapFail {
 			fmt.Fprintf(&b, "heap: within the limit (%.1f B/op, limit %g B/op)\n", v.heapFit.Slope, c.cfg.maxRetained)
 		} else {
-			fmt.Fprintf(&b, "goroutines: within the limit (%+d)\n", v.goroutineGrown)
+			fmt.Fprintf(&b, "goroutines: within the limit (%+d; per round: %s)\n", v.goroutineGrown, formatSeries(v.goroutines, false))
 		}
 	}
 	c.writeNotes(&b, v)
