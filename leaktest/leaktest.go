@@ -82,8 +82,9 @@ const (
 	// stay: none.
 	DefaultMaxGoroutinesPerOp = 0
 	// DefaultSettle is how long Check waits, when the last measurement
-	// exceeds a limit, for goroutines still finishing their work to exit
-	// before it judges.
+	// exceeds a limit, re-measuring, for goroutines still finishing their
+	// work (and what they hold) to go before it fails the test: a leak's
+	// failure comes that much later.
 	DefaultSettle = 2 * time.Second
 )
 
@@ -120,8 +121,8 @@ func MaxGoroutinesPerOp(n float64) Option {
 	return optionFunc(func(c *config) { c.maxGoroutines = n })
 }
 
-// Settle sets how long Check waits for goroutines still winding down
-// before it fails (DefaultSettle).
+// Settle sets how long Check waits for goroutines still winding down,
+// and what they hold, before it fails (DefaultSettle).
 func Settle(d time.Duration) Option { return optionFunc(func(c *config) { c.settle = d }) }
 
 // OwnCode sets the function-name prefixes (module or package paths) that
