@@ -71,6 +71,10 @@ type LoadOptions struct {
 	// within Timeout.
 	Duration time.Duration
 	Requests int64
+	// FirstSeq is the sequence number of the first request: runs that
+	// continue one another (rounds of 'leaklab check') keep sending new
+	// keys instead of starting over at 0.
+	FirstSeq int64
 	// Rate, when positive, selects the open model at that many requests per
 	// second; zero is the closed model.
 	Rate float64

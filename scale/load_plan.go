@@ -37,6 +37,7 @@ type loadPlan struct {
 	requests    int64
 	rate        float64
 	timeout     time.Duration
+	firstSeq    int64
 	// request is the whole request (head and body); when the URL has
 	// placeholders, requestParts are the pieces between them.
 	request      []byte
@@ -49,6 +50,7 @@ func newLoadPlan(ctx context.Context, o LoadOptions) (*loadPlan, error) {
 	p := &loadPlan{
 		rawURL: o.URL, method: o.Method, connections: o.Connections, duration: o.Duration,
 		requests: o.Requests, rate: o.Rate, timeout: o.Timeout, keepAlive: !o.DisableKeepAlive,
+		firstSeq: o.FirstSeq,
 	}
 	if p.method == "" {
 		p.method = http.MethodGet
@@ -255,6 +257,7 @@ func (p *loadPlan) buildRequest(u *url.URL, header http.Header, body []byte) err
 
 // appendRequest appends request number seq to buf.
 func (p *loadPlan) appendRequest(buf []byte, seq int64) []byte {
+	seq += p.firstSeq
 	for i, part := range p.requestParts {
 		if i > 0 {
 			buf = strconv.AppendInt(buf, seq, 10)

@@ -31,6 +31,17 @@ type LoadReport struct {
 	CPUSeconds           float64           `json:"generator_cpu_seconds"`
 	CPUSecondsPerRequest float64           `json:"generator_cpu_seconds_per_request"`
 	Interrupted          bool              `json:"interrupted,omitempty"`
+	Thresholds           []ThresholdReport `json:"thresholds,omitempty"`
+}
+
+// ThresholdReport is one --threshold, checked at the end of the run.
+type ThresholdReport struct {
+	Expr   string  `json:"expr"`
+	Metric string  `json:"metric"`
+	Limit  float64 `json:"limit"`
+	Actual float64 `json:"actual"`
+	Passed bool    `json:"passed"`
+	Why    string  `json:"why,omitempty"`
 }
 
 // LoadSchedule says how well the open model kept its schedule.

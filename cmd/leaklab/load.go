@@ -33,6 +33,7 @@ type loadOptions struct {
 	insecure    bool
 	allowRemote bool
 	procs       int
+	thresholds  []string
 	// durationSet tells an explicit -d from the default, which a count
 	// bound replaces.
 	durationSet bool
@@ -64,6 +65,9 @@ loopback targets unless --allow-remote.`,
   # 500 requests/s for 30 seconds, latency measured from the schedule
   leaklab load --rate 500 -d 30s 'http://127.0.0.1:8080/product?id={i}'
 
+  # fail a CI job (exit 3) when the service is too slow or fails too often
+  leaklab load -d 30s --threshold 'p99<200ms' --threshold 'errors<1%' http://127.0.0.1:8080/
+
   # exactly 1000 POSTs with a JSON body, as JSON
   leaklab load -n 1000 -m POST -H 'Content-Type: application/json' \
       --body '{"user":42}' http://127.0.0.1:8080/login --output json`,
@@ -91,6 +95,7 @@ loopback targets unless --allow-remote.`,
 	fl.BoolVar(&opts.noKeepAlive, "no-keepalive", false, "open a new connection for every request")
 	fl.BoolVar(&opts.insecure, "insecure", false, "do not verify the server's TLS certificate")
 	fl.BoolVar(&opts.allowRemote, "allow-remote", false, "allow a target that is not a loopback address")
+	fl.StringArrayVar(&opts.thresholds, "threshold", nil, "pass/fail condition checked at the end, e.g. p99<200ms, errors<1%, rps>1000 (repeatable; exit 3 when one fails)")
 	fl.IntVar(&opts.procs, "procs", 0, "CPUs the generator may use at once (GOMAXPROCS; 0: all), like wrk's -t")
 	return cmd
 }
@@ -164,6 +169,11 @@ func loadRun(ctx context.Context, f *factory, opts *loadOptions, url string) err
 	if err != nil {
 		return err
 	}
+	// A threshold that does not parse stops the command before any load.
+	thresholds, err := scale.ParseThresholds(opts.thresholds)
+	if err != nil {
+		return &usageError{err: err}
+	}
 	if opts.procs > 0 {
 		// Leaves the other CPUs to a target on the same machine.
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(opts.procs))
@@ -183,7 +193,20 @@ func loadRun(ctx context.Context, f *factory, opts *loadOptions, url string) err
 	}
 	// An interrupted run still reports what it measured, as wrk and hey do.
 	report := res.Report()
-	if err := f.render(report, res.WriteText); err != nil {
+	checked := scale.CheckThresholds(thresholds, res)
+	failed := 0
+	for _, c := range checked {
+		report.Thresholds = append(report.Thresholds, scale.ThresholdReport{Expr: c.Expr, Metric: c.Metric, Limit: c.Limit, Actual: c.Actual, Passed: c.Passed, Why: c.Why})
+		if !c.Passed {
+			failed++
+		}
+	}
+	if err := f.render(report, func(w io.Writer) error {
+		if err := res.WriteText(w); err != nil {
+			return err
+		}
+		return scale.WriteThresholds(w, checked)
+	}); err != nil {
 		return err
 	}
 	// Interrupted or not, a run in which nothing answered is a failure (an
@@ -193,6 +216,8 @@ func loadRun(ctx context.Context, f *factory, opts *loadOptions, url string) err
 		return fmt.Errorf("no request got a response (%s); is the server up at %s?", res.ErrorSummary(), res.URL)
 	case res.Interrupted && res.Responses == 0:
 		return fmt.Errorf("interrupted before any request got a response; is the server at %s answering?", res.URL)
+	case failed > 0:
+		return &foundError{what: fmt.Sprintf("%d of %d thresholds failed", failed, len(checked))}
 	}
 	return nil
 }
