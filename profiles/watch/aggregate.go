@@ -25,8 +25,15 @@ const WholeHeap = "(whole heap)"
 const maxNodes = 2000
 
 // minExplained is the share of a node's growth that suspects already
-// named below it must explain for the node to add nothing.
-const minExplained = 0.5
+// named below it must explain for the node to add nothing: a node whose
+// growth comes mostly from one named site is that site's, but a site that
+// happens to pass among several that grow together (a sampled site's share
+// wanders) must not hide where they come together.
+const minExplained = 0.8
+
+// mostlyExplained is the share that makes a growing node decided (not
+// left undecided) once suspects below it are named.
+const mostlyExplained = 0.5
 
 // nodeSample accumulates, during one heap snapshot, a node's values.
 type nodeSample struct {
@@ -192,10 +199,9 @@ func namedOf(suspects []Suspect, confidences ...string) []named {
 	return out
 }
 
-// explains says whether what is already named explains at least
-// minExplained of a node's growth: the named growth whose sites all lie
-// below the node.
-func explains(already []named, parts []Part, growth float64) bool {
+// explains says whether what is already named explains at least share
+// of a node's growth: the named growth whose sites all lie below the node.
+func explains(already []named, parts []Part, growth, share float64) bool {
 	in := map[string]bool{}
 	for _, p := range parts {
 		in[p.Function] = true
@@ -213,7 +219,7 @@ func explains(already []named, parts []Part, growth float64) bool {
 			explained += a.growth
 		}
 	}
-	return explained >= minExplained*growth
+	return explained >= share*growth
 }
 
 // nodeSuspects judges the call-graph nodes and returns those whose growth
@@ -247,7 +253,7 @@ func (d *Detector) nodeSuspects(sites []Suspect) []Suspect {
 	})
 	var out []Suspect
 	for _, c := range cands {
-		if c.growth <= 0 || explains(accepted, c.parts, c.growth) {
+		if c.growth <= 0 || explains(accepted, c.parts, c.growth, minExplained) {
 			continue
 		}
 		c.s.Parts = c.parts

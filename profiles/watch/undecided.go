@@ -46,7 +46,7 @@ func (d *Detector) Undecided(suspects []Suspect) []SiteTrend {
 			return
 		}
 		if st.partsLast != nil {
-			if parts, growth := partsOf(st); growth > 0 && explains(already, parts, growth) {
+			if parts, growth := partsOf(st); growth > 0 && explains(already, parts, growth, mostlyExplained) {
 				return
 			}
 		}

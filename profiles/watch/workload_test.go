@@ -57,7 +57,7 @@ func serveWorkload(mode string) {
 	case "slowleak":
 		go leakSmallObjects(2 << 20) // 2 MiB a minute: four samples a minute
 	case "diffuse":
-		go dispatchRequests(6 << 20) // 6 MB a minute retained, over four sites below one index
+		go dispatchRequests(8 << 20) // 8 MiB a minute retained, over four sites below one index (2 MiB each)
 	case "goroutineleak":
 		// At the same site as healthy jobs that come and go at random,
 		// one job in two seconds never returns: 30 a minute.
@@ -370,8 +370,12 @@ func TestFindsGoroutineLeakIn20Seconds(t *testing.T) {
 // Growth spread over four allocation sites below one index, each too slow
 // for its own samples, under a router that allocates eight times as much
 // garbage on the same stacks: watch names the index (where the growth
-// comes together), lists its parts, and never the router. As for the
-// small heap leak, a miss gets one more watch on a fresh workload.
+// comes together), lists its parts, and never the router. Each of the
+// four sites is about four samples a minute, so whether one watch can
+// judge the index is chance too: 7 of the first 8 watches named it on the
+// shared development machine (go test -run TestNamesDiffuse -count=4,
+// twice), so a miss gets up to two more watches on fresh workloads (three
+// misses in a row: about 0.2% at that rate; a broken detector misses all).
 func TestNamesDiffuseGrowthWhereItComesTogether(t *testing.T) {
 	if testing.Short() {
 		t.Skip("watches for a minute; skipped with -short")
@@ -386,12 +390,12 @@ func TestNamesDiffuseGrowthWhereItComesTogether(t *testing.T) {
 			}
 		}
 		s, found := findSuspect(rep, watch.KindHeap, want)
-		if !found && attempt == 1 {
-			t.Logf("watch 1 did not name the index: %v; top growing %+v", suspectNames(rep), rep.TopGrowing)
+		if !found && attempt < 3 {
+			t.Logf("watch %d did not name the index: %v; top growing %+v", attempt, suspectNames(rep), rep.TopGrowing)
 			continue
 		}
 		if !found {
-			t.Fatalf("%s not among the suspects %v in two watches; top growing %+v", want, suspectNames(rep), rep.TopGrowing)
+			t.Fatalf("%s not among the suspects %v in three watches; top growing %+v", want, suspectNames(rep), rep.TopGrowing)
 		}
 		t.Logf("found by watch %d: %s %+v parts %+v", attempt, s.Confidence, s.Evidence, s.Parts)
 		if !s.Aggregated || len(s.Parts) < 2 {
