@@ -226,20 +226,30 @@ func TestWatchHTMLInChromium(t *testing.T) {
 	}
 }
 
+// The demo's 16-second watch rests on the goroutines that a service under
+// load leaves behind, in the test's own process: on a starved machine (the
+// race detector beside other packages' tests) one demo in CI saw too few
+// of them. As for the catalog's watches, a miss gets one more demo, so the
+// test fails on a broken demo, not on one starved run.
 func TestDemo(t *testing.T) {
 	t.Parallel()
-	out, errOut, code := leaklabIn(t, t.TempDir(), "demo", "--for", "16s", "--every", "2s", "--output", "json")
-	var rep watchJSON
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
-		t.Fatalf("exit %d, %v\nstdout: %s\nstderr: %s", code, err, out, errOut)
-	}
 	svc, _ := leaks.Lookup(demoService)
-	for _, s := range rep.Suspects {
-		if s.Function == svc.Culprit {
-			return
+	var suspects any
+	for attempt := 1; attempt <= 2; attempt++ {
+		out, errOut, code := leaklabIn(t, t.TempDir(), "demo", "--for", "16s", "--every", "2s", "--output", "json")
+		var rep watchJSON
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
+			t.Fatalf("exit %d, %v\nstdout: %s\nstderr: %s", code, err, out, errOut)
 		}
+		for _, s := range rep.Suspects {
+			if s.Function == svc.Culprit {
+				return
+			}
+		}
+		t.Logf("demo %d did not name %s: %+v", attempt, svc.Culprit, rep.Suspects)
+		suspects = rep.Suspects
 	}
-	t.Errorf("the demo did not name %s: %+v", svc.Culprit, rep.Suspects)
+	t.Errorf("two demos did not name %s: %+v", svc.Culprit, suspects)
 }
 
 func TestExerciseFlow(t *testing.T) {

@@ -420,7 +420,7 @@ func TestForwardToAnotherCollector(t *testing.T) {
 		Every:    200 * time.Millisecond, Forward: downstream.url,
 	}, false)
 	target := PushTargetPrefix + "abandoned-worker"
-	testbin.WaitFor(t, 30*time.Second, "the downstream collector to store forwarded heap and goroutine profiles", func() bool {
+	testbin.WaitFor(t, 90*time.Second, "the downstream collector to store forwarded heap and goroutine profiles", func() bool {
 		return len(list(t, downstream.store, profiles.Filter{Target: target, Type: profiles.TypeHeap})) > 0 &&
 			len(list(t, downstream.store, profiles.Filter{Target: target, Type: profiles.TypeGoroutine})) > 0
 	})
