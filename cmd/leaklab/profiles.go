@@ -121,13 +121,7 @@ func newCmdProfilesLs(f *factory) *cobra.Command {
 				return err
 			}
 			entries := profiles.ListingOf(metas)
-			return f.render(entries, func(w io.Writer) error {
-				if len(entries) == 0 {
-					_, err := fmt.Fprintf(w, "no stored profiles match (store: %s)\n", store.Dir())
-					return err
-				}
-				return entries.WriteText(w)
-			})
+			return f.render(entries, func(w io.Writer) error { return entries.WriteMatches(w, store.Dir()) })
 		},
 	}
 	ff.register(cmd)
@@ -175,28 +169,12 @@ func newCmdProfilesRm(f *factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			// Resolve every ID first, so a typo removes nothing.
-			ids := make([]string, len(args))
-			for i, a := range args {
-				if ids[i], err = store.Resolve(a); err != nil {
-					return err
-				}
-			}
-			var removed []profiles.Meta
-			for _, id := range ids {
-				m, err := store.Remove(id)
-				if err != nil {
-					return err
-				}
-				removed = append(removed, m)
+			removed, err := store.RemoveAll(args)
+			if err != nil {
+				return err
 			}
 			entries := profiles.ListingOf(removed)
-			return f.render(entries, func(w io.Writer) error {
-				for _, e := range entries {
-					fmt.Fprintf(w, "removed %s\n", e.ID)
-				}
-				return nil
-			})
+			return f.render(entries, entries.WriteRemoved)
 		},
 	}
 }
@@ -244,17 +222,7 @@ captures that were killed half-way.`,
 				return err
 			}
 			entries := profiles.ListingOf(removed)
-			return f.render(entries, func(w io.Writer) error {
-				verb := "removed"
-				if dryRun {
-					verb = "would remove"
-				}
-				for _, e := range entries {
-					fmt.Fprintf(w, "%s %s\n", verb, e.ID)
-				}
-				_, err := fmt.Fprintf(w, "%s %d profiles\n", verb, len(entries))
-				return err
-			})
+			return f.render(entries, func(w io.Writer) error { return entries.WritePruned(w, dryRun) })
 		},
 	}
 	ff.register(cmd)
