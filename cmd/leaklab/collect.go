@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/leaklab/leaklab/internal/bytesize"
@@ -119,8 +116,8 @@ to finish, and nothing half-written ever appears in the store.`,
 	fl.BoolVar(&opts.public, "public", false, "allow a non-loopback --listen (anyone reaching it can push)")
 	fl.StringVar(&opts.forward, "forward", "", "also send every profile to this Pyroscope base URL")
 	fl.StringVar(&opts.fwdTenant, "forward-tenant", "", "with --forward, the tenant ID sent as "+collect.TenantHeader+" (multi-tenant Pyroscope)")
-	fl.StringVar(&opts.fwdUser, "forward-user", "", "with --forward, the basic-auth user; the password comes from $"+forwardPasswordEnv+" or --forward-password-file")
-	fl.StringVar(&opts.fwdPassFile, "forward-password-file", "", "file holding the basic-auth password for --forward-user (instead of $"+forwardPasswordEnv+")")
+	fl.StringVar(&opts.fwdUser, "forward-user", "", "with --forward, the basic-auth user; the password comes from $"+collect.ForwardPasswordEnv+" or --forward-password-file")
+	fl.StringVar(&opts.fwdPassFile, "forward-password-file", "", "file holding the basic-auth password for --forward-user (instead of $"+collect.ForwardPasswordEnv+")")
 	fl.BoolVar(&opts.noStore, "no-store", false, "do not write the local store (with --forward: forward only)")
 	fl.StringVar(&opts.retain, "retain", "7d", "remove collected profiles older than this (e.g. 36h, 7d; 0 keeps them)")
 	fl.StringVar(&opts.maxStoreSize, "max-store-size", "1GiB", "remove the oldest collected profiles above this total size (0: no limit)")
@@ -143,7 +140,7 @@ type collectStarted struct {
 }
 
 func collectRun(ctx context.Context, f *factory, opts *collectOptions) error {
-	opts.fwdPassEnv = f.getenv(forwardPasswordEnv)
+	opts.fwdPassEnv = f.getenv(collect.ForwardPasswordEnv)
 	co, err := opts.toOptions()
 	if err != nil {
 		return err
@@ -251,7 +248,8 @@ func (opts *collectOptions) toOptions() (collect.Options, error) {
 	if err := co.Check(); err != nil {
 		return co, err
 	}
-	if co.ForwardAuth, err = opts.forwardAuth(); err != nil {
+	creds := collect.ForwardCredentials{Forward: opts.forward, Tenant: opts.fwdTenant, User: opts.fwdUser, PasswordFile: opts.fwdPassFile, PasswordEnv: opts.fwdPassEnv}
+	if co.ForwardAuth, err = creds.Auth(); err != nil {
 		return co, err
 	}
 	switch {
@@ -261,47 +259,4 @@ func (opts *collectOptions) toOptions() (collect.Options, error) {
 		co.Discover = collect.PrometheusTargets{URL: opts.prometheus, Jobs: opts.jobs}
 	}
 	return co, nil
-}
-
-// forwardPasswordEnv holds the --forward-user password: the command line
-// is readable by every user of the machine (ps, /proc), the environment
-// and a file are not.
-const forwardPasswordEnv = "LEAKLAB_FORWARD_PASSWORD"
-
-// forwardAuth gathers the forward target's tenant and credentials.
-func (opts *collectOptions) forwardAuth() (collect.ForwardAuth, error) {
-	auth := collect.ForwardAuth{Tenant: opts.fwdTenant, User: opts.fwdUser}
-	if opts.forward == "" {
-		if opts.fwdTenant != "" || opts.fwdUser != "" || opts.fwdPassFile != "" {
-			return auth, usageErrorf("--forward-tenant, --forward-user and --forward-password-file need --forward")
-		}
-		return auth, nil
-	}
-	// A URL with credentials in it is refused by collect.Options.Check.
-	envPass := opts.fwdPassEnv
-	inEnv := envPass != "" // set but empty counts as unset
-	switch {
-	case opts.fwdPassFile != "" && opts.fwdUser == "":
-		return auth, usageErrorf("--forward-password-file needs --forward-user")
-	case opts.fwdUser == "":
-		return auth, nil // a password left in the environment is not used
-	case opts.fwdPassFile != "" && inEnv:
-		return auth, usageErrorf("the password is given twice, in $%s and --forward-password-file: keep one", forwardPasswordEnv)
-	case opts.fwdPassFile != "":
-		b, err := os.ReadFile(opts.fwdPassFile)
-		if err != nil {
-			return auth, fmt.Errorf("cannot read --forward-password-file: %w", err)
-		}
-		// Files written by editors and echo end in a newline that is not
-		// part of the password.
-		auth.Password = strings.TrimRight(string(b), "\r\n")
-		if auth.Password == "" {
-			return auth, fmt.Errorf("--forward-password-file %s is empty", opts.fwdPassFile)
-		}
-	case !inEnv:
-		return auth, usageErrorf("--forward-user %s needs a password: set $%s or give --forward-password-file", opts.fwdUser, forwardPasswordEnv)
-	default:
-		auth.Password = envPass
-	}
-	return auth, nil
 }
