@@ -145,15 +145,6 @@ func collectRun(ctx context.Context, f *factory, opts *collectOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.targets != "" && opts.prometheus != "" {
-		return usageErrorf("give --targets or --prometheus, not both")
-	}
-	if opts.noStore && opts.forward == "" {
-		return usageErrorf("--no-store needs --forward: the profiles must go somewhere")
-	}
-	if opts.targets == "" && opts.prometheus == "" && opts.listen == "" {
-		return usageErrorf("nothing to collect: give --targets, --prometheus, or a --listen address for pushes")
-	}
 	level := slog.LevelInfo
 	if opts.quiet {
 		level = slog.LevelWarn
@@ -206,57 +197,12 @@ func collectRun(ctx context.Context, f *factory, opts *collectOptions) error {
 }
 
 func (opts *collectOptions) toOptions() (collect.Options, error) {
-	co := collect.Options{
-		Types: opts.types, Every: opts.every, Timeout: opts.timeout, NoGC: opts.noGC, Concurrency: opts.concurrency,
-		Refresh: opts.refresh, Forward: opts.forward, Grace: opts.grace,
-	}
-	switch {
-	case opts.every <= 0:
-		return co, usageErrorf("--every must be more than zero")
-	case opts.duration < 0:
-		return co, usageErrorf("--for must not be negative")
-	case opts.concurrency < 1:
-		return co, usageErrorf("--concurrency must be at least 1")
-	case opts.detectWindow < 0:
-		return co, usageErrorf("--detect-window must not be negative (0 turns detection off)")
-	case opts.maxSuspects < 1:
-		return co, usageErrorf("--max-suspects-per-target must be at least 1")
-	case opts.detectWindow > 0 && opts.detectWindow < 5*opts.every:
-		return co, usageErrorf("--detect-window (%s) must hold at least 5 captures of --every (%s)", opts.detectWindow, opts.every)
-	}
-	co.Detect = collect.Detection{Window: opts.detectWindow, MaxSuspectsPerTarget: opts.maxSuspects}
-	if opts.shard != "" {
-		sh, err := collect.ParseShard(opts.shard)
-		if err != nil {
-			return co, usageErrorf("--shard: %v", err)
-		}
-		co.Shard = sh
-	}
-	var err error
-	if opts.retain != "0" {
-		if co.Retention.MaxAge, err = parseDays(opts.retain); err != nil {
-			return co, usageErrorf("--retain: %v (want e.g. 36h or 7d)", err)
-		}
-	}
-	if co.Retention.MaxBytes, err = bytesize.Parse(opts.maxStoreSize); err != nil {
-		return co, usageErrorf("--max-store-size: %v", err)
-	}
-	if co.MaxPushBytes, err = bytesize.Parse(opts.maxPushSize); err != nil || co.MaxPushBytes == 0 {
-		return co, usageErrorf("--max-push-size %q: want a size such as 16MiB", opts.maxPushSize)
-	}
-	// Types, intervals and the forward URL are collect's to check.
-	if err := co.Check(); err != nil {
-		return co, err
-	}
-	creds := collect.ForwardCredentials{Forward: opts.forward, Tenant: opts.fwdTenant, User: opts.fwdUser, PasswordFile: opts.fwdPassFile, PasswordEnv: opts.fwdPassEnv}
-	if co.ForwardAuth, err = creds.Auth(); err != nil {
-		return co, err
-	}
-	switch {
-	case opts.targets != "":
-		co.Discover = collect.FileTargets{Path: opts.targets}
-	case opts.prometheus != "":
-		co.Discover = collect.PrometheusTargets{URL: opts.prometheus, Jobs: opts.jobs}
-	}
-	return co, nil
+	return collect.CommandOptions{
+		Targets: opts.targets, Prometheus: opts.prometheus, Jobs: opts.jobs, Types: opts.types, Every: opts.every,
+		For: opts.duration, Timeout: opts.timeout, NoGC: opts.noGC, Concurrency: opts.concurrency, Refresh: opts.refresh,
+		Listen: opts.listen, Forward: opts.forward, NoStore: opts.noStore, Retain: opts.retain,
+		MaxStore: opts.maxStoreSize, MaxPush: opts.maxPushSize, Grace: opts.grace,
+		Window: opts.detectWindow, MaxSuspects: opts.maxSuspects, Shard: opts.shard,
+		Credentials: collect.ForwardCredentials{Tenant: opts.fwdTenant, User: opts.fwdUser, PasswordFile: opts.fwdPassFile, PasswordEnv: opts.fwdPassEnv},
+	}.Options()
 }
