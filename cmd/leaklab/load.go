@@ -132,13 +132,8 @@ func loadRun(ctx context.Context, f *factory, opts *loadOptions, url string) err
 	// An interrupted run still reports what it measured, as wrk and hey do.
 	report := res.Report()
 	checked := scale.CheckThresholds(thresholds, res)
-	failed := 0
-	for _, c := range checked {
-		report.Thresholds = append(report.Thresholds, scale.ThresholdReport{Expr: c.Expr, Metric: c.Metric, Limit: c.Limit, Actual: c.Actual, Passed: c.Passed, Why: c.Why})
-		if !c.Passed {
-			failed++
-		}
-	}
+	var failed int
+	report.Thresholds, failed = scale.ThresholdReports(checked)
 	if err := f.render(report, func(w io.Writer) error {
 		if err := res.WriteText(w); err != nil {
 			return err
