@@ -55,6 +55,40 @@ func (l Listing) WriteText(w io.Writer) error {
 	return tw.Flush()
 }
 
+// WriteMatches writes the listing as a table, or, when it is empty, one
+// line saying no stored profile in storeDir matches.
+func (l Listing) WriteMatches(w io.Writer, storeDir string) error {
+	if len(l) == 0 {
+		_, err := fmt.Fprintf(w, "no stored profiles match (store: %s)\n", storeDir)
+		return err
+	}
+	return l.WriteText(w)
+}
+
+// WriteRemoved writes "removed ID", one line per profile removed.
+func (l Listing) WriteRemoved(w io.Writer) error {
+	for _, e := range l {
+		if _, err := fmt.Fprintf(w, "removed %s\n", e.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WritePruned writes what a prune removed (or, with dryRun, would
+// remove), one line per profile, then the count.
+func (l Listing) WritePruned(w io.Writer, dryRun bool) error {
+	verb := "removed"
+	if dryRun {
+		verb = "would remove"
+	}
+	for _, e := range l {
+		fmt.Fprintf(w, "%s %s\n", verb, e.ID)
+	}
+	_, err := fmt.Fprintf(w, "%s %d profiles\n", verb, len(l))
+	return err
+}
+
 // Shown is one profile shown: its metadata, its sample types and its top
 // functions by one sample type.
 type Shown struct {

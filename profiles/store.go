@@ -352,6 +352,28 @@ func (s *Store) Remove(id string) (Meta, error) {
 	return m, nil
 }
 
+// RemoveAll deletes the stored profiles with the given IDs (or unique ID
+// prefixes) and returns their metadata, in the order given. Every ID is
+// resolved first, so a typo in one removes nothing.
+func (s *Store) RemoveAll(ids []string) ([]Meta, error) {
+	full := make([]string, len(ids))
+	for i, id := range ids {
+		var err error
+		if full[i], err = s.Resolve(id); err != nil {
+			return nil, err
+		}
+	}
+	var removed []Meta
+	for _, id := range full {
+		m, err := s.Remove(id)
+		if err != nil {
+			return nil, err
+		}
+		removed = append(removed, m)
+	}
+	return removed, nil
+}
+
 // PruneOptions select what Prune removes.
 type PruneOptions struct {
 	Filter

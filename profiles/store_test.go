@@ -627,3 +627,37 @@ func TestLoadRefTargetAgo(t *testing.T) {
 		t.Error("user info taken for TARGET@AGO")
 	}
 }
+
+// RemoveAll resolves every ID before removing any, so one typo removes
+// nothing; otherwise it removes them all, in the order given.
+func TestStoreRemoveAll(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := range 3 {
+		m, err := s.Save(storedCopy(t, "heap-base.pb.gz", Meta{Target: "http://a:1", Type: TypeHeap, Time: now.Add(time.Duration(i) * time.Minute)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	if _, err := s.RemoveAll([]string{ids[0], "no-such-id"}); err == nil {
+		t.Fatal("RemoveAll with an unknown ID succeeded")
+	}
+	if all, _ := s.List(Filter{}); len(all) != 3 {
+		t.Fatalf("a typo removed something: %d left", len(all))
+	}
+	removed, err := s.RemoveAll([]string{ids[2], ids[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 2 || removed[0].ID != ids[2] || removed[1].ID != ids[0] {
+		t.Errorf("removed %+v, want %s then %s", removed, ids[2], ids[0])
+	}
+	if all, _ := s.List(Filter{}); len(all) != 1 || all[0].ID != ids[1] {
+		t.Errorf("left %+v, want only %s", all, ids[1])
+	}
+}

@@ -209,3 +209,15 @@ func WriteThresholds(w io.Writer, checked []ThresholdResult) error {
 	}
 	return nil
 }
+
+// ThresholdReports are checked as a LoadReport lists them, and how many
+// of them failed.
+func ThresholdReports(checked []ThresholdResult) (reports []ThresholdReport, failed int) {
+	for _, c := range checked {
+		reports = append(reports, ThresholdReport{Expr: c.Expr, Metric: c.Metric, Limit: c.Limit, Actual: c.Actual, Passed: c.Passed, Why: c.Why})
+		if !c.Passed {
+			failed++
+		}
+	}
+	return reports, failed
+}

@@ -96,3 +96,25 @@ func TestLoadFirstSeq(t *testing.T) {
 		t.Errorf("paths %v, want /k/100, /k/101, /k/102", got)
 	}
 }
+
+// ThresholdReports lists every checked threshold and counts the failed.
+func TestThresholdReports(t *testing.T) {
+	if reps, failed := ThresholdReports(nil); reps != nil || failed != 0 {
+		t.Errorf("no thresholds: %v, %d failed; want none (omitted from the JSON)", reps, failed)
+	}
+	ok, err := ParseThreshold("p99<100ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := ParseThreshold("errors<1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reps, failed := ThresholdReports([]ThresholdResult{
+		{Threshold: ok, Actual: 0.05, Passed: true},
+		{Threshold: bad, Actual: 3, Why: ""},
+	})
+	if failed != 1 || len(reps) != 2 || reps[0].Expr != "p99<100ms" || !reps[0].Passed || reps[1].Passed || reps[1].Actual != 3 || reps[1].Metric != "errors" {
+		t.Errorf("reports %+v, %d failed", reps, failed)
+	}
+}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/leaklab/leaklab/internal/atomicfile"
 	"io"
 	"time"
 
+	"github.com/leaklab/leaklab/internal/atomicfile"
+
 	"github.com/leaklab/leaklab/internal/bytesize"
-	"github.com/leaklab/leaklab/profiles"
 	"github.com/leaklab/leaklab/profiles/check"
 	"github.com/spf13/cobra"
 )
@@ -75,43 +75,13 @@ the service cannot be checked (it does not answer or serve /debug/pprof),
 }
 
 func checkRun(ctx context.Context, f *factory, opts *checkOptions, target string, goroutinesSet bool) error {
-	if opts.drive == "" {
-		return usageErrorf("--drive is required, e.g. --drive 'GET /product?id={i}'")
-	}
-	drive, err := check.ParseDrive(opts.drive)
+	co, err := check.CommandOptions{
+		Drive: opts.drive, Requests: opts.requests, Rounds: opts.rounds, Rate: opts.rate, Connections: opts.connections,
+		MaxRetained: opts.maxRetained, MaxGoroutines: opts.maxGoroutines, MaxGoroutinesSet: goroutinesSet,
+		Own: opts.own, AllowRemote: opts.allowRemote,
+	}.Options(ctx, target)
 	if err != nil {
-		return &usageError{err: err}
-	}
-	switch {
-	case opts.requests < 1:
-		return usageErrorf("-n must be at least 1")
-	case opts.rounds < 2:
-		return usageErrorf("--rounds must be at least 2 (a growth needs two measurements after the baseline)")
-	case opts.rate <= 0:
-		return usageErrorf("--rate must be positive (requests per second)")
-	case opts.connections < 1:
-		return usageErrorf("-c must be at least 1")
-	case opts.maxGoroutines < 0:
-		return usageErrorf("--max-goroutines-per-request cannot be negative")
-	}
-	maxRetained, err := bytesize.Parse(opts.maxRetained)
-	if err != nil {
-		return &usageError{err: fmt.Errorf("--max-retained-per-request: %w", err)}
-	}
-	co := check.Options{
-		Target: target, Drive: drive, Requests: opts.requests, Rounds: opts.rounds, Rate: opts.rate,
-		Connections: opts.connections, MaxRetainedPerRequest: float64(maxRetained),
-		MaxGoroutinesPerRequest: opts.maxGoroutines, AllowRemote: opts.allowRemote,
-	}
-	if goroutinesSet && opts.maxGoroutines == 0 {
-		co.MaxGoroutinesPerRequest = -1 // an explicit 0: none may stay
-	}
-	if maxRetained == 0 {
-		co.MaxRetainedPerRequest = 1e-9 // an explicit 0: any steady growth fails
-	}
-	co.Own = profiles.OwnCodeFor(opts.own...)
-	if len(opts.own) == 0 {
-		co.Own = profiles.OwnCodeFor(profiles.DetectModule(ctx, nil, target))
+		return err
 	}
 	if f.streams.ErrIsTerminal {
 		co.Progress = func(s string) { fmt.Fprintf(f.streams.ErrOut, "\r\033[K%s %s", time.Now().Format("15:04:05"), s) }

@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/leaklab/leaklab/internal/bytesize"
@@ -119,8 +116,8 @@ to finish, and nothing half-written ever appears in the store.`,
 	fl.BoolVar(&opts.public, "public", false, "allow a non-loopback --listen (anyone reaching it can push)")
 	fl.StringVar(&opts.forward, "forward", "", "also send every profile to this Pyroscope base URL")
 	fl.StringVar(&opts.fwdTenant, "forward-tenant", "", "with --forward, the tenant ID sent as "+collect.TenantHeader+" (multi-tenant Pyroscope)")
-	fl.StringVar(&opts.fwdUser, "forward-user", "", "with --forward, the basic-auth user; the password comes from $"+forwardPasswordEnv+" or --forward-password-file")
-	fl.StringVar(&opts.fwdPassFile, "forward-password-file", "", "file holding the basic-auth password for --forward-user (instead of $"+forwardPasswordEnv+")")
+	fl.StringVar(&opts.fwdUser, "forward-user", "", "with --forward, the basic-auth user; the password comes from $"+collect.ForwardPasswordEnv+" or --forward-password-file")
+	fl.StringVar(&opts.fwdPassFile, "forward-password-file", "", "file holding the basic-auth password for --forward-user (instead of $"+collect.ForwardPasswordEnv+")")
 	fl.BoolVar(&opts.noStore, "no-store", false, "do not write the local store (with --forward: forward only)")
 	fl.StringVar(&opts.retain, "retain", "7d", "remove collected profiles older than this (e.g. 36h, 7d; 0 keeps them)")
 	fl.StringVar(&opts.maxStoreSize, "max-store-size", "1GiB", "remove the oldest collected profiles above this total size (0: no limit)")
@@ -143,19 +140,10 @@ type collectStarted struct {
 }
 
 func collectRun(ctx context.Context, f *factory, opts *collectOptions) error {
-	opts.fwdPassEnv = f.getenv(forwardPasswordEnv)
+	opts.fwdPassEnv = f.getenv(collect.ForwardPasswordEnv)
 	co, err := opts.toOptions()
 	if err != nil {
 		return err
-	}
-	if opts.targets != "" && opts.prometheus != "" {
-		return usageErrorf("give --targets or --prometheus, not both")
-	}
-	if opts.noStore && opts.forward == "" {
-		return usageErrorf("--no-store needs --forward: the profiles must go somewhere")
-	}
-	if opts.targets == "" && opts.prometheus == "" && opts.listen == "" {
-		return usageErrorf("nothing to collect: give --targets, --prometheus, or a --listen address for pushes")
 	}
 	level := slog.LevelInfo
 	if opts.quiet {
@@ -209,99 +197,12 @@ func collectRun(ctx context.Context, f *factory, opts *collectOptions) error {
 }
 
 func (opts *collectOptions) toOptions() (collect.Options, error) {
-	co := collect.Options{
-		Types: opts.types, Every: opts.every, Timeout: opts.timeout, NoGC: opts.noGC, Concurrency: opts.concurrency,
-		Refresh: opts.refresh, Forward: opts.forward, Grace: opts.grace,
-	}
-	switch {
-	case opts.every <= 0:
-		return co, usageErrorf("--every must be more than zero")
-	case opts.duration < 0:
-		return co, usageErrorf("--for must not be negative")
-	case opts.concurrency < 1:
-		return co, usageErrorf("--concurrency must be at least 1")
-	case opts.detectWindow < 0:
-		return co, usageErrorf("--detect-window must not be negative (0 turns detection off)")
-	case opts.maxSuspects < 1:
-		return co, usageErrorf("--max-suspects-per-target must be at least 1")
-	case opts.detectWindow > 0 && opts.detectWindow < 5*opts.every:
-		return co, usageErrorf("--detect-window (%s) must hold at least 5 captures of --every (%s)", opts.detectWindow, opts.every)
-	}
-	co.Detect = collect.Detection{Window: opts.detectWindow, MaxSuspectsPerTarget: opts.maxSuspects}
-	if opts.shard != "" {
-		sh, err := collect.ParseShard(opts.shard)
-		if err != nil {
-			return co, usageErrorf("--shard: %v", err)
-		}
-		co.Shard = sh
-	}
-	var err error
-	if opts.retain != "0" {
-		if co.Retention.MaxAge, err = parseDays(opts.retain); err != nil {
-			return co, usageErrorf("--retain: %v (want e.g. 36h or 7d)", err)
-		}
-	}
-	if co.Retention.MaxBytes, err = bytesize.Parse(opts.maxStoreSize); err != nil {
-		return co, usageErrorf("--max-store-size: %v", err)
-	}
-	if co.MaxPushBytes, err = bytesize.Parse(opts.maxPushSize); err != nil || co.MaxPushBytes == 0 {
-		return co, usageErrorf("--max-push-size %q: want a size such as 16MiB", opts.maxPushSize)
-	}
-	// Types, intervals and the forward URL are collect's to check.
-	if err := co.Check(); err != nil {
-		return co, err
-	}
-	if co.ForwardAuth, err = opts.forwardAuth(); err != nil {
-		return co, err
-	}
-	switch {
-	case opts.targets != "":
-		co.Discover = collect.FileTargets{Path: opts.targets}
-	case opts.prometheus != "":
-		co.Discover = collect.PrometheusTargets{URL: opts.prometheus, Jobs: opts.jobs}
-	}
-	return co, nil
-}
-
-// forwardPasswordEnv holds the --forward-user password: the command line
-// is readable by every user of the machine (ps, /proc), the environment
-// and a file are not.
-const forwardPasswordEnv = "LEAKLAB_FORWARD_PASSWORD"
-
-// forwardAuth gathers the forward target's tenant and credentials.
-func (opts *collectOptions) forwardAuth() (collect.ForwardAuth, error) {
-	auth := collect.ForwardAuth{Tenant: opts.fwdTenant, User: opts.fwdUser}
-	if opts.forward == "" {
-		if opts.fwdTenant != "" || opts.fwdUser != "" || opts.fwdPassFile != "" {
-			return auth, usageErrorf("--forward-tenant, --forward-user and --forward-password-file need --forward")
-		}
-		return auth, nil
-	}
-	// A URL with credentials in it is refused by collect.Options.Check.
-	envPass := opts.fwdPassEnv
-	inEnv := envPass != "" // set but empty counts as unset
-	switch {
-	case opts.fwdPassFile != "" && opts.fwdUser == "":
-		return auth, usageErrorf("--forward-password-file needs --forward-user")
-	case opts.fwdUser == "":
-		return auth, nil // a password left in the environment is not used
-	case opts.fwdPassFile != "" && inEnv:
-		return auth, usageErrorf("the password is given twice, in $%s and --forward-password-file: keep one", forwardPasswordEnv)
-	case opts.fwdPassFile != "":
-		b, err := os.ReadFile(opts.fwdPassFile)
-		if err != nil {
-			return auth, fmt.Errorf("cannot read --forward-password-file: %w", err)
-		}
-		// Files written by editors and echo end in a newline that is not
-		// part of the password.
-		auth.Password = strings.TrimRight(string(b), "\r\n")
-		if auth.Password == "" {
-			return auth, fmt.Errorf("--forward-password-file %s is empty", opts.fwdPassFile)
-		}
-	case !inEnv:
-		return auth, usageErrorf("--forward-user %s needs a password: set $%s or give --forward-password-file", opts.fwdUser, forwardPasswordEnv)
-	default:
-		auth.Password = envPass
-	}
-	return auth, nil
+	return collect.CommandOptions{
+		Targets: opts.targets, Prometheus: opts.prometheus, Jobs: opts.jobs, Types: opts.types, Every: opts.every,
+		For: opts.duration, Timeout: opts.timeout, NoGC: opts.noGC, Concurrency: opts.concurrency, Refresh: opts.refresh,
+		Listen: opts.listen, Forward: opts.forward, NoStore: opts.noStore, Retain: opts.retain,
+		MaxStore: opts.maxStoreSize, MaxPush: opts.maxPushSize, Grace: opts.grace,
+		Window: opts.detectWindow, MaxSuspects: opts.maxSuspects, Shard: opts.shard,
+		Credentials: collect.ForwardCredentials{Tenant: opts.fwdTenant, User: opts.fwdUser, PasswordFile: opts.fwdPassFile, PasswordEnv: opts.fwdPassEnv},
+	}.Options()
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/pprof/profile"
 	"github.com/leaklab/leaklab/internal/testbin"
+	"github.com/leaklab/leaklab/profiles/collect"
 )
 
 const testForwardPassword = "hunter2-never-in-logs"
@@ -47,7 +48,7 @@ func TestCollectForwardAuthUsageErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			args := append([]string{"collect", "--listen", "127.0.0.1:0"}, tc.args...)
-			out, errOut, got := leaklabEnv(t, t.TempDir(), map[string]string{forwardPasswordEnv: tc.env}, args...)
+			out, errOut, got := leaklabEnv(t, t.TempDir(), map[string]string{collect.ForwardPasswordEnv: tc.env}, args...)
 			if got != tc.code {
 				t.Errorf("exit code %d, want %d (stderr: %s)", got, tc.code, errOut)
 			}
@@ -145,7 +146,7 @@ func TestCollectForwardAuthEndToEnd(t *testing.T) {
 			defer srv.Close()
 			args := append([]string{"collect", "--targets", targets, "--type", "goroutine", "--every", "300ms", "--for", "3s",
 				"--listen", "", "--no-store", "--forward", srv.URL, "--forward-tenant", "team-a", "--forward-user", "collector"}, tc.extra...)
-			_, stderr, code := leaklabEnv(t, t.TempDir(), map[string]string{forwardPasswordEnv: tc.env}, args...)
+			_, stderr, code := leaklabEnv(t, t.TempDir(), map[string]string{collect.ForwardPasswordEnv: tc.env}, args...)
 			if code != 0 {
 				t.Fatalf("collect exited %d:\n%s", code, stderr)
 			}

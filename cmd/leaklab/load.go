@@ -2,22 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/leaklab/leaklab/scale"
 	"github.com/spf13/cobra"
 )
-
-// maxBodyFile bounds --body-file: the body is held in memory and sent
-// with every request.
-const maxBodyFile = 64 << 20
 
 type loadOptions struct {
 	connections int
@@ -102,66 +95,11 @@ loopback targets unless --allow-remote.`,
 
 // loadOptionsFromFlags checks the flags and builds the scale options.
 func loadOptionsFromFlags(opts *loadOptions, url string) (scale.LoadOptions, error) {
-	lo := scale.LoadOptions{
-		URL: url, Method: strings.ToUpper(opts.method), Connections: opts.connections, Requests: opts.requests,
-		Rate: opts.rate, Timeout: opts.timeout, DisableKeepAlive: opts.noKeepAlive, AllowRemote: opts.allowRemote,
-	}
-	switch {
-	case opts.connections < 1: // 0 would mean scale's default, not what was asked
-		return lo, usageErrorf("-c must be at least 1")
-	case opts.duration <= 0:
-		return lo, usageErrorf("-d must be positive, e.g. 10s")
-	case opts.timeout <= 0:
-		return lo, usageErrorf("--timeout must be positive, e.g. 5s")
-	case opts.procs < 0:
-		return lo, usageErrorf("--procs cannot be negative")
-	case opts.body != "" && opts.bodyFile != "":
-		return lo, usageErrorf("use --body or --body-file, not both")
-	}
-	if opts.durationSet || opts.requests == 0 {
-		lo.Duration = opts.duration
-	}
-	if len(opts.headers) > 0 {
-		lo.Header = http.Header{}
-		for _, h := range opts.headers {
-			name, value, ok := strings.Cut(h, ":")
-			name = strings.TrimSpace(name)
-			if !ok || name == "" {
-				return lo, usageErrorf("-H %q: want 'Name: value'", h)
-			}
-			lo.Header.Add(name, strings.TrimSpace(value))
-		}
-	}
-	if opts.body != "" {
-		lo.Body = []byte(opts.body)
-	}
-	if opts.bodyFile != "" {
-		body, err := readBodyFile(opts.bodyFile)
-		if err != nil {
-			return lo, err
-		}
-		lo.Body = body
-	}
-	if opts.insecure {
-		lo.TLSConfig = insecureTLS()
-	}
-	return lo, nil
-}
-
-func readBodyFile(path string) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, usageErrorf("--body-file: %v", err)
-	}
-	defer fh.Close()
-	body, err := io.ReadAll(io.LimitReader(fh, maxBodyFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("--body-file: %w", err)
-	}
-	if len(body) > maxBodyFile {
-		return nil, usageErrorf("--body-file: %s is larger than %d MiB; a load body is sent with every request", path, maxBodyFile>>20)
-	}
-	return body, nil
+	return scale.LoadCommandOptions{
+		Connections: opts.connections, Duration: opts.duration, DurationSet: opts.durationSet, Requests: opts.requests,
+		Rate: opts.rate, Timeout: opts.timeout, Method: opts.method, Headers: opts.headers, Body: opts.body,
+		BodyFile: opts.bodyFile, NoKeepAlive: opts.noKeepAlive, Insecure: opts.insecure, AllowRemote: opts.allowRemote, Procs: opts.procs,
+	}.Options(url)
 }
 
 func loadRun(ctx context.Context, f *factory, opts *loadOptions, url string) error {
@@ -194,13 +132,8 @@ func loadRun(ctx context.Context, f *factory, opts *loadOptions, url string) err
 	// An interrupted run still reports what it measured, as wrk and hey do.
 	report := res.Report()
 	checked := scale.CheckThresholds(thresholds, res)
-	failed := 0
-	for _, c := range checked {
-		report.Thresholds = append(report.Thresholds, scale.ThresholdReport{Expr: c.Expr, Metric: c.Metric, Limit: c.Limit, Actual: c.Actual, Passed: c.Passed, Why: c.Why})
-		if !c.Passed {
-			failed++
-		}
-	}
+	var failed int
+	report.Thresholds, failed = scale.ThresholdReports(checked)
 	if err := f.render(report, func(w io.Writer) error {
 		if err := res.WriteText(w); err != nil {
 			return err
@@ -220,8 +153,4 @@ func loadRun(ctx context.Context, f *factory, opts *loadOptions, url string) err
 		return &foundError{what: fmt.Sprintf("%d of %d thresholds failed", failed, len(checked))}
 	}
 	return nil
-}
-
-func insecureTLS() *tls.Config {
-	return &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user asked for --insecure
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -58,26 +56,10 @@ func parseTimeFlag(name, s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	if d, err := parseDays(s); err == nil {
+	if d, err := profiles.ParseDays(s); err == nil {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, usageErrorf("%s %q: want RFC 3339 (2026-11-25T10:00:00Z) or a duration ago (90m, 2h, 7d)", name, s)
-}
-
-// parseDays is time.ParseDuration plus a d (24h) suffix.
-func parseDays(s string) (time.Duration, error) {
-	if strings.HasSuffix(s, "d") {
-		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("invalid duration %q", s)
-		}
-		return time.Duration(n * float64(24*time.Hour)), nil
-	}
-	d, err := time.ParseDuration(s)
-	if err == nil && d < 0 {
-		return 0, fmt.Errorf("negative duration %q", s)
-	}
-	return d, err
 }
 
 func newCmdProfiles(f *factory) *cobra.Command {
@@ -121,13 +103,7 @@ func newCmdProfilesLs(f *factory) *cobra.Command {
 				return err
 			}
 			entries := profiles.ListingOf(metas)
-			return f.render(entries, func(w io.Writer) error {
-				if len(entries) == 0 {
-					_, err := fmt.Fprintf(w, "no stored profiles match (store: %s)\n", store.Dir())
-					return err
-				}
-				return entries.WriteText(w)
-			})
+			return f.render(entries, func(w io.Writer) error { return entries.WriteMatches(w, store.Dir()) })
 		},
 	}
 	ff.register(cmd)
@@ -175,28 +151,12 @@ func newCmdProfilesRm(f *factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			// Resolve every ID first, so a typo removes nothing.
-			ids := make([]string, len(args))
-			for i, a := range args {
-				if ids[i], err = store.Resolve(a); err != nil {
-					return err
-				}
-			}
-			var removed []profiles.Meta
-			for _, id := range ids {
-				m, err := store.Remove(id)
-				if err != nil {
-					return err
-				}
-				removed = append(removed, m)
+			removed, err := store.RemoveAll(args)
+			if err != nil {
+				return err
 			}
 			entries := profiles.ListingOf(removed)
-			return f.render(entries, func(w io.Writer) error {
-				for _, e := range entries {
-					fmt.Fprintf(w, "removed %s\n", e.ID)
-				}
-				return nil
-			})
+			return f.render(entries, entries.WriteRemoved)
 		},
 	}
 }
@@ -226,7 +186,7 @@ captures that were killed half-way.`,
 			opts := profiles.PruneOptions{Filter: filter, Keep: keep, Now: now, DryRun: dryRun}
 			switch {
 			case olderThan != "":
-				if opts.OlderThan, err = parseDays(olderThan); err != nil || opts.OlderThan == 0 {
+				if opts.OlderThan, err = profiles.ParseDays(olderThan); err != nil || opts.OlderThan == 0 {
 					return usageErrorf("--older-than %q: want a positive duration like 90m, 12h or 7d", olderThan)
 				}
 			case !all:
@@ -244,17 +204,7 @@ captures that were killed half-way.`,
 				return err
 			}
 			entries := profiles.ListingOf(removed)
-			return f.render(entries, func(w io.Writer) error {
-				verb := "removed"
-				if dryRun {
-					verb = "would remove"
-				}
-				for _, e := range entries {
-					fmt.Fprintf(w, "%s %s\n", verb, e.ID)
-				}
-				_, err := fmt.Fprintf(w, "%s %d profiles\n", verb, len(entries))
-				return err
-			})
+			return f.render(entries, func(w io.Writer) error { return entries.WritePruned(w, dryRun) })
 		},
 	}
 	ff.register(cmd)

@@ -2,12 +2,10 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/leaklab/leaklab/internal/bytesize"
 	"github.com/leaklab/leaklab/profiles"
 	"github.com/leaklab/leaklab/profiles/retainers"
 	"github.com/spf13/cobra"
@@ -71,16 +69,6 @@ them root first), so 'leaklab diff' of two snapshots shows which chain grew.`,
 	return cmd
 }
 
-// retainersReport is the JSON report: the package's report plus where the
-// snapshot was saved.
-type retainersReport struct {
-	*retainers.Report
-	ID   string `json:"id,omitempty"`
-	File string `json:"file,omitempty"`
-	// TotalChains counts the chains before --top.
-	TotalChains int `json:"total_chains"`
-}
-
 func retainersRun(cmd *cobra.Command, f *factory, opts *retainersOptions) error {
 	if opts.maxPause < 0 || opts.top < 0 || opts.maxDepth < 1 {
 		return usageErrorf("--max-pause and --top must not be negative, --max-depth at least 1")
@@ -113,59 +101,21 @@ func retainersRun(cmd *cobra.Command, f *factory, opts *retainersOptions) error 
 	if err != nil {
 		return err
 	}
-	out := retainersReport{Report: rep}
 	c := rep.Captured(stored)
+	var id, file string
 	if opts.out != "" {
 		if err := profiles.WriteFile(opts.out, c); err != nil {
 			return fmt.Errorf("cannot write %s: %w", opts.out, err)
 		}
-		out.File = opts.out
+		file = opts.out
 	}
 	if st != nil {
 		meta, err := st.Save(c)
 		if err != nil {
 			return err
 		}
-		out.ID = meta.ID
+		id = meta.ID
 	}
-	out.TotalChains = len(rep.Chains)
-	if opts.top > 0 && len(out.Chains) > opts.top {
-		cp := *rep
-		cp.Chains = cp.Chains[:opts.top]
-		out.Report = &cp
-	}
-	return f.render(out, func(w io.Writer) error { return writeRetainers(w, out) })
-}
-
-func writeRetainers(w io.Writer, r retainersReport) error {
-	share := 0.0
-	if r.HeapBytes > 0 {
-		share = 100 * float64(r.BytesAttributed) / float64(r.HeapBytes)
-	}
-	fmt.Fprintf(w, "PID %d (%s, %s): paused %.2fs; %s of %s allocated heap reachable (%.0f%%) from %d roots in %d goroutines\n",
-		r.PID, r.Command, r.GoVersion, r.PauseSeconds, bytesize.Format(r.BytesAttributed), bytesize.Format(int64(r.HeapBytes)), share, r.Roots, r.Goroutines)
-	if r.ID != "" {
-		fmt.Fprintf(w, "saved as %s\n", r.ID)
-	}
-	for i, c := range r.Chains {
-		fmt.Fprintf(w, "\n#%d  %s in %d objects\n", i+1, bytesize.Format(c.Bytes), c.Objects)
-		for j, hop := range c.Chain {
-			switch {
-			case len(c.Chain) == 1:
-				fmt.Fprintf(w, "──→ %s\n", hop)
-			case j == 0:
-				fmt.Fprintf(w, "┬── %s\n", hop)
-			case j == len(c.Chain)-1:
-				fmt.Fprintf(w, "╰─→ %s\n", hop)
-			default:
-				fmt.Fprintf(w, "├── %s\n", hop)
-			}
-		}
-	}
-	if len(r.Chains) == 0 {
-		fmt.Fprintln(w, "\nno heap object is reachable from a root")
-	} else if len(r.Chains) < r.TotalChains {
-		fmt.Fprintf(w, "\n(%d of %d chains; --top 0 shows all)\n", len(r.Chains), r.TotalChains)
-	}
-	return nil
+	out := retainers.Show(rep, opts.top, id, file)
+	return f.render(out, out.WriteText)
 }

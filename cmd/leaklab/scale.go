@@ -5,17 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/leaklab/leaklab/internal/atomicfile"
-	"github.com/leaklab/leaklab/leaks"
 	"github.com/leaklab/leaklab/scale"
 	"github.com/spf13/cobra"
 )
@@ -127,54 +124,8 @@ even when leaklab is killed.`,
 	return cmd
 }
 
-// scaleTarget turns --service or --cmd into what each worker runs.
-func (o *scaleOptions) scaleTarget() (scale.Target, string, error) {
-	switch {
-	case o.service != "" && o.command != "":
-		return scale.Target{}, "", usageErrorf("give --service or --cmd, not both")
-	case o.service != "":
-		svc, err := leaks.Lookup(o.service)
-		if err != nil {
-			return scale.Target{}, "", &usageError{err: err}
-		}
-		exe, err := os.Executable()
-		if err != nil {
-			return scale.Target{}, "", fmt.Errorf("finding the leaklab binary to run workers: %w", err)
-		}
-		argv := []string{exe, "scale", "worker", svc.Name}
-		if o.fixed {
-			argv = append(argv, "--fixed")
-		}
-		path := o.path
-		if path == "" {
-			path = svc.Endpoints[0].Path
-			if m := svc.Endpoints[0].Method; m != "" && m != "GET" {
-				return scale.Target{}, "", usageErrorf("%s's endpoint is %s %s; scale sends GET, so pick a GET path with --path", svc.Name, m, path)
-			}
-		}
-		ready := o.readyPath
-		if ready == "" {
-			ready = "/healthz"
-		}
-		name := fmt.Sprintf("%s (%s)", svc.Name, leaks.VariantOf(o.fixed))
-		return scale.Target{Name: name, Argv: argv, ReadyPath: ready, ReportsCounts: true}, path, nil
-	case o.command != "":
-		if o.fixed {
-			return scale.Target{}, "", usageErrorf("--fixed goes with --service, not --cmd")
-		}
-		path := o.path
-		if path == "" {
-			path = "/"
-		}
-		// exec, so the command itself is the worker: it gets the
-		// Pdeathsig, and signals reach it rather than a shell.
-		return scale.Target{Name: o.command, Argv: []string{"/bin/sh", "-c", "exec " + o.command}, ReadyPath: o.readyPath}, path, nil
-	}
-	return scale.Target{}, "", usageErrorf("give the target: --service NAME (see 'leaklab services') or --cmd COMMAND")
-}
-
 func runScale(ctx context.Context, f *factory, o *scaleOptions) error {
-	target, path, err := o.scaleTarget()
+	target, path, err := scale.ResolveTarget(scale.TargetOptions{Service: o.service, Fixed: o.fixed, Command: o.command, Path: o.path, ReadyPath: o.readyPath})
 	if err != nil {
 		return err
 	}
@@ -274,32 +225,8 @@ func newCmdScaleWorker() *cobra.Command {
 }
 
 func runScaleWorker(ctx context.Context, stderr io.Writer, name string, fixed bool) error {
-	svc, err := leaks.Lookup(name)
-	if err != nil {
-		return &usageError{err: err}
-	}
 	// SIGTERM from the master is the normal end: shut down cleanly.
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	w, err := scale.NewWorker()
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := leaks.Start(ctx, svc, leaks.Options{Listener: w.Listener(), Fixed: fixed, Middleware: w.Middleware, Logger: logger})
-	if err != nil {
-		return err
-	}
-	go w.ServeStats()
-	err = srv.Wait()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if serr := srv.Shutdown(sctx); err == nil {
-		err = serr
-	}
-	if err != nil && strings.Contains(err.Error(), "use of closed") {
-		err = nil
-	}
-	return err
+	return scale.ServeService(ctx, name, fixed, stderr)
 }

@@ -21,54 +21,6 @@ import (
 	"golang.org/x/perf/benchfmt"
 )
 
-func TestScaleTargetFromFlags(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name      string
-		opts      scaleOptions
-		argv      []string
-		path      string
-		ready     string
-		counts    bool
-		usageWant string
-	}{
-		{name: "service", opts: scaleOptions{service: "cpu-bound"},
-			argv: []string{exe, "scale", "worker", "cpu-bound"}, path: "/tags?doc={i}", ready: "/healthz", counts: true},
-		{name: "fixed service, own path", opts: scaleOptions{service: "io-bound", fixed: true, path: "/profile?user=1"},
-			argv: []string{exe, "scale", "worker", "io-bound", "--fixed"}, path: "/profile?user=1", ready: "/healthz", counts: true},
-		{name: "command", opts: scaleOptions{command: "./srv -v"},
-			argv: []string{"/bin/sh", "-c", "exec ./srv -v"}, path: "/", ready: ""},
-		{name: "command with paths", opts: scaleOptions{command: "./srv", path: "/api", readyPath: "/up"},
-			argv: []string{"/bin/sh", "-c", "exec ./srv"}, path: "/api", ready: "/up"},
-		{name: "no target", opts: scaleOptions{}, usageWant: "give the target"},
-		{name: "both targets", opts: scaleOptions{service: "cpu-bound", command: "./srv"}, usageWant: "not both"},
-		{name: "fixed command", opts: scaleOptions{command: "./srv", fixed: true}, usageWant: "--fixed goes with --service"},
-		{name: "unknown service", opts: scaleOptions{service: "nope"}, usageWant: `unknown service "nope"`},
-		{name: "POST endpoint", opts: scaleOptions{service: "retry-storm"}, usageWant: "pick a GET path with --path"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			target, path, err := tc.opts.scaleTarget()
-			if tc.usageWant != "" {
-				var usage *usageError
-				if !errors.As(err, &usage) || !strings.Contains(err.Error(), tc.usageWant) {
-					t.Fatalf("err = %v, want a usage error containing %q", err, tc.usageWant)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(target.Argv, tc.argv) || path != tc.path || target.ReadyPath != tc.ready || target.ReportsCounts != tc.counts {
-				t.Errorf("got argv %q path %q ready %q counts %v; want %q %q %q %v",
-					target.Argv, path, target.ReadyPath, target.ReportsCounts, tc.argv, tc.path, tc.ready, tc.counts)
-			}
-		})
-	}
-}
-
 // Bad command lines are refused before any process starts.
 func TestScaleUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
