@@ -13,8 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/leaklab/leaklab/dashboards"
 	"github.com/leaklab/leaklab/internal/childproc"
+	"github.com/leaklab/leaklab/internal/filesd"
 	"github.com/leaklab/leaklab/internal/opterr"
 )
 
@@ -125,11 +125,11 @@ func StartAll(opts AllOptions) (*Supervisor, error) {
 		return nil, err
 	}
 	if opts.TargetsFile != "" {
-		targets := make([]dashboards.Target, 0, len(children))
+		groups := make([]filesd.Group, 0, len(children))
 		for _, c := range children {
-			targets = append(targets, dashboards.Target{Addr: c.addr, Service: c.Name, Variant: string(c.Variant)})
+			groups = append(groups, filesd.Group{Targets: []string{c.addr}, Labels: map[string]string{"service": c.Name, "variant": string(c.Variant)}})
 		}
-		if err := dashboards.WriteTargetsFile(opts.TargetsFile, targets); err != nil {
+		if err := writeTargetsFile(opts.TargetsFile, groups); err != nil {
 			stopChildrenWithin(children, childStopTimeout)
 			return nil, err
 		}
@@ -149,7 +149,7 @@ func (a *Supervisor) Stop() error {
 	err := stopChildrenWithin(a.report.Services, childStopTimeout)
 	if a.targetsLeft {
 		a.targetsLeft = false
-		if werr := dashboards.WriteTargetsFile(a.opts.TargetsFile, nil); werr != nil {
+		if werr := writeTargetsFile(a.opts.TargetsFile, nil); werr != nil {
 			fmt.Fprintf(a.opts.Stderr, "leaklab: warning: %v\n", werr)
 		}
 	}
@@ -274,4 +274,18 @@ func (r AllReport) WriteText(w io.Writer) error {
 	}
 	_, err := fmt.Fprintf(w, "\nDrive one with 'leaklab load URL' or curl (see 'leaklab services NAME'). Ctrl-C stops them all.\n")
 	return err
+}
+
+// writeTargetsFile writes the running services as a Prometheus file_sd
+// file (one group per service, labelled with service and variant), as
+// the dashboards' Prometheus config reads it; atomically, so that
+// Prometheus, which watches the file, never reads half of it.
+func writeTargetsFile(path string, groups []filesd.Group) error {
+	if groups == nil {
+		groups = []filesd.Group{}
+	}
+	if err := filesd.WriteFile(path, groups); err != nil {
+		return fmt.Errorf("writing the targets file: %w", err)
+	}
+	return nil
 }
