@@ -254,6 +254,26 @@ func lintMetrics(t *testing.T, base string) {
 // package leaks, leaf first), the culprit carries the most weight.
 func checkCulprit(t *testing.T, base string, svc *leaks.Service, d *driver) {
 	t.Helper()
+	top, ok := rankCulprit(t, base, svc, d)
+	if !ok && svc.Profile == "heap" {
+		// A heap profile samples about one allocation per 512 KiB: after a
+		// couple of MB of growth the culprit holds a handful of samples, and
+		// once in a few dozen runs (CI, 2026-12-03: label-cardinality, 1.9
+		// MB) none, so a one-sample site outranks it. More traffic, then one
+		// more look; a wrong culprit loses both.
+		t.Logf("%s profile: top sites in own code %v; sending %d more requests and looking again", svc.Profile, top, 2*svc.Drive.Requests)
+		d.send(2 * svc.Drive.Requests)
+		top, ok = rankCulprit(t, base, svc, d)
+	}
+	if !ok {
+		t.Errorf("%s profile: top sites in own code are %v, want the culprit %s first", svc.Profile, top, svc.Culprit)
+	}
+}
+
+// rankCulprit captures the service's profile and ranks its own-code sites;
+// it reports whether the culprit is first, and the top three.
+func rankCulprit(t *testing.T, base string, svc *leaks.Service, d *driver) ([]rankedSite, bool) {
+	t.Helper()
 	var raw []byte
 	index := ""
 	switch svc.Profile {
@@ -302,19 +322,18 @@ func checkCulprit(t *testing.T, base string, svc *leaks.Service, d *driver) {
 			sites[site] += s.Value[si]
 		}
 	}
-	type site struct {
-		fn string
-		v  int64
-	}
-	var ranked []site
+	var ranked []rankedSite
 	for fn, v := range sites {
-		ranked = append(ranked, site{fn, v})
+		ranked = append(ranked, rankedSite{fn, v})
 	}
 	sort.Slice(ranked, func(i, j int) bool { return ranked[i].v > ranked[j].v })
-	if len(ranked) == 0 || ranked[0].fn != svc.Culprit {
-		top := ranked[:min(len(ranked), 3)]
-		t.Errorf("%s profile (%s): top sites in own code are %v, want the culprit %s first", svc.Profile, index, top, svc.Culprit)
-	}
+	return ranked[:min(len(ranked), 3)], len(ranked) > 0 && ranked[0].fn == svc.Culprit
+}
+
+// rankedSite is an own-code site and its value in a profile.
+type rankedSite struct {
+	fn string
+	v  int64
 }
 
 func firstOwnFrame(s *profile.Sample) string {
