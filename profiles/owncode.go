@@ -2,7 +2,6 @@ package profiles
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -80,36 +79,19 @@ func OwnCodeFor(modules ...string) OwnCode {
 	return o
 }
 
-var buildInfoPath = regexp.MustCompile(`(?m)^go_build_info\{[^}]*\bpath="([^"]+)"`)
+var buildInfoPath = regexp.MustCompile(`^go_build_info\{[^}]*\bpath="([^"]+)"`)
 
 // DetectModule asks the target's /metrics for client_golang's
 // go_build_info, whose path label is the main module. It returns "" when
 // the target does not export it or cannot be asked: the caller then falls
 // back to the default rule.
 func DetectModule(ctx context.Context, client *http.Client, base string) string {
-	if client == nil {
-		client = http.DefaultClient
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/metrics", nil)
-	if err != nil {
-		return ""
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return ""
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return ""
-	}
-	if m := buildInfoPath.FindSubmatch(body); m != nil {
-		return string(m[1])
-	}
-	return ""
+	module := ""
+	ScanMetrics(ctx, client, base, 10*time.Second, 8<<20, func(line string) bool {
+		if m := buildInfoPath.FindStringSubmatch(line); m != nil {
+			module = m[1]
+		}
+		return module == ""
+	})
+	return module
 }

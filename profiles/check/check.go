@@ -11,14 +11,11 @@
 package check
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"github.com/leaklab/leaklab/internal/opterr"
-	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -403,47 +400,18 @@ type runtimeTotals struct{ heapLive, goroutines float64 }
 // runtimeMetrics reads the runtime's own totals from /metrics, as
 // client_golang's Go collector exports them from runtime/metrics.
 func (c *checker) runtimeMetrics(ctx context.Context) (runtimeTotals, bool) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/metrics", nil)
-	if err != nil {
-		return runtimeTotals{}, false
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return runtimeTotals{}, false
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return runtimeTotals{}, false
-	}
 	var t runtimeTotals
 	var heapOK, gOK bool
-	sc := bufio.NewScanner(io.LimitReader(resp.Body, 32<<20))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := metricValue(line, "go_gc_heap_live_bytes"); ok {
+	err := profiles.ScanMetrics(ctx, c.client, c.base, 10*time.Second, 32<<20, func(line string) bool {
+		if v, ok := profiles.MetricValue(line, "go_gc_heap_live_bytes"); ok {
 			t.heapLive, heapOK = v, true
 		}
-		if v, ok := metricValue(line, "go_sched_goroutines_goroutines"); ok {
+		if v, ok := profiles.MetricValue(line, "go_sched_goroutines_goroutines"); ok {
 			t.goroutines, gOK = v, true
 		}
-	}
-	return t, heapOK && gOK && sc.Err() == nil
-}
-
-// metricValue reads an unlabelled sample line "name value".
-func metricValue(line, name string) (float64, bool) {
-	rest, ok := strings.CutPrefix(line, name+" ")
-	if !ok {
-		return 0, false
-	}
-	if i := strings.IndexByte(rest, ' '); i >= 0 {
-		rest = rest[:i] // a timestamp follows
-	}
-	v, err := strconv.ParseFloat(rest, 64)
-	return v, err == nil
+		return true
+	})
+	return t, heapOK && gOK && err == nil
 }
 
 // judge fits the growth per request, by the rule leaktest uses: a steady

@@ -116,11 +116,11 @@ func TestMetricValue(t *testing.T) {
 		"go_sched_goroutines_goroutines 17":      17,
 	} {
 		name := strings.Fields(line)[0]
-		if v, ok := metricValue(line, name); !ok || v != want {
-			t.Errorf("metricValue(%q) = %v, %v; want %v", line, v, ok, want)
+		if v, ok := profiles.MetricValue(line, name); !ok || v != want {
+			t.Errorf("profiles.MetricValue(%q) = %v, %v; want %v", line, v, ok, want)
 		}
 	}
-	if _, ok := metricValue(`go_gc_heap_live_bytes_total 3`, "go_gc_heap_live_bytes"); ok {
+	if _, ok := profiles.MetricValue(`go_gc_heap_live_bytes_total 3`, "go_gc_heap_live_bytes"); ok {
 		t.Error("a longer metric name matched")
 	}
 }

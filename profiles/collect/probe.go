@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"net/http"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/leaklab/leaklab/profiles"
 )
 
 // probe asks the target's /metrics for its process start time
@@ -17,23 +17,12 @@ import (
 // without them, or that does not answer, gives zero values, and restarts
 // are then told by its heap profiles alone.
 func (f *fleet) probe(ctx context.Context, target string, timeout time.Duration) process {
-	ctx, cancel := context.WithTimeout(ctx, min(timeout, 5*time.Second))
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(target, "/")+"/metrics", nil)
-	if err != nil {
-		return process{}
-	}
-	req.Header.Set("Accept", "text/plain;version=0.0.4")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return process{}
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return process{}
-	}
-	return parseProcessMetrics(io.LimitReader(resp.Body, probeLimit))
+	var pr process
+	profiles.ScanMetrics(ctx, f.client, target, min(timeout, 5*time.Second), probeLimit, func(line string) bool {
+		pr.read(line)
+		return pr.start == 0 || pr.module == ""
+	})
+	return pr
 }
 
 // parseProcessMetrics reads the two metrics of a process's identity from
@@ -43,20 +32,25 @@ func parseProcessMetrics(r io.Reader) process {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() && (pr.start == 0 || pr.module == "") {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "process_start_time_seconds "):
-			if v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(line, "process_start_time_seconds ")), 64); err == nil && v > 0 {
-				pr.start = v
-			}
-		case strings.HasPrefix(line, "go_build_info{"):
-			if i := strings.Index(line, `path="`); i >= 0 {
-				rest := line[i+len(`path="`):]
-				if j := strings.IndexByte(rest, '"'); j > 0 {
-					pr.module = rest[:j]
-				}
+		pr.read(sc.Text())
+	}
+	return pr
+}
+
+// read takes a process's start time or main module from one line of
+// Prometheus text exposition, when the line gives one.
+func (pr *process) read(line string) {
+	switch {
+	case strings.HasPrefix(line, "process_start_time_seconds "):
+		if v, ok := profiles.MetricValue(line, "process_start_time_seconds"); ok && v > 0 {
+			pr.start = v
+		}
+	case strings.HasPrefix(line, "go_build_info{"):
+		if i := strings.Index(line, `path="`); i >= 0 {
+			rest := line[i+len(`path="`):]
+			if j := strings.IndexByte(rest, '"'); j > 0 {
+				pr.module = rest[:j]
 			}
 		}
 	}
-	return pr
 }
