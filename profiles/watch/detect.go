@@ -400,17 +400,20 @@ func upSteps(pts []Point) int {
 // entries allocates a lot and keeps none of it, however its sampled in-use
 // estimate happens to wander. Net changes, not fitted slopes: a slow leak's
 // sampled series has few steps, and the median slope of a few steps is 0.
-func lateRetention(st *site) float64 {
+func lateRetention(st *site) float64 { return retentionFrom(st, len(st.points)/2) }
+
+// retentionFrom is how much of what a heap site allocated from its
+// snapshot i on it kept (0 without allocations to judge by).
+func retentionFrom(st *site, i int) float64 {
 	n := len(st.points)
 	if len(st.allocs) != n || n < 2 {
 		return 0
 	}
-	half := n / 2
-	allocated := st.allocs[n-1].V - st.allocs[half].V
+	allocated := st.allocs[n-1].V - st.allocs[i].V
 	if allocated <= 0 {
 		return 0
 	}
-	return (st.points[n-1].V - st.points[half].V) / allocated
+	return (st.points[n-1].V - st.points[i].V) / allocated
 }
 
 // period is the heap profile's sampling period in bytes.

@@ -60,7 +60,7 @@ func (d *Detector) Undecided(suspects []Suspect) []SiteTrend {
 		if tr.N < MinSnapshots || net < minGrowth/2 || tr.P >= undecidedP || tr.LateSteadiness < 0 {
 			return
 		}
-		if st.key.kind == KindHeap && wholeRetention(st) < minHeapRetention/2 {
+		if st.key.kind == KindHeap && retentionFrom(st, 0) < minHeapRetention/2 {
 			return // it frees what it allocates: a cache, not a slow leak
 		}
 		if old, ok := best[st.key]; ok && old.GrowthPerMinute >= net {
@@ -135,18 +135,4 @@ func netGrowthPerMinute(pts []Point) float64 {
 		return 0
 	}
 	return (v1 - v0) / (t1 - t0) * 60
-}
-
-// wholeRetention is, over the whole series, how much of what a heap site
-// allocated it kept (lateRetention is the second half's).
-func wholeRetention(st *site) float64 {
-	n := len(st.points)
-	if len(st.allocs) != n || n < 2 {
-		return 0
-	}
-	allocated := st.allocs[n-1].V - st.allocs[0].V
-	if allocated <= 0 {
-		return 0
-	}
-	return (st.points[n-1].V - st.points[0].V) / allocated
 }
