@@ -110,6 +110,10 @@ type Suspect struct {
 	// JudgedAt, on an aggregated suspect, is the caller whose series was
 	// judged when Function, deeper, holds nearly all of its growth.
 	JudgedAt string `json:"judged_at,omitempty"`
+	// SameLeakAs, on a goroutine suspect, is the Function of the suspect
+	// listed before it whose goroutines grow in lockstep with its own
+	// (lockstep.go): most likely one leak that holds both.
+	SameLeakAs string `json:"same_leak_as,omitempty"`
 	// Next is the command to run next; the renderers fill it in
 	// (NextCommand), the detector does not.
 	Next   string  `json:"next,omitempty"`
@@ -367,7 +371,7 @@ func (d *Detector) Suspects() []Suspect {
 		}
 		return out[i].Function < out[j].Function
 	})
-	return d.nameClientConnections(out)
+	return groupLockstep(d.nameClientConnections(out))
 }
 
 // steadyHeapGrowth says whether a heap site keeps climbing in the second

@@ -57,6 +57,7 @@ svg.trend{width:100%;height:auto;border:1px solid #ddd;background:#fff}
 <h2><span class="badge {{.Confidence}}">{{upper .Confidence}}</span>{{.Kind}}: <code>{{.Function}}</code>{{if .WaitState}} [{{.WaitState}}]{{end}}</h2>
 <p>Grows {{value .GrowthPerMinute .Unit true}} per minute: {{value .Evidence.First .Unit false}} → {{value .Evidence.Last .Unit false}} over {{.Evidence.N}} snapshots (Mann–Kendall p={{p .Evidence.P}}, second half p={{p .Evidence.LateP}}).
 {{with .Evidence.Turnover}}Goroutine IDs: {{.Arrived}} arrived and stayed, {{.Departed}} of those there at the start left (p={{p .P}} for a steady site).{{end}}
+{{if .SameLeakAs}}Grows in lockstep with <code>{{.SameLeakAs}}</code> above: most likely the same leak.{{end}}
 {{if .ProvenLeaked}}The runtime's goroutineleak profile proves {{.ProvenLeaked}} of these goroutines leaked.{{end}}</p>
 {{if .Connections}}<p>These are HTTP client connections held open (goroutines in <code>{{.Connections}}</code>, no own code on their stack), most often by a response body that is never closed. Own code sending HTTP requests, by the heap profile:</p>
 <ul>{{range .HTTPCallers}}<li><code>{{.Function}}</code>: {{percent .Share}}</li>{{end}}</ul>{{end}}

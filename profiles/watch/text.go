@@ -15,7 +15,7 @@ import (
 // suspect, with its evidence and the command to run next.
 func WriteText(w io.Writer, r *Report) error {
 	dur := r.Ended.Sub(r.Started).Round(time.Second)
-	fmt.Fprintf(w, "Watched %s for %s: %d snapshots of heap and goroutines, every %s", r.Target, dur, r.Snapshots, time.Duration(r.Every*float64(time.Second)))
+	fmt.Fprintf(w, "Watched %s for %s: %d snapshots of heap and goroutines, every %s", r.Target, dur, r.Snapshots, time.Duration(r.Every*float64(time.Second)).Round(10*time.Millisecond))
 	if r.Auto {
 		fmt.Fprintf(w, " (--for auto: at least %s, until decided, at most %s)", time.Duration(r.For*float64(time.Second)), time.Duration(r.MaxFor*float64(time.Second)))
 	}
@@ -46,6 +46,13 @@ func WriteText(w io.Writer, r *Report) error {
 			fmt.Fprintf(w, "  [%s]", s.WaitState)
 		}
 		fmt.Fprintln(w)
+		if s.SameLeakAs != "" {
+			fmt.Fprintf(w, "      grows in lockstep with %s above (%s per minute): most likely the same leak\n", s.SameLeakAs, formatValue(s.GrowthPerMinute, s.Unit, true))
+			if len(s.Stack) > 0 {
+				fmt.Fprintf(w, "      stack (leaf first): %s\n", strings.Join(shortStack(s.Stack, 6), " ← "))
+			}
+			continue
+		}
 		e := s.Evidence
 		fmt.Fprintf(w, "      grows %s per minute: %s → %s over %d snapshots (Mann–Kendall p=%s",
 			formatValue(s.GrowthPerMinute, s.Unit, true), formatValue(e.First, s.Unit, false), formatValue(e.Last, s.Unit, false), e.N, formatP(e.P))
@@ -66,6 +73,9 @@ func WriteText(w io.Writer, r *Report) error {
 				}
 				fmt.Fprintf(w, "        %3.0f%%  %s  (%s)\n", 100*p.Share, p.Function, formatValue(p.Growth, "bytes", true))
 			}
+		}
+		if n := inLockstepWith(r.Suspects, s.Function); n > 0 {
+			fmt.Fprintf(w, "      %d more goroutine site%s below grow%s in lockstep with it: most likely one leak that holds each of them\n", n, plural(n), map[bool]string{true: "s"}[n == 1])
 		}
 		if t := e.Turnover; t != nil {
 			fmt.Fprintf(w, "      goroutine IDs: %d arrived and stayed, %d of those there at the start left (p=%s for a steady site)\n", t.Arrived, t.Departed, formatP(t.P))

@@ -61,6 +61,7 @@ type site struct {
 	Confidence      string  `json:"confidence,omitempty"`
 	GrowthPerMinute float64 `json:"growth_per_minute"`
 	Unit            string  `json:"unit"`
+	SameLeakAs      string  `json:"same_leak_as,omitempty"`
 	Evidence        struct {
 		P float64 `json:"p_value"`
 	} `json:"evidence"`

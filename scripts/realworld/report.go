@@ -139,6 +139,9 @@ func describeSite(s site, withConfidence bool) string {
 	if s.Unit == "bytes" {
 		growth = fmt.Sprintf("%+.1f MiB/min", s.GrowthPerMinute/(1<<20))
 	}
+	if withConfidence && s.SameLeakAs != "" {
+		return fmt.Sprintf("%s `%s` %s, %s, in lockstep with `%s`", s.Kind, fn, s.Confidence, growth, shortFunc(s.SameLeakAs))
+	}
 	if withConfidence {
 		return fmt.Sprintf("%s `%s` %s, %s", s.Kind, fn, s.Confidence, growth)
 	}
