@@ -69,6 +69,8 @@ type Chain struct {
 	// every function of their allocation stacks: what ties a chain to a
 	// heap profile's allocation site. Unscaled: a share, not a size.
 	AllocatedIn map[string]int64 `json:"-"`
+	// SampledBytes is the bytes of those sampled objects.
+	SampledBytes int64 `json:"-"`
 }
 
 // Report is the result of a scan.
@@ -215,7 +217,7 @@ func Scan(ctx context.Context, pid int, opts Options) (rep *Report, err error) {
 }
 
 // chains lists every chain that holds something, largest first.
-func (w *walker) chains(allocs map[int32]map[string]int64) ([]Chain, int64) {
+func (w *walker) chains(allocs map[int32]map[string]int64, sampled map[int32]int64) ([]Chain, int64) {
 	var out []Chain
 	var total int64
 	for i := 1; i < len(w.nodes); i++ {
@@ -231,7 +233,7 @@ func (w *walker) chains(allocs map[int32]map[string]int64) ([]Chain, int64) {
 		for a, b := 0, len(labels)-1; a < b; a, b = a+1, b-1 {
 			labels[a], labels[b] = labels[b], labels[a]
 		}
-		out = append(out, Chain{Chain: labels, Bytes: n.bytes, Objects: n.objects, AllocatedIn: allocs[int32(i)]})
+		out = append(out, Chain{Chain: labels, Bytes: n.bytes, Objects: n.objects, AllocatedIn: allocs[int32(i)], SampledBytes: sampled[int32(i)]})
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Bytes != out[j].Bytes {

@@ -235,9 +235,10 @@ func (ti *typeIndex) functionsAt(pc uint64) []string {
 }
 
 // allocations sums, per chain (walker node), the sampled bytes allocated
-// under each function of their allocation stacks.
-func (w *walker) allocations(sp *specials) map[int32]map[string]int64 {
-	out := map[int32]map[string]int64{}
+// under each function of their allocation stacks, and all its sampled
+// bytes.
+func (w *walker) allocations(sp *specials) (map[int32]map[string]int64, map[int32]int64) {
+	out, total := map[int32]map[string]int64{}, map[int32]int64{}
 	cache := map[uint64][]string{}
 	for _, o := range sp.samples {
 		if o.node <= 0 {
@@ -248,11 +249,12 @@ func (w *walker) allocations(sp *specials) map[int32]map[string]int64 {
 			m = map[string]int64{}
 			out[o.node] = m
 		}
+		total[o.node] += o.size
 		for _, fn := range w.types.stackFunctions(sp.stacks[o.bucket], cache) {
 			m[fn] += o.size
 		}
 	}
-	return out
+	return out, total
 }
 
 // rootSpecials starts chains at finalizers and cleanups: what an object

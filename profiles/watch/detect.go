@@ -110,6 +110,9 @@ type Suspect struct {
 	// JudgedAt, on an aggregated suspect, is the caller whose series was
 	// judged when Function, deeper, holds nearly all of its growth.
 	JudgedAt string `json:"judged_at,omitempty"`
+	// Retainer, on a heap suspect of a watch with retainer snapshots, is
+	// the reference chain that grew with it (retainers.go).
+	Retainer *SuspectRetainer `json:"retainer,omitempty"`
 	// Next is the command to run next; the renderers fill it in
 	// (NextCommand), the detector does not.
 	Next   string  `json:"next,omitempty"`
