@@ -82,7 +82,8 @@ func takeRetainers(opts Options, rep *Report, last bool) {
 	}
 	snap, err := r.scan()
 	if err != nil {
-		r.Off = "the retainer snapshot failed: " + oneLine(err.Error())
+		// the refusals name the retainers command's flag
+		r.Off = "the retainer snapshot failed: " + strings.ReplaceAll(oneLine(err.Error()), "--max-pause", "--retainers-max-pause")
 		return
 	}
 	r.PauseSeconds = append(r.PauseSeconds, round(snap.PauseSeconds))
