@@ -31,6 +31,7 @@ type specialLayout struct {
 	headerSize         int64
 	profileBucket      int64 // specialprofile.b
 	finalizerFn        int64 // specialfinalizer.fn
+	finalizerOt        int64 // specialfinalizer.ot, the object's pointer type
 	cleanupFn          int64 // specialCleanup.cleanup.fn
 	cleanupArg         int64 // specialCleanup.cleanup.arg
 	nstk               *godwarf.StructField
@@ -57,10 +58,10 @@ func loadSpecialLayout(findType func(string) godwarf.Type) (*specialLayout, erro
 		return nil, err
 	}
 	l.profileBucket = f["b"].ByteOffset
-	if f, _, err = get("runtime.specialfinalizer", "fn"); err != nil {
+	if f, _, err = get("runtime.specialfinalizer", "fn", "ot"); err != nil {
 		return nil, err
 	}
-	l.finalizerFn = f["fn"].ByteOffset
+	l.finalizerFn, l.finalizerOt = f["fn"].ByteOffset, f["ot"].ByteOffset
 	if f, _, err = get("runtime.specialCleanup", "cleanup"); err != nil {
 		return nil, err
 	}
@@ -84,6 +85,7 @@ type finalizerRoot struct {
 	sp   *span
 	base uint64
 	fn   uint64 // *funcval
+	ot   uint64 // *ptrtype: the type of the pointer SetFinalizer was given
 }
 
 // cleanupRoot is a cleanup (runtime.AddCleanup): its closure and its
@@ -139,7 +141,7 @@ func readSpecials(mem memReader, h *heap, l *specialLayout) *specials {
 			base := s.start + idx*s.elemSize
 			switch kind {
 			case kindSpecialFinalizer:
-				out.finalizers = append(out.finalizers, finalizerRoot{sp: s, base: base, fn: readWord(at + uint64(l.finalizerFn))})
+				out.finalizers = append(out.finalizers, finalizerRoot{sp: s, base: base, fn: readWord(at + uint64(l.finalizerFn)), ot: readWord(at + uint64(l.finalizerOt))})
 			case kindSpecialCleanup:
 				out.cleanups = append(out.cleanups, cleanupRoot{fn: readWord(at + uint64(l.cleanupFn)), arg: readWord(at + uint64(l.cleanupArg))})
 			case kindSpecialProfile:
@@ -265,6 +267,11 @@ func (w *walker) rootSpecials(sp *specials) int {
 	roots := 0
 	for _, f := range sp.finalizers {
 		it := item{sp: f.sp, base: f.base, typ: w.typeFromHeap(f.sp, f.base)}
+		if it.typ == nil { // a small object has no malloc header: the finalizer's own record of its type
+			if pt, ok := godwarf.ResolveTypedef(w.types.dwarfType(f.ot)).(*godwarf.PtrType); ok && pt.Type != nil && pt.Type.Size() > 0 {
+				it.typ = pt.Type
+			}
+		}
 		root := w.child(0, "finalizer of "+w.objectName(it, f.sp, f.base))
 		it.node = root
 		if !f.sp.noscan {
