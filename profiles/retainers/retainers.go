@@ -1,10 +1,10 @@
 // Package retainers answers "who keeps this memory alive" for a live Go
 // process on this machine: it attaches with ptrace (through delve's
 // libraries), stops the process, walks its heap from the roots (global
-// variables, every goroutine's stack frames, and the data and bss
-// sections), following typed pointers from the binary's DWARF, counts each
-// reachable heap object once on the shortest reference chain that reaches
-// it, then resumes and detaches.
+// variables, every goroutine's stack frames, the data and bss sections,
+// finalizers and cleanups), following typed pointers from the binary's
+// DWARF, counts each reachable heap object once on the shortest reference
+// chain that reaches it, then resumes and detaches.
 //
 // The result is a Report (chains root first, with the bytes and objects
 // each one holds) and a pprof profile of type "retainers" whose stacks are

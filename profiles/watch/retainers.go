@@ -64,7 +64,8 @@ func startRetainers(ctx context.Context, base string, opts Options, rep *Report)
 	rep.Retainers = r
 	pid, err := retainers.PIDForURL(base)
 	if err != nil {
-		r.Off = err.Error()
+		// a watch has no PID to be given instead
+		r.Off = strings.TrimSuffix(err.Error(), "; give its PID")
 		return
 	}
 	r.PID = pid
