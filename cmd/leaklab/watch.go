@@ -7,6 +7,7 @@ import (
 
 	"github.com/leaklab/leaklab/internal/atomicfile"
 	"github.com/leaklab/leaklab/internal/bytesize"
+	"github.com/leaklab/leaklab/profiles/retainers"
 	"github.com/leaklab/leaklab/profiles/watch"
 	"github.com/spf13/cobra"
 )
@@ -24,6 +25,8 @@ type watchOptions struct {
 	since, until       time.Duration
 	noGoroutineIDs     bool
 	maxDumpGoroutines  int
+	retainers          bool
+	retainersMaxPause  time.Duration
 }
 
 func newCmdWatch(f *factory) *cobra.Command {
@@ -57,7 +60,9 @@ Exit status: 3 when there is a suspect, 0 when there is none, 1 on error.`,
   # judge history already in the store (from watch, capture or collect)
   leaklab watch http://127.0.0.1:8080 --from-store --since 1h
   # a latency-sensitive service: no goroutine dumps (no pause), counts alone
-  leaklab watch http://127.0.0.1:8080 --no-goroutine-ids`,
+  leaklab watch http://127.0.0.1:8080 --no-goroutine-ids
+  # a service on this machine: which reference chain keeps each heap leak alive
+  leaklab watch http://127.0.0.1:8080 --retainers`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageErrorf("watch takes one URL, e.g. http://127.0.0.1:8080")
@@ -82,6 +87,8 @@ Exit status: 3 when there is a suspect, 0 when there is none, 1 on error.`,
 	fl.DurationVar(&opts.until, "until", 0, "with --from-store: only profiles captured more than this long ago")
 	fl.BoolVar(&opts.noGoroutineIDs, "no-goroutine-ids", false, "do not take goroutine dumps (IDs); judge goroutines by their counts alone")
 	fl.IntVar(&opts.maxDumpGoroutines, "max-dump-goroutines", watch.DefaultMaxDumpGoroutines, "take goroutine dumps only while the target has at most this many goroutines")
+	fl.BoolVar(&opts.retainers, "retainers", false, "for a service on this machine: at the first and the last heap snapshot, stop it to walk its heap (as 'leaklab retainers' does) and name the reference chain that grew with each heap suspect")
+	fl.DurationVar(&opts.retainersMaxPause, "retainers-max-pause", retainers.DefaultMaxPause, "with --retainers: skip the snapshots when the estimated pause is longer (0: no limit)")
 	fl.Float64Var(&opts.minGoroutineGrowth, "min-goroutine-growth", watch.DefaultMinGoroutineGrowth, "smallest goroutine growth per minute to report")
 	return cmd
 }
@@ -100,6 +107,9 @@ func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string)
 	do := watch.DetectorOptions{Own: watch.OwnCodeFor(opts.own...), MinHeapGrowth: float64(minHeap), MinGoroutineGrowth: opts.minGoroutineGrowth}
 	wo := watch.Options{DetectorOptions: do, Every: opts.every, For: opts.dur.d, Auto: opts.dur.auto, MaxFor: opts.maxFor,
 		NoGoroutineIDs: opts.noGoroutineIDs, MaxDumpGoroutines: opts.maxDumpGoroutines}
+	if opts.retainers {
+		wo.Retainers = &watch.RetainerOptions{MaxPause: opts.retainersMaxPause}
+	}
 	if !opts.noStore {
 		if wo.Store, err = f.openStore(); err != nil {
 			return err
@@ -131,6 +141,9 @@ func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string)
 	if opts.fromStore {
 		if wo.Store == nil {
 			return usageErrorf("--from-store and --no-store cannot go together")
+		}
+		if opts.retainers {
+			return usageErrorf("--retainers needs a live process: it does not go with --from-store")
 		}
 		ro := watch.ReplayOptions{DetectorOptions: do}
 		now := time.Now()

@@ -46,6 +46,7 @@ type span struct {
 	large      bool   // one object (size class 0)
 	largeType  uint64 // *_type of a large object
 	allocBits  uint64 // address of the allocation bitmap
+	specials   uint64 // the span's first *runtime.special, 0 when none
 	alloc      []byte // the bitmap, read on first use
 	seen       []uint64
 }
@@ -195,6 +196,9 @@ func loadHeap(mem memReader, base uint64, n int, mspanType godwarf.Type) (*heap,
 		}
 		if s.large {
 			s.nelems = 1
+		}
+		if f := fields["specials"]; f != nil {
+			s.specials = readUint(buf, f)
 		}
 		h.spans = append(h.spans, s)
 	}

@@ -1,10 +1,10 @@
 // Package retainers answers "who keeps this memory alive" for a live Go
 // process on this machine: it attaches with ptrace (through delve's
 // libraries), stops the process, walks its heap from the roots (global
-// variables, every goroutine's stack frames, and the data and bss
-// sections), following typed pointers from the binary's DWARF, counts each
-// reachable heap object once on the shortest reference chain that reaches
-// it, then resumes and detaches.
+// variables, every goroutine's stack frames, the data and bss sections,
+// finalizers and cleanups), following typed pointers from the binary's
+// DWARF, counts each reachable heap object once on the shortest reference
+// chain that reaches it, then resumes and detaches.
 //
 // The result is a Report (chains root first, with the bytes and objects
 // each one holds) and a pprof profile of type "retainers" whose stacks are
@@ -64,6 +64,13 @@ type Chain struct {
 	Chain   []string `json:"chain"` // root first
 	Bytes   int64    `json:"bytes"`
 	Objects int64    `json:"objects"`
+	// AllocatedIn is, for the objects of this chain the heap profile
+	// sampled (one every 512 KiB allocated, by default), their bytes by
+	// every function of their allocation stacks: what ties a chain to a
+	// heap profile's allocation site. Unscaled: a share, not a size.
+	AllocatedIn map[string]int64 `json:"-"`
+	// SampledBytes is the bytes of those sampled objects.
+	SampledBytes int64 `json:"-"`
 }
 
 // Report is the result of a scan.
@@ -82,6 +89,14 @@ type Report struct {
 	// walk (typed), untyped.
 	PhaseSeconds map[string]float64 `json:"phase_seconds"`
 	Goroutines   int                `json:"goroutines"`
+	// Finalizers and Cleanups are the objects with a finalizer and the
+	// cleanups found (roots of "finalizer of" and "cleanup of" chains);
+	// SampledObjects the live objects the heap profile sampled. Specials
+	// says why they were not read, when they were not.
+	Finalizers     int    `json:"finalizers"`
+	Cleanups       int    `json:"cleanups"`
+	SampledObjects int    `json:"sampled_objects"`
+	SpecialsOff    string `json:"specials_off,omitempty"`
 	// Chains are sorted by bytes, largest first.
 	Chains []Chain   `json:"chains"`
 	Time   time.Time `json:"time"`
@@ -202,7 +217,7 @@ func Scan(ctx context.Context, pid int, opts Options) (rep *Report, err error) {
 }
 
 // chains lists every chain that holds something, largest first.
-func (w *walker) chains() ([]Chain, int64) {
+func (w *walker) chains(allocs map[int32]map[string]int64, sampled map[int32]int64) ([]Chain, int64) {
 	var out []Chain
 	var total int64
 	for i := 1; i < len(w.nodes); i++ {
@@ -218,7 +233,7 @@ func (w *walker) chains() ([]Chain, int64) {
 		for a, b := 0, len(labels)-1; a < b; a, b = a+1, b-1 {
 			labels[a], labels[b] = labels[b], labels[a]
 		}
-		out = append(out, Chain{Chain: labels, Bytes: n.bytes, Objects: n.objects})
+		out = append(out, Chain{Chain: labels, Bytes: n.bytes, Objects: n.objects, AllocatedIn: allocs[int32(i)], SampledBytes: sampled[int32(i)]})
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Bytes != out[j].Bytes {

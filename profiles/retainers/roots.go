@@ -27,6 +27,10 @@ type scanner struct {
 	allspans    uint64 // address of runtime.mheap_.allspans
 	mspan       godwarf.Type
 	moduleTypes uint64 // address of runtime.firstmoduledata.types
+	// specials is the layout of the spans' specials; specialsOff says why
+	// there is none.
+	specials    *specialLayout
+	specialsOff string
 }
 
 func (s *scanner) scan() (*Report, error) {
@@ -53,6 +57,14 @@ func (s *scanner) scan() (*Report, error) {
 	w := newWalker(s.ctx, mem, h, s.types, s.maxDepth)
 	rep.HeapBytes = h.allocatedBytes()
 	phase("spans")
+	sp := &specials{}
+	rep.SpecialsOff = s.specialsOff
+	if s.specials != nil {
+		sp = readSpecials(mem, h, s.specials)
+		w.sampled, w.samples = sp.sampled, sp.samples
+		rep.Finalizers, rep.Cleanups, rep.SampledObjects = len(sp.finalizers), len(sp.cleanups), len(sp.samples)
+		phase("specials")
+	}
 
 	// Typed roots first, all of them before the walk, so that every
 	// object is counted on its shortest typed chain; then the memory
@@ -122,6 +134,12 @@ func (s *scanner) scan() (*Report, error) {
 		return nil, err
 	}
 	phase("walk")
+	// Finalizers and cleanups keep alive what nothing else does.
+	rep.Roots += w.rootSpecials(sp)
+	if err := w.run(); err != nil {
+		return nil, err
+	}
+	phase("finalizers")
 
 	for _, f := range unnamed {
 		s.rootMemory(w, f.label, f.lo, f.hi-f.lo)
@@ -133,7 +151,7 @@ func (s *scanner) scan() (*Report, error) {
 		return nil, err
 	}
 	phase("untyped")
-	rep.Chains, rep.BytesAttributed = w.chains()
+	rep.Chains, rep.BytesAttributed = w.chains(w.allocations(sp))
 	return rep, nil
 }
 
@@ -197,6 +215,15 @@ func (s *scanner) prepare() error {
 			return nil
 		}
 		return t
+	}
+	s.types.funcEntry = func(pc uint64) (string, uint64) {
+		if fn := bi.PCToFunc(pc); fn != nil {
+			return fn.Name, fn.Entry
+		}
+		return "", 0
+	}
+	if s.specials, err = loadSpecialLayout(s.types.findType); err != nil {
+		s.specialsOff = "the runtime's specials could not be read (" + err.Error() + "): no finalizer roots, no allocation sites"
 	}
 	return nil
 }

@@ -37,6 +37,12 @@ type typeIndex struct {
 	funcName func(pc uint64) string
 	findType func(name string) godwarf.Type
 	methods  map[uint64]*closure
+	// subprograms are the DWARF entries of functions by entry PC, for
+	// the inlined calls of a PC (allocation stacks).
+	subprograms map[uint64]dwarf.Offset
+	trees       map[dwarf.Offset]*godwarf.Tree
+	// funcEntry names the function at a PC and gives its entry.
+	funcEntry func(pc uint64) (string, uint64)
 }
 
 // closure is a closure function and the variables it captured.
@@ -80,7 +86,8 @@ func loadTypeIndex(exe string) (*typeIndex, error) {
 		return nil, fmt.Errorf("reading DWARF: %w", err)
 	}
 	ti := &typeIndex{data: d, byOffset: map[uint64]dwarf.Offset{}, cache: map[dwarf.Offset]godwarf.Type{},
-		names: map[uint64]string{}, resolved: map[uint64]godwarf.Type{}, closures: map[uint64]*closure{}}
+		names: map[uint64]string{}, resolved: map[uint64]godwarf.Type{}, closures: map[uint64]*closure{},
+		subprograms: map[uint64]dwarf.Offset{}}
 	// Walk every entry once, keeping the enclosing subprogram: global
 	// variables are the compile units' direct children with a static
 	// address; a closure's captured variables are the variables of its
@@ -109,6 +116,9 @@ func loadTypeIndex(exe string) (*typeIndex, error) {
 		}
 		if e.Children {
 			lowpc, _ := e.Val(dwarf.AttrLowpc).(uint64)
+			if e.Tag == dwarf.TagSubprogram && lowpc != 0 {
+				ti.subprograms[lowpc] = e.Offset
+			}
 			name, _ := e.Val(dwarf.AttrName).(string)
 			stack = append(stack, scopeEntry{tag: e.Tag, entry: lowpc, name: name})
 		}

@@ -51,6 +51,10 @@ type walker struct {
 	buf      []byte
 	// pointerful caches hasPointers by type.
 	pointerful map[godwarf.Type]bool
+	// sampled are the objects the heap profile sampled (specials.go), by
+	// object start, whose chain the walk records.
+	sampled map[uint64]int32
+	samples []sampledObject
 }
 
 func newWalker(ctx context.Context, mem memReader, h *heap, ti *typeIndex, maxDepth int) *walker {
@@ -146,6 +150,11 @@ func (w *walker) follow(from int32, inMap bool, e edge) {
 	n := &w.nodes[it.node]
 	n.bytes += int64(s.elemSize)
 	n.objects++
+	if len(w.sampled) > 0 {
+		if i, ok := w.sampled[base]; ok {
+			w.samples[i].node = it.node
+		}
+	}
 	if !s.noscan {
 		w.queue = append(w.queue, it)
 	}

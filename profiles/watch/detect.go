@@ -114,6 +114,9 @@ type Suspect struct {
 	// listed before it whose goroutines grow in lockstep with its own
 	// (lockstep.go): most likely one leak that holds both.
 	SameLeakAs string `json:"same_leak_as,omitempty"`
+	// Retainer, on a heap suspect of a watch with retainer snapshots, is
+	// the reference chain that grew with it (retainers.go).
+	Retainer *SuspectRetainer `json:"retainer,omitempty"`
 	// Next is the command to run next; the renderers fill it in
 	// (NextCommand), the detector does not.
 	Next   string  `json:"next,omitempty"`

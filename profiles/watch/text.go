@@ -96,6 +96,7 @@ func WriteText(w io.Writer, r *Report) error {
 		if len(s.Stack) > 0 {
 			fmt.Fprintf(w, "      stack (leaf first): %s\n", strings.Join(shortStack(s.Stack, 6), " ← "))
 		}
+		writeRetainer(w, s)
 		if next := NextCommand(r, s); next != "" {
 			fmt.Fprintf(w, "      next: %s\n", next)
 		}
@@ -123,6 +124,7 @@ func WriteText(w io.Writer, r *Report) error {
 		fmt.Fprintf(w, "Live heap (exact, %s in /metrics, after a GC): %s → %s, %s per minute.\n",
 			l.Metric, formatValue(l.First, "bytes", false), formatValue(l.Last, "bytes", false), formatValue(l.GrowthPerMinute, "bytes", true))
 	}
+	writeRetainersNote(w, r)
 	if !r.GoroutineIDs && r.GoroutineIDsOff != "" {
 		fmt.Fprintf(w, "\nGoroutines were judged by their counts alone (no goroutine IDs: %s).\n", r.GoroutineIDsOff)
 	}

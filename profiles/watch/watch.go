@@ -78,6 +78,10 @@ type Options struct {
 	// MaxDumpGoroutines is the most goroutines the target may have for a
 	// dump to be taken; DefaultMaxDumpGoroutines when zero.
 	MaxDumpGoroutines int
+	// Retainers, when set, takes retainer snapshots at the first and the
+	// last heap snapshot and gives each heap suspect the reference chain
+	// that grew with it (retainers.go); for a target on this machine.
+	Retainers *RetainerOptions
 }
 
 // Progress reports a watch under way.
@@ -132,6 +136,8 @@ type Report struct {
 	// auto), between For and MaxFor seconds.
 	Auto   bool    `json:"auto,omitempty"`
 	MaxFor float64 `json:"max_for_seconds,omitempty"`
+	// Retainers reports the retainer snapshots, when asked for.
+	Retainers *Retainers `json:"retainers,omitempty"`
 }
 
 // Run watches target (a service base URL) until opts.For has passed, ctx
@@ -180,11 +186,13 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 		rep.Auto, rep.MaxFor = true, opts.MaxFor.Seconds()
 	}
 	decidedLooks := 0
+	startRetainers(ctx, base, opts, rep)
 
 	tick := time.NewTicker(opts.Every)
 	defer tick.Stop()
 	consecutive := 0
 	var lastErr error
+	lastRetainers := false // the last heap snapshot was taken: time for the last retainer snapshot
 	for n := 0; n < total; n++ {
 		if n > 0 {
 			select {
@@ -203,6 +211,9 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 		if err == nil && (n == 0 || last) {
 			readLiveHeap(ctx, base, rep)
 		}
+		if err == nil && n == 0 {
+			takeRetainers(opts, rep, false)
+		}
 		undecided, stop := -1, false
 		if err == nil && opts.Auto && n+1 >= least {
 			suspects := det.Suspects()
@@ -220,9 +231,11 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 		if err == nil {
 			rep.Snapshots++
 			consecutive = 0
+			lastRetainers = last
 			if opts.Auto && (stop || n == total-1) {
 				readLiveHeap(ctx, base, rep)
 				finalDump(ctx, base, opts, det, rep)
+				lastRetainers = true
 				if stop {
 					break
 				}
@@ -253,6 +266,10 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 		rep.GoroutineIDsOff = "the watch ended before its last goroutine dump"
 	}
 	rep.Suspects = det.Suspects()
+	if lastRetainers {
+		takeRetainers(opts, rep, true)
+	}
+	finishRetainers(rep)
 	rep.TopGrowing = det.TopGrowing(topGrowing)
 	rep.Undecided = det.Undecided(rep.Suspects)
 	rep.HeapTotal = det.HeapTotal()
