@@ -36,6 +36,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 var reportTemplate = template.Must(template.New("watch").Funcs(template.FuncMap{
 	"value": formatValue, "p": formatP, "upper": strings.ToUpper,
 	"percent": func(share float64) string { return fmt.Sprintf("%.0f%%", 100*share) },
+	"signed": signed, "bytes": func(n int64) float64 { return float64(n) },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>leaklab watch: {{.R.Target}}</title>
@@ -46,7 +47,7 @@ h1{font-size:1.4em} h2{font-size:1.1em;margin:1.6em 0 .3em;word-break:break-all}
 .proven{background:#8e24aa}.likely{background:#c62828}.possible{background:#ef6c00}
 .meta{color:#555} code,pre{font:13px ui-monospace,monospace} pre{background:#f5f5f5;padding:.8em;overflow-x:auto}
 svg.trend{width:100%;height:auto;border:1px solid #ddd;background:#fff}
-.none{padding:1em;background:#e8f5e9;border-left:4px solid #2e7d32}
+.chain{font-size:.9em;margin:.2em 0 .8em} .none{padding:1em;background:#e8f5e9;border-left:4px solid #2e7d32}
 </style></head><body>
 <h1>leaklab watch: {{.R.Target}}</h1>
 <p class="meta">{{.R.Snapshots}} snapshots from {{.R.Started.Format "2006-01-02 15:04:05"}} to {{.R.Ended.Format "15:04:05"}} UTC, every {{.R.Every}}s.
@@ -61,6 +62,8 @@ svg.trend{width:100%;height:auto;border:1px solid #ddd;background:#fff}
 {{if .ProvenLeaked}}The runtime's goroutineleak profile proves {{.ProvenLeaked}} of these goroutines leaked.{{end}}</p>
 {{if .Connections}}<p>These are HTTP client connections held open (goroutines in <code>{{.Connections}}</code>, no own code on their stack), most often by a response body that is never closed. Own code sending HTTP requests, by the heap profile:</p>
 <ul>{{range .HTTPCallers}}<li><code>{{.Function}}</code>: {{percent .Share}}</li>{{end}}</ul>{{end}}
+{{with .Retainer}}<p>Held by: {{signed .ObjectsGrowth}} objects, {{value (bytes .BytesGrowth) "bytes" true}} growth ({{if eq .Attribution "allocation"}}this chain holds objects the heap profile sampled under this suspect{{else}}not attributed: the chain that grew most overall{{end}}), root first:</p>
+<ol class="chain">{{range .Chain}}<li><code>{{.}}</code></li>{{end}}</ol>{{end}}
 {{.SVG}}
 {{if .Next}}<p>Next: <code>{{.Next}}</code></p>{{end}}
 <details><summary>Stack (leaf first)</summary><pre>{{range .Stack}}{{.}}
