@@ -36,7 +36,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 var reportTemplate = template.Must(template.New("watch").Funcs(template.FuncMap{
 	"value": formatValue, "p": formatP, "upper": strings.ToUpper,
 	"percent": func(share float64) string { return fmt.Sprintf("%.0f%%", 100*share) },
-	"signed": signed, "bytes": func(n int64) float64 { return float64(n) },
+	"signed":  signed, "bytes": func(n int64) float64 { return float64(n) },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>leaklab watch: {{.R.Target}}</title>
