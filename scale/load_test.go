@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(helloServerEnv) == "1" {
+		serveHello() // the test binary re-executed as BenchmarkGeneratorCPU's server
+		return
+	}
 	goleak.VerifyTestMain(m)
 }
 
