@@ -89,6 +89,10 @@ type LoadOptions struct {
 	// Without it Load refuses, so a typo cannot load someone else's server.
 	AllowRemote bool
 
+	// goroutineEngine makes Load use a goroutine per connection even where
+	// the event loops could run, so that tests cover both engines.
+	goroutineEngine bool
+
 	// Progress, when set, is called every ProgressEvery from a goroutine of
 	// its own with the counts so far; it must return quickly.
 	Progress      func(LoadProgress)
@@ -188,9 +192,23 @@ func Load(ctx context.Context, opts LoadOptions) (*LoadResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	run := &loadRun{plan: plan, workers: make([]*loadWorker, plan.connections)}
-	for i := range run.workers {
-		run.workers[i] = newLoadWorker(run, plan)
+	run := &loadRun{plan: plan}
+	start := prepareEventLoops(ctx, run)
+	if start == nil {
+		// The goroutine engine: one worker per connection.
+		run.workers = make([]*loadWorker, plan.connections)
+		for i := range run.workers {
+			run.workers[i] = newLoadWorker(run, plan)
+		}
+		start = func(ctx context.Context, wg *sync.WaitGroup) {
+			for _, w := range run.workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					w.loop(ctx)
+				}()
+			}
+		}
 	}
 
 	cpuBefore := processCPU()
@@ -202,13 +220,7 @@ func Load(ctx context.Context, opts LoadOptions) (*LoadResult, error) {
 	defer stopWatch()
 
 	var wg sync.WaitGroup
-	for _, w := range run.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.loop(ctx)
-		}()
-	}
+	start(ctx, &wg)
 	progressDone := run.reportProgress(opts.Progress, opts.ProgressEvery)
 	wg.Wait()
 	finished := time.Now()

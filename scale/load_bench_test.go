@@ -100,10 +100,13 @@ func BenchmarkGeneratorCPU(b *testing.B) {
 	var addr string
 	testbin.StartJSON(b, cmd, &addr)
 	url := "http://" + addr + "/"
-	for _, engine := range []string{"goroutines"} {
-		b.Run(engine, func(b *testing.B) {
+	for _, engine := range []struct {
+		name       string
+		goroutines bool
+	}{{"loops", false}, {"goroutines", true}} {
+		b.Run(engine.name, func(b *testing.B) {
 			b.ReportAllocs()
-			res, err := Load(context.Background(), LoadOptions{URL: url, Connections: 64, Requests: int64(b.N)})
+			res, err := Load(context.Background(), LoadOptions{URL: url, Connections: 64, Requests: int64(b.N), goroutineEngine: engine.goroutines})
 			if err != nil || res.Status[200] != int64(b.N) {
 				b.Fatalf("%v, status %v, errors %v", err, res.Status, res.ErrorExamples)
 			}

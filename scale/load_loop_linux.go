@@ -1,0 +1,428 @@
+package scale
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The event-loop engine drives the closed model over plain HTTP the way
+// wrk does: a few loops (one per CPU the process may use), each owning a
+// share of the connections as non-blocking sockets in an epoll set of its
+// own. A goroutine per connection costs the Go scheduler a park, a
+// netpoll wake-up and a switch for every response, plus a read that finds
+// nothing before the response is in; a loop costs one write and one read
+// per request and an epoll_wait for many (docs/load.md has the
+// measurement). HTTPS and the open model keep the goroutine engine.
+
+// loopPoll bounds how long a loop waits in epoll_wait, and so how late it
+// notices an interrupt or a request's timeout.
+const loopPoll = 5 * time.Millisecond
+
+// errLoopTimeout is a request that got no whole response within the
+// timeout.
+var errLoopTimeout = fmt.Errorf("no whole response within the timeout: %w", os.ErrDeadlineExceeded)
+
+// loopTarget resolves the plan's target for the event loops. It refuses
+// (false) what the loops do not do: TLS, the open model, and a host
+// name with several addresses, where the goroutine engine's dialer tries
+// each in turn.
+func loopTarget(ctx context.Context, p *loadPlan) (unix.Sockaddr, int, bool) {
+	if p.tls != nil || p.rate > 0 || p.forceGoroutines {
+		return nil, 0, false
+	}
+	host, portText, err := net.SplitHostPort(p.dialAddr)
+	if err != nil {
+		return nil, 0, false
+	}
+	port, err := net.LookupPort("tcp", portText)
+	if err != nil {
+		return nil, 0, false
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if err != nil || len(addrs) != 1 {
+			return nil, 0, false
+		}
+		addr = addrs[0]
+	}
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return &unix.SockaddrInet4{Port: port, Addr: addr.As4()}, unix.AF_INET, true
+	}
+	if addr.Zone() != "" {
+		return nil, 0, false
+	}
+	return &unix.SockaddrInet6{Port: port, Addr: addr.As16()}, unix.AF_INET6, true
+}
+
+// prepareEventLoops sets up the loops for run, with run.workers holding
+// one per loop for that loop's counts, and returns the function that
+// starts them; nil when the plan needs the goroutine engine.
+func prepareEventLoops(ctx context.Context, run *loadRun) func(context.Context, *sync.WaitGroup) {
+	p := run.plan
+	sa, family, ok := loopTarget(ctx, p)
+	if !ok {
+		return nil
+	}
+	nloops := min(runtime.GOMAXPROCS(0), p.connections)
+	loops := make([]*eventLoop, nloops)
+	for i := range loops {
+		epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err != nil {
+			for _, l := range loops[:i] {
+				unix.Close(l.epfd)
+			}
+			return nil
+		}
+		loops[i] = &eventLoop{run: run, plan: p, w: newLoadWorker(run, p), epfd: epfd, sa: sa, family: family,
+			events: make([]unix.EpollEvent, 128)}
+	}
+	run.workers = make([]*loadWorker, nloops)
+	for i, l := range loops {
+		run.workers[i] = l.w
+	}
+	for i := range p.connections {
+		l := loops[i%nloops]
+		l.conns = append(l.conns, &loopConn{index: len(l.conns), fd: -1,
+			rb: readBuffer{buf: make([]byte, readBufferSize)}})
+	}
+	return func(ctx context.Context, wg *sync.WaitGroup) {
+		for _, l := range loops {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l.serve(ctx)
+			}()
+		}
+	}
+}
+
+// Connection states in a loop.
+const (
+	lcIdle       = iota // no request: the run's bounds are reached
+	lcConnecting        // a non-blocking connect in progress
+	lcWriting           // the request is (partly) unwritten
+	lcReading           // waiting for the response
+)
+
+// loopConn is one connection of an event loop and its request in flight.
+type loopConn struct {
+	index int // in its loop's conns, and the epoll event's data
+	fd    int // -1 when not connected
+	state uint8
+	used  bool // a response was read on it: a later failure may be a stale keep-alive
+	// pendingRead: the socket became readable while the request was
+	// still being written; epoll is edge-triggered and will not say so
+	// again.
+	pendingRead bool
+	gotBytes    bool // a byte of this response arrived
+	retried     bool // this request was already retried on a new connection
+	// hangup: the server has closed its end (or the socket has an
+	// error), so a short read no longer means nothing more will come: the
+	// end of the stream must still be read, and epoll will not say so again.
+	hangup bool
+
+	seq      int64
+	sentAt   int64 // nanoseconds since the run's start
+	deadline int64
+	msg      []byte // the request
+	written  int
+	wbuf     []byte // msg's storage when the URL has {i}
+
+	rb readBuffer
+	p  responseParser
+}
+
+// eventLoop drives its connections' requests with one epoll set.
+type eventLoop struct {
+	run    *loadRun
+	plan   *loadPlan
+	w      *loadWorker // this loop's counts and latency histogram
+	epfd   int
+	sa     unix.Sockaddr
+	family int
+	conns  []*loopConn
+	events []unix.EpollEvent
+	busy   int // connections with a request in flight
+}
+
+// now is the time since the run's start: one monotonic clock reading.
+func (l *eventLoop) now() int64 { return int64(time.Since(l.run.start)) }
+
+func (l *eventLoop) serve(ctx context.Context) {
+	defer func() {
+		for _, c := range l.conns {
+			l.closeConn(c)
+		}
+		unix.Close(l.epfd)
+	}()
+	r := l.run
+	var end int64 = -1
+	if !r.end.IsZero() {
+		end = int64(r.end.Sub(r.start))
+	}
+	now := l.now()
+	for _, c := range l.conns {
+		l.next(c, now, end)
+	}
+	nextScan := now + int64(loopPoll)
+	for l.busy > 0 {
+		if r.stopped.Load() || ctx.Err() != nil {
+			return // requests in flight are cut short: not measurements
+		}
+		n, err := unix.EpollWait(l.epfd, l.events, int(loopPoll/time.Millisecond))
+		if err != nil && err != unix.EINTR {
+			// Not expected with a valid epoll set; fail what is in flight
+			// rather than spin.
+			now = l.now()
+			for _, c := range l.conns {
+				if c.state != lcIdle {
+					l.finish(c, 0, os.NewSyscallError("epoll_wait", err), now, end)
+				}
+			}
+			return
+		}
+		now = l.now()
+		for _, ev := range l.events[:max(n, 0)] {
+			l.handle(l.conns[ev.Fd], ev.Events, now, end)
+		}
+		if now >= nextScan {
+			for _, c := range l.conns {
+				if c.state != lcIdle && now >= c.deadline {
+					l.finish(c, 0, errLoopTimeout, now, end)
+				}
+			}
+			nextScan = now + int64(loopPoll)
+		}
+	}
+}
+
+// next starts c's next request, or leaves c idle when a bound is reached.
+func (l *eventLoop) next(c *loopConn, now, end int64) {
+	r, p := l.run, l.plan
+	if r.stopped.Load() || (end >= 0 && now >= end) {
+		return
+	}
+	seq := r.tickets.Add(1) - 1
+	if p.requests > 0 && seq >= p.requests {
+		return
+	}
+	l.w.sent++
+	l.busy++
+	c.seq, c.sentAt, c.deadline, c.retried = seq, now, now+int64(p.timeout), false
+	c.msg = p.request
+	if p.requestParts != nil {
+		c.wbuf = p.appendRequest(c.wbuf[:0], seq)
+		c.msg = c.wbuf
+	}
+	l.send(c, now, end)
+}
+
+// send writes c's request, connecting first when c has no connection.
+func (l *eventLoop) send(c *loopConn, now, end int64) {
+	c.written, c.pendingRead, c.gotBytes = 0, false, false
+	c.p.reset(l.plan.head)
+	if c.fd < 0 {
+		if err := l.connect(c); err != nil {
+			l.finish(c, 0, err, now, end)
+			return
+		}
+		if c.state == lcConnecting {
+			return
+		}
+	}
+	l.write(c, now, end)
+}
+
+func (l *eventLoop) connect(c *loopConn) error {
+	fd, err := unix.Socket(l.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	// As net.Dial does; and without keep-alive, close with a RST instead
+	// of leaving TIME_WAIT sockets behind as connections churn.
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if !l.plan.keepAlive {
+		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(c.index)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		unix.Close(fd)
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	c.fd, c.used, c.hangup = fd, false, false
+	c.rb.start, c.rb.end = 0, 0
+	switch err := unix.Connect(fd, l.sa); err {
+	case nil:
+		l.w.connects++
+		c.state = lcWriting
+	case unix.EINPROGRESS:
+		c.state = lcConnecting
+	default:
+		l.closeConn(c)
+		return os.NewSyscallError("connect", err)
+	}
+	return nil
+}
+
+func (l *eventLoop) closeConn(c *loopConn) {
+	if c.fd >= 0 {
+		unix.Close(c.fd) // also leaves the epoll set
+		c.fd = -1
+	}
+}
+
+// handle reacts to epoll's events for c.
+func (l *eventLoop) handle(c *loopConn, events uint32, now, end int64) {
+	const readable = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLHUP | unix.EPOLLERR
+	const writable = unix.EPOLLOUT | unix.EPOLLHUP | unix.EPOLLERR
+	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		c.hangup = true
+	}
+	switch c.state {
+	case lcConnecting:
+		if events&writable == 0 {
+			return
+		}
+		soerr, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err == nil && soerr != 0 {
+			err = unix.Errno(soerr)
+		}
+		if err != nil {
+			l.fail(c, os.NewSyscallError("connect", err), now, end)
+			return
+		}
+		l.w.connects++
+		c.state = lcWriting
+		l.write(c, now, end)
+	case lcWriting:
+		if events&readable != 0 {
+			c.pendingRead = true
+		}
+		if events&writable != 0 {
+			l.write(c, now, end)
+		}
+	case lcReading:
+		if events&readable != 0 {
+			l.read(c, now, end)
+		}
+	}
+}
+
+func (l *eventLoop) write(c *loopConn, now, end int64) {
+	for c.written < len(c.msg) {
+		n, err := unix.Write(c.fd, c.msg[c.written:])
+		if err == unix.EAGAIN {
+			c.state = lcWriting // epoll says when there is room
+			return
+		}
+		if err != nil {
+			l.fail(c, os.NewSyscallError("write", err), now, end)
+			return
+		}
+		c.written += n
+	}
+	c.state = lcReading
+	// Not read yet: the response cannot be in before the server has run,
+	// and epoll says when it is; unless it said so during the write, or
+	// bytes are left over from the last response.
+	if c.pendingRead || c.rb.start < c.rb.end {
+		c.pendingRead = false
+		l.read(c, now, end)
+	}
+}
+
+// read reads and parses what has arrived, until the socket is drained
+// (epoll is edge-triggered) or the response is complete.
+func (l *eventLoop) read(c *loopConn, now, end int64) {
+	drained := false
+	for {
+		if c.rb.start < c.rb.end {
+			c.gotBytes = true
+			if err := c.rb.parse(&c.p); err != nil {
+				l.fail(c, err, now, end)
+				return
+			}
+			if c.p.done() {
+				l.complete(c, now, end)
+				return
+			}
+		}
+		if drained {
+			return // epoll says when more arrives
+		}
+		free := c.rb.free()
+		if len(free) == 0 {
+			l.fail(c, errHeadTooLong, now, end)
+			return
+		}
+		n, err := unix.Read(c.fd, free)
+		switch {
+		case err == unix.EAGAIN:
+			return
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			l.fail(c, os.NewSyscallError("read", err), now, end)
+			return
+		case n == 0:
+			if err := c.p.eof(c.gotBytes); err != nil {
+				l.fail(c, err, now, end)
+				return
+			}
+			l.complete(c, now, end)
+			return
+		}
+		c.rb.end += n
+		// A read that did not fill the buffer took everything there was,
+		// unless the end of the stream is still to be read.
+		drained = n < len(free) && !c.hangup
+	}
+}
+
+// complete records c's response and starts its next request.
+func (l *eventLoop) complete(c *loopConn, now, end int64) {
+	c.used = true
+	if !c.p.keep || !l.plan.keepAlive {
+		l.closeConn(c)
+	}
+	l.finish(c, c.p.status, nil, now, end)
+}
+
+// fail ends c's connection after err; a request that failed on a reused
+// connection before any response byte arrived is retried once on a new
+// one, as the goroutine engine does (the server closed an idle
+// keep-alive connection, which is not the server failing the request).
+func (l *eventLoop) fail(c *loopConn, err error, now, end int64) {
+	reused := c.used
+	l.closeConn(c)
+	if !c.retried && reused && !c.gotBytes && isStaleConn(err) && now < c.deadline {
+		c.retried = true
+		l.send(c, now, end)
+		return
+	}
+	l.finish(c, 0, err, now, end)
+}
+
+// finish records c's request and starts the next one.
+func (l *eventLoop) finish(c *loopConn, status int, err error, now, end int64) {
+	if err != nil {
+		l.closeConn(c)
+	}
+	c.state = lcIdle
+	l.busy--
+	if l.run.stopped.Load() {
+		return // cut short by the interrupt: not a measurement
+	}
+	l.w.recordLatency(now-c.sentAt, status, err)
+	l.next(c, now, end)
+}
