@@ -2,6 +2,7 @@ package scale
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -9,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,6 +23,39 @@ import (
 // nothing before the response is in; a loop costs one write and one read
 // per request and an epoll_wait for many (docs/load.md has the
 // measurement). HTTPS and the open model keep the goroutine engine.
+
+// The loops call read, write and epoll_wait (with a zero timeout) as raw
+// system calls: none of them blocks, so the runtime need not hand the
+// loop's P to another thread meanwhile, and sysmon, which otherwise
+// wakes every 20us to retake Ps from threads in system calls, stays
+// asleep (a profile showed sysmon at 10% of the generator's CPU). A loop
+// that finds no event waits in the Go netpoller on its epoll set's
+// descriptor instead of in epoll_wait.
+
+func rawRead(fd int, b []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+func rawWrite(fd int, b []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// epollNow returns the events ready now, without waiting.
+func epollNow(epfd int, events []unix.EpollEvent) (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
 
 // loopPoll bounds how long a loop waits in epoll_wait, and so how late it
 // notices an interrupt or a request's timeout.
@@ -76,15 +111,15 @@ func prepareEventLoops(ctx context.Context, run *loadRun) func(context.Context, 
 	nloops := min(runtime.GOMAXPROCS(0), p.connections)
 	loops := make([]*eventLoop, nloops)
 	for i := range loops {
-		epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		epoll, err := newEpoll()
 		if err != nil {
 			for _, l := range loops[:i] {
-				unix.Close(l.epfd)
+				l.epoll.Close()
 			}
 			return nil
 		}
-		loops[i] = &eventLoop{run: run, plan: p, w: newLoadWorker(run, p), epfd: epfd, sa: sa, family: family,
-			events: make([]unix.EpollEvent, 128)}
+		loops[i] = &eventLoop{run: run, plan: p, w: newLoadWorker(run, p), epoll: epoll, epfd: int(epoll.Fd()),
+			sa: sa, family: family, events: make([]unix.EpollEvent, 128)}
 	}
 	run.workers = make([]*loadWorker, nloops)
 	for i, l := range loops {
@@ -104,6 +139,20 @@ func prepareEventLoops(ctx context.Context, run *loadRun) func(context.Context, 
 			}()
 		}
 	}
+}
+
+// newEpoll returns a non-blocking epoll set as a file the Go netpoller
+// watches: it is readable when one of its sockets has an event.
+func newEpoll() (*os.File, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	return os.NewFile(uintptr(epfd), "epoll"), nil
 }
 
 // Connection states in a loop.
@@ -147,7 +196,8 @@ type eventLoop struct {
 	run    *loadRun
 	plan   *loadPlan
 	w      *loadWorker // this loop's counts and latency histogram
-	epfd   int
+	epoll  *os.File
+	epfd   int // epoll's descriptor
 	sa     unix.Sockaddr
 	family int
 	conns  []*loopConn
@@ -163,37 +213,32 @@ func (l *eventLoop) serve(ctx context.Context) {
 		for _, c := range l.conns {
 			l.closeConn(c)
 		}
-		unix.Close(l.epfd)
+		l.epoll.Close()
 	}()
 	r := l.run
 	var end int64 = -1
 	if !r.end.IsZero() {
 		end = int64(r.end.Sub(r.start))
 	}
+	raw, err := l.epoll.SyscallConn()
+	if err != nil {
+		l.failAll(err)
+		return
+	}
 	now := l.now()
 	for _, c := range l.conns {
 		l.next(c, now, end)
 	}
-	nextScan := now + int64(loopPoll)
+	var n int
+	var waitErr error
+	wait := func(fd uintptr) bool {
+		n, waitErr = epollNow(int(fd), l.events)
+		return n > 0 || (waitErr != nil && waitErr != unix.EINTR)
+	}
+	nextScan := int64(0)
 	for l.busy > 0 {
 		if r.stopped.Load() || ctx.Err() != nil {
 			return // requests in flight are cut short: not measurements
-		}
-		n, err := unix.EpollWait(l.epfd, l.events, int(loopPoll/time.Millisecond))
-		if err != nil && err != unix.EINTR {
-			// Not expected with a valid epoll set; fail what is in flight
-			// rather than spin.
-			now = l.now()
-			for _, c := range l.conns {
-				if c.state != lcIdle {
-					l.finish(c, 0, os.NewSyscallError("epoll_wait", err), now, end)
-				}
-			}
-			return
-		}
-		now = l.now()
-		for _, ev := range l.events[:max(n, 0)] {
-			l.handle(l.conns[ev.Fd], ev.Events, now, end)
 		}
 		if now >= nextScan {
 			for _, c := range l.conns {
@@ -201,7 +246,41 @@ func (l *eventLoop) serve(ctx context.Context) {
 					l.finish(c, 0, errLoopTimeout, now, end)
 				}
 			}
+			// The wait for events ends by this deadline at the latest, so
+			// that timeouts and interrupts are noticed.
 			nextScan = now + int64(loopPoll)
+			_ = l.epoll.SetReadDeadline(r.start.Add(time.Duration(nextScan)))
+			if l.busy == 0 {
+				return
+			}
+		}
+		n = 0
+		err := raw.Read(wait)
+		now = l.now()
+		if err == nil {
+			err = waitErr
+		}
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			// Not expected with a valid epoll set; fail what is in flight
+			// rather than spin.
+			l.failAll(os.NewSyscallError("epoll_wait", err))
+			return
+		}
+		for _, ev := range l.events[:n] {
+			l.handle(l.conns[ev.Fd], ev.Events, now, end)
+		}
+	}
+}
+
+// failAll fails every request in flight with err and starts no more.
+func (l *eventLoop) failAll(err error) {
+	now := l.now()
+	for _, c := range l.conns {
+		if c.state != lcIdle {
+			l.closeConn(c)
+			c.state = lcIdle
+			l.busy--
+			l.w.recordLatency(now-c.sentAt, 0, err)
 		}
 	}
 }
@@ -320,7 +399,7 @@ func (l *eventLoop) handle(c *loopConn, events uint32, now, end int64) {
 
 func (l *eventLoop) write(c *loopConn, now, end int64) {
 	for c.written < len(c.msg) {
-		n, err := unix.Write(c.fd, c.msg[c.written:])
+		n, err := rawWrite(c.fd, c.msg[c.written:])
 		if err == unix.EAGAIN {
 			c.state = lcWriting // epoll says when there is room
 			return
@@ -365,7 +444,7 @@ func (l *eventLoop) read(c *loopConn, now, end int64) {
 			l.fail(c, errHeadTooLong, now, end)
 			return
 		}
-		n, err := unix.Read(c.fd, free)
+		n, err := rawRead(c.fd, free)
 		switch {
 		case err == unix.EAGAIN:
 			return
