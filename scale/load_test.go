@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,27 @@ func load(t *testing.T, opts LoadOptions) *LoadResult {
 	res, err := Load(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("Load(%s): %v", opts.URL, err)
+	}
+	return res
+}
+
+// engines are the ways Load can drive connections; tests of behaviour
+// the engines share run on each. The event loops run wherever Load
+// picks them (Linux, closed model, plain HTTP); the goroutine engine is
+// forced for the rest.
+var engines = []struct {
+	name       string
+	goroutines bool
+}{{EngineLoops, false}, {EngineGoroutines, true}}
+
+// loadOn runs Load on the engine named, failing the test when Load picked
+// another one.
+func loadOn(t *testing.T, engine string, opts LoadOptions) *LoadResult {
+	t.Helper()
+	opts.goroutineEngine = engine == EngineGoroutines
+	res := load(t, opts)
+	if want := engine; res.Engine != want && !(want == EngineLoops && runtime.GOOS != "linux") {
+		t.Fatalf("Load ran on %s, want %s", res.Engine, want)
 	}
 	return res
 }
@@ -245,22 +267,24 @@ func TestLoadClassifiesFailures(t *testing.T) {
 			return srv.URL
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			res := load(t, LoadOptions{URL: tc.url(t), Connections: 2, Requests: n, Timeout: tc.timeout})
-			if res.Requests != n || res.Errors != n || res.ErrorsByClass[tc.want] != n {
-				t.Fatalf("requests %d, errors %d, by class %v; want all %d %s (examples %v)",
-					res.Requests, res.Errors, res.ErrorsByClass, n, tc.want, res.ErrorExamples)
-			}
-			if res.ErrorExamples[tc.want] == "" {
-				t.Errorf("no example message for %s", tc.want)
-			}
-			if got := res.Responses == n; got != tc.responses {
-				t.Errorf("responses = %d, want responses counted: %v", res.Responses, tc.responses)
-			}
-			if !tc.responses && res.Latency.TotalCount() != 0 {
-				t.Errorf("failed requests recorded %d latencies", res.Latency.TotalCount())
-			}
-		})
+		for _, engine := range engines {
+			t.Run(tc.name+"/"+engine.name, func(t *testing.T) {
+				res := loadOn(t, engine.name, LoadOptions{URL: tc.url(t), Connections: 2, Requests: n, Timeout: tc.timeout})
+				if res.Requests != n || res.Errors != n || res.ErrorsByClass[tc.want] != n {
+					t.Fatalf("requests %d, errors %d, by class %v; want all %d %s (examples %v)",
+						res.Requests, res.Errors, res.ErrorsByClass, n, tc.want, res.ErrorExamples)
+				}
+				if res.ErrorExamples[tc.want] == "" {
+					t.Errorf("no example message for %s", tc.want)
+				}
+				if got := res.Responses == n; got != tc.responses {
+					t.Errorf("responses = %d, want responses counted: %v", res.Responses, tc.responses)
+				}
+				if !tc.responses && res.Latency.TotalCount() != 0 {
+					t.Errorf("failed requests recorded %d latencies", res.Latency.TotalCount())
+				}
+			})
+		}
 	}
 }
 
@@ -348,23 +372,28 @@ func TestLoadSendsSequenceNumbersMethodHeadersAndBody(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	const n = 100
-	res := load(t, LoadOptions{
-		URL: srv.URL + "/item/{i}?id={i}", Method: http.MethodPost, Connections: 3, Requests: n,
-		Header: http.Header{"X-Leaklab-Test": {"yes"}}, Body: []byte(`{"a":1}`),
-	})
-	if res.Errors != 0 {
-		t.Fatalf("errors %v %v", res.ErrorsByClass, res.ErrorExamples)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	for i := 0; i < n; i++ {
-		if ids[i] != 1 {
-			t.Errorf("id %d seen %d times, want once", i, ids[i])
+	for _, engine := range engines {
+		mu.Lock()
+		clear(ids)
+		mu.Unlock()
+		res := loadOn(t, engine.name, LoadOptions{
+			URL: srv.URL + "/item/{i}?id={i}", Method: http.MethodPost, Connections: 3, Requests: n,
+			Header: http.Header{"X-Leaklab-Test": {"yes"}}, Body: []byte(`{"a":1}`),
+		})
+		if res.Errors != 0 {
+			t.Fatalf("%s: errors %v %v", engine.name, res.ErrorsByClass, res.ErrorExamples)
 		}
-	}
-	want := seen{"POST", "yes", `{"a":1}`, "7"}
-	if first != want {
-		t.Errorf("server saw %+v, want %+v", first, want)
+		mu.Lock()
+		for i := 0; i < n; i++ {
+			if ids[i] != 1 {
+				t.Errorf("%s: id %d seen %d times, want once", engine.name, i, ids[i])
+			}
+		}
+		want := seen{"POST", "yes", `{"a":1}`, "7"}
+		if first != want {
+			t.Errorf("%s: server saw %+v, want %+v", engine.name, first, want)
+		}
+		mu.Unlock()
 	}
 }
 
@@ -400,15 +429,17 @@ func TestLoadKeepAlive(t *testing.T) {
 			io.WriteString(c, "HTTP/1.0 200 OK\r\n\r\nbody until close")
 		}), false, n},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			res := load(t, LoadOptions{URL: tc.url, Connections: 2, Requests: n, DisableKeepAlive: tc.noKeepAlive})
-			if res.Errors != 0 || res.Status[200] != n {
-				t.Fatalf("errors %v %v, status %v", res.ErrorsByClass, res.ErrorExamples, res.Status)
-			}
-			if want := tc.wantConnects; (want > 0 && res.Connects != want) || (want < 0 && (res.Connects < 1 || res.Connects > -want)) {
-				t.Errorf("connections opened = %d, want %d (negative: at most)", res.Connects, want)
-			}
-		})
+		for _, engine := range engines {
+			t.Run(tc.name+"/"+engine.name, func(t *testing.T) {
+				res := loadOn(t, engine.name, LoadOptions{URL: tc.url, Connections: 2, Requests: n, DisableKeepAlive: tc.noKeepAlive})
+				if res.Errors != 0 || res.Status[200] != n {
+					t.Fatalf("errors %v %v, status %v", res.ErrorsByClass, res.ErrorExamples, res.Status)
+				}
+				if want := tc.wantConnects; (want > 0 && res.Connects != want) || (want < 0 && (res.Connects < 1 || res.Connects > -want)) {
+					t.Errorf("connections opened = %d, want %d (negative: at most)", res.Connects, want)
+				}
+			})
+		}
 	}
 }
 
