@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -32,7 +33,14 @@ import (
 // that finds no event waits in the Go netpoller on its epoll set's
 // descriptor instead of in epoll_wait.
 
+// Under the race detector, read and write go through package syscall,
+// which tells the detector that what one process writes to a socket
+// happens before what another reads from it (tests rely on that, as they
+// do with net.Conn).
 func rawRead(fd int, b []byte) (int, error) {
+	if raceEnabled {
+		return syscall.Read(fd, b)
+	}
 	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	if e != 0 {
 		return 0, e
@@ -41,6 +49,9 @@ func rawRead(fd int, b []byte) (int, error) {
 }
 
 func rawWrite(fd int, b []byte) (int, error) {
+	if raceEnabled {
+		return syscall.Write(fd, b)
+	}
 	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	if e != 0 {
 		return 0, e
@@ -69,34 +80,40 @@ var errLoopTimeout = fmt.Errorf("no whole response within the timeout: %w", os.E
 // (false) what the loops do not do: TLS, the open model, and a host
 // name with several addresses, where the goroutine engine's dialer tries
 // each in turn.
-func loopTarget(ctx context.Context, p *loadPlan) (unix.Sockaddr, int, bool) {
+func loopTarget(ctx context.Context, p *loadPlan) (netip.AddrPort, bool) {
 	if p.tls != nil || p.rate > 0 || p.forceGoroutines {
-		return nil, 0, false
+		return netip.AddrPort{}, false
 	}
 	host, portText, err := net.SplitHostPort(p.dialAddr)
 	if err != nil {
-		return nil, 0, false
+		return netip.AddrPort{}, false
 	}
 	port, err := net.LookupPort("tcp", portText)
 	if err != nil {
-		return nil, 0, false
+		return netip.AddrPort{}, false
 	}
 	addr, err := netip.ParseAddr(host)
 	if err != nil {
 		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		if err != nil || len(addrs) != 1 {
-			return nil, 0, false
+			return netip.AddrPort{}, false
 		}
 		addr = addrs[0]
 	}
 	addr = addr.Unmap()
-	if addr.Is4() {
-		return &unix.SockaddrInet4{Port: port, Addr: addr.As4()}, unix.AF_INET, true
-	}
 	if addr.Zone() != "" {
-		return nil, 0, false
+		return netip.AddrPort{}, false
 	}
-	return &unix.SockaddrInet6{Port: port, Addr: addr.As16()}, unix.AF_INET6, true
+	return netip.AddrPortFrom(addr, uint16(port)), true
+}
+
+// sockaddr is target for connect; each loop has its own, as
+// unix.Connect writes into it.
+func sockaddr(target netip.AddrPort) (unix.Sockaddr, int) {
+	if target.Addr().Is4() {
+		return &unix.SockaddrInet4{Port: int(target.Port()), Addr: target.Addr().As4()}, unix.AF_INET
+	}
+	return &unix.SockaddrInet6{Port: int(target.Port()), Addr: target.Addr().As16()}, unix.AF_INET6
 }
 
 // prepareEventLoops sets up the loops for run, with run.workers holding
@@ -104,21 +121,22 @@ func loopTarget(ctx context.Context, p *loadPlan) (unix.Sockaddr, int, bool) {
 // starts them; nil when the plan needs the goroutine engine.
 func prepareEventLoops(ctx context.Context, run *loadRun) func(context.Context, *sync.WaitGroup) {
 	p := run.plan
-	sa, family, ok := loopTarget(ctx, p)
+	target, ok := loopTarget(ctx, p)
 	if !ok {
 		return nil
 	}
 	nloops := min(runtime.GOMAXPROCS(0), p.connections)
 	loops := make([]*eventLoop, nloops)
 	for i := range loops {
-		epoll, err := newEpoll()
+		epoll, epfd, err := newEpoll()
 		if err != nil {
 			for _, l := range loops[:i] {
 				l.epoll.Close()
 			}
 			return nil
 		}
-		loops[i] = &eventLoop{run: run, plan: p, w: newLoadWorker(run, p), epoll: epoll, epfd: int(epoll.Fd()),
+		sa, family := sockaddr(target)
+		loops[i] = &eventLoop{run: run, plan: p, w: newLoadWorker(run, p), epoll: epoll, epfd: epfd,
 			sa: sa, family: family, events: make([]unix.EpollEvent, 128)}
 	}
 	run.workers = make([]*loadWorker, nloops)
@@ -142,17 +160,18 @@ func prepareEventLoops(ctx context.Context, run *loadRun) func(context.Context, 
 }
 
 // newEpoll returns a non-blocking epoll set as a file the Go netpoller
-// watches: it is readable when one of its sockets has an event.
-func newEpoll() (*os.File, error) {
+// watches: it is readable when one of its sockets has an event. The
+// descriptor is returned too: File.Fd would make it blocking.
+func newEpoll() (*os.File, int, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
-		return nil, os.NewSyscallError("epoll_create1", err)
+		return nil, -1, os.NewSyscallError("epoll_create1", err)
 	}
 	if err := unix.SetNonblock(epfd, true); err != nil {
 		unix.Close(epfd)
-		return nil, os.NewSyscallError("fcntl", err)
+		return nil, -1, os.NewSyscallError("fcntl", err)
 	}
-	return os.NewFile(uintptr(epfd), "epoll"), nil
+	return os.NewFile(uintptr(epfd), "epoll"), epfd, nil
 }
 
 // Connection states in a loop.
