@@ -177,6 +177,7 @@ func newEpoll() (*os.File, int, error) {
 // Connection states in a loop.
 const (
 	lcIdle       = iota // no request: the run's bounds are reached
+	lcQueued            // a request waits to be sent
 	lcConnecting        // a non-blocking connect in progress
 	lcWriting           // the request is (partly) unwritten
 	lcReading           // waiting for the response
@@ -188,9 +189,8 @@ type loopConn struct {
 	fd    int // -1 when not connected
 	state uint8
 	used  bool // a response was read on it: a later failure may be a stale keep-alive
-	// pendingRead: the socket became readable while the request was
-	// still being written; epoll is edge-triggered and will not say so
-	// again.
+	// pendingRead: the socket became readable while no response was
+	// awaited; epoll is edge-triggered and will not say so again.
 	pendingRead bool
 	gotBytes    bool // a byte of this response arrived
 	retried     bool // this request was already retried on a new connection
@@ -222,6 +222,11 @@ type eventLoop struct {
 	conns  []*loopConn
 	events []unix.EpollEvent
 	busy   int // connections with a request in flight
+	// queue holds the connections whose next request is to be sent.
+	// Sending from the main loop rather than from the completion of
+	// the last request keeps the stack flat when requests fail at once
+	// (a refused connect), one after the other.
+	queue []*loopConn
 }
 
 // now is the time since the run's start: one monotonic clock reading.
@@ -244,6 +249,7 @@ func (l *eventLoop) serve(ctx context.Context) {
 		l.failAll(err)
 		return
 	}
+	l.queue = make([]*loopConn, 0, len(l.conns))
 	now := l.now()
 	for _, c := range l.conns {
 		l.next(c, now, end)
@@ -258,6 +264,15 @@ func (l *eventLoop) serve(ctx context.Context) {
 	for l.busy > 0 {
 		if r.stopped.Load() || ctx.Err() != nil {
 			return // requests in flight are cut short: not measurements
+		}
+		// send may fail at once and queue the next request: a loop, not
+		// a recursion.
+		for i := 0; i < len(l.queue); i++ {
+			l.send(l.queue[i], now, end)
+		}
+		l.queue = l.queue[:0]
+		if l.busy == 0 {
+			return
 		}
 		if now >= nextScan {
 			for _, c := range l.conns {
@@ -316,18 +331,19 @@ func (l *eventLoop) next(c *loopConn, now, end int64) {
 	}
 	l.w.sent++
 	l.busy++
+	c.state = lcQueued
 	c.seq, c.sentAt, c.deadline, c.retried = seq, now, now+int64(p.timeout), false
 	c.msg = p.request
 	if p.requestParts != nil {
 		c.wbuf = p.appendRequest(c.wbuf[:0], seq)
 		c.msg = c.wbuf
 	}
-	l.send(c, now, end)
+	l.queue = append(l.queue, c)
 }
 
 // send writes c's request, connecting first when c has no connection.
 func (l *eventLoop) send(c *loopConn, now, end int64) {
-	c.written, c.pendingRead, c.gotBytes = 0, false, false
+	c.written, c.gotBytes = 0, false
 	c.p.reset(l.plan.head)
 	if c.fd < 0 {
 		if err := l.connect(c); err != nil {
@@ -357,7 +373,7 @@ func (l *eventLoop) connect(c *loopConn) error {
 		unix.Close(fd)
 		return os.NewSyscallError("epoll_ctl", err)
 	}
-	c.fd, c.used, c.hangup = fd, false, false
+	c.fd, c.used, c.hangup, c.pendingRead = fd, false, false, false
 	c.rb.start, c.rb.end = 0, 0
 	switch err := unix.Connect(fd, l.sa); err {
 	case nil:
@@ -386,6 +402,10 @@ func (l *eventLoop) handle(c *loopConn, events uint32, now, end int64) {
 	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		c.hangup = true
 	}
+	if events&readable != 0 && c.state != lcReading {
+		// Read once the request is written.
+		c.pendingRead = true
+	}
 	switch c.state {
 	case lcConnecting:
 		if events&writable == 0 {
@@ -403,9 +423,6 @@ func (l *eventLoop) handle(c *loopConn, events uint32, now, end int64) {
 		c.state = lcWriting
 		l.write(c, now, end)
 	case lcWriting:
-		if events&readable != 0 {
-			c.pendingRead = true
-		}
 		if events&writable != 0 {
 			l.write(c, now, end)
 		}
@@ -431,9 +448,10 @@ func (l *eventLoop) write(c *loopConn, now, end int64) {
 	}
 	c.state = lcReading
 	// Not read yet: the response cannot be in before the server has run,
-	// and epoll says when it is; unless it said so during the write, or
-	// bytes are left over from the last response.
-	if c.pendingRead || c.rb.start < c.rb.end {
+	// and epoll says when it is; unless it said so before (the server may
+	// have closed the connection while it was idle), or bytes are left
+	// over from the last response.
+	if c.pendingRead || c.hangup || c.rb.start < c.rb.end {
 		c.pendingRead = false
 		l.read(c, now, end)
 	}

@@ -1,6 +1,7 @@
 package scale
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -547,4 +548,59 @@ func ExampleLoad() {
 	}
 	fmt.Println(res.Requests, res.Status[200], res.Errors)
 	// Output: 100 100 0
+}
+
+// Bodies larger than the socket buffers both ways: the request is written
+// in parts as the server reads it (the event loops wait for epoll to say
+// there is room), the response read over many reads, as a fixed length
+// and chunked.
+func TestLoadLargeBodies(t *testing.T) {
+	const size = 4 << 20
+	big := bytes.Repeat([]byte("x"), size)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil || n != size {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if r.URL.Query().Get("chunked") == "" {
+			w.Header().Set("Content-Length", strconv.Itoa(size))
+		}
+		w.Write(big)
+	}))
+	t.Cleanup(srv.Close)
+	for _, engine := range engines {
+		for _, query := range []string{"", "?chunked=1"} {
+			res := loadOn(t, engine.name, LoadOptions{URL: srv.URL + "/" + query, Method: http.MethodPost, Body: big,
+				Connections: 2, Requests: 6, Timeout: time.Minute})
+			if res.Status[200] != 6 || res.Errors != 0 {
+				t.Errorf("%s %s: status %v, errors %v", engine.name, query, res.Status, res.ErrorExamples)
+			}
+		}
+	}
+}
+
+// The event loops drive the closed model over plain HTTP (on Linux); TLS
+// and the open model are left to the goroutine engine.
+func TestLoadEngineChoice(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the event loops are Linux only")
+	}
+	srv := delayServer(t, 0)
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(tlsSrv.Close)
+	roots := tlsSrv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	for _, tc := range []struct {
+		name string
+		opts LoadOptions
+		want string
+	}{
+		{"closed http", LoadOptions{URL: srv.URL, Requests: 10}, EngineLoops},
+		{"open http", LoadOptions{URL: srv.URL, Requests: 10, Rate: 1000}, EngineGoroutines},
+		{"https", LoadOptions{URL: tlsSrv.URL, Requests: 10, TLSConfig: &tls.Config{RootCAs: roots}}, EngineGoroutines},
+	} {
+		if res := load(t, tc.opts); res.Engine != tc.want || res.Status[200] != 10 {
+			t.Errorf("%s: engine %s, status %v; want %s and 10 200s", tc.name, res.Engine, res.Status, tc.want)
+		}
+	}
 }
