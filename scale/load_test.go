@@ -572,7 +572,7 @@ func TestLoadLargeBodies(t *testing.T) {
 	for _, engine := range engines {
 		for _, query := range []string{"", "?chunked=1"} {
 			res := loadOn(t, engine.name, LoadOptions{URL: srv.URL + "/" + query, Method: http.MethodPost, Body: big,
-				Connections: 2, Requests: 6, Timeout: time.Minute})
+				Connections: 2, Requests: 6, Timeout: 30 * time.Second})
 			if res.Status[200] != 6 || res.Errors != 0 {
 				t.Errorf("%s %s: status %v, errors %v", engine.name, query, res.Status, res.ErrorExamples)
 			}
