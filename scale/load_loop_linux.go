@@ -383,7 +383,7 @@ func (l *eventLoop) connect(c *loopConn) error {
 		c.state = lcConnecting
 	default:
 		l.closeConn(c)
-		return os.NewSyscallError("connect", err)
+		return l.dialError(err)
 	}
 	return nil
 }
@@ -416,7 +416,7 @@ func (l *eventLoop) handle(c *loopConn, events uint32, now, end int64) {
 			err = unix.Errno(soerr)
 		}
 		if err != nil {
-			l.fail(c, os.NewSyscallError("connect", err), now, end)
+			l.fail(c, l.dialError(err), now, end)
 			return
 		}
 		l.w.connects++
@@ -541,4 +541,10 @@ func (l *eventLoop) finish(c *loopConn, status int, err error, now, end int64) {
 	}
 	l.w.recordLatency(now-c.sentAt, status, err)
 	l.next(c, now, end)
+}
+
+// dialError says which address a connect failed for, as net.Dial's
+// errors do.
+func (l *eventLoop) dialError(err error) error {
+	return fmt.Errorf("dial tcp %s: %w", l.plan.dialAddr, os.NewSyscallError("connect", err))
 }
