@@ -89,6 +89,10 @@ type LoadOptions struct {
 	// Without it Load refuses, so a typo cannot load someone else's server.
 	AllowRemote bool
 
+	// goroutineEngine makes Load use a goroutine per connection even where
+	// the event loops could run, so that tests cover both engines.
+	goroutineEngine bool
+
 	// Progress, when set, is called every ProgressEvery from a goroutine of
 	// its own with the counts so far; it must return quickly.
 	Progress      func(LoadProgress)
@@ -149,7 +153,21 @@ type LoadResult struct {
 	GeneratorCPU time.Duration
 	// Interrupted is set when the context ended the run early.
 	Interrupted bool
+	// Engine is what drove the connections: EngineLoops or
+	// EngineGoroutines.
+	Engine string
 }
+
+// The engines Load drives connections with.
+const (
+	// EngineLoops is one epoll event loop per CPU, each with a share of
+	// the connections (Linux; the closed model over plain HTTP to a
+	// target with one address).
+	EngineLoops = "event-loops"
+	// EngineGoroutines is a goroutine per connection: everywhere else
+	// (HTTPS, the open model, other systems).
+	EngineGoroutines = "goroutines"
+)
 
 // LatencyAt returns the latency at quantile q (0..1), 0 with no responses.
 func (r *LoadResult) LatencyAt(q float64) time.Duration {
@@ -188,9 +206,24 @@ func Load(ctx context.Context, opts LoadOptions) (*LoadResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	run := &loadRun{plan: plan, workers: make([]*loadWorker, plan.connections)}
-	for i := range run.workers {
-		run.workers[i] = newLoadWorker(run, plan)
+	run := &loadRun{plan: plan, engine: EngineLoops}
+	start := prepareEventLoops(ctx, run)
+	if start == nil {
+		run.engine = EngineGoroutines
+		// The goroutine engine: one worker per connection.
+		run.workers = make([]*loadWorker, plan.connections)
+		for i := range run.workers {
+			run.workers[i] = newLoadWorker(run, plan)
+		}
+		start = func(ctx context.Context, wg *sync.WaitGroup) {
+			for _, w := range run.workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					w.loop(ctx)
+				}()
+			}
+		}
 	}
 
 	cpuBefore := processCPU()
@@ -202,13 +235,7 @@ func Load(ctx context.Context, opts LoadOptions) (*LoadResult, error) {
 	defer stopWatch()
 
 	var wg sync.WaitGroup
-	for _, w := range run.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.loop(ctx)
-		}()
-	}
+	start(ctx, &wg)
 	progressDone := run.reportProgress(opts.Progress, opts.ProgressEvery)
 	wg.Wait()
 	finished := time.Now()
@@ -226,6 +253,7 @@ func Load(ctx context.Context, opts LoadOptions) (*LoadResult, error) {
 // loadRun is the state shared by the workers of one run.
 type loadRun struct {
 	plan    *loadPlan
+	engine  string
 	workers []*loadWorker
 	start   time.Time
 	end     time.Time // zero without a duration bound
@@ -300,6 +328,7 @@ func (r *loadRun) result(elapsed, cpu time.Duration) *LoadResult {
 		URL: p.rawURL, Method: p.method, Model: Closed, Connections: p.connections,
 		ErrorsByClass: map[ErrorClass]int64{}, ErrorExamples: map[ErrorClass]string{}, Status: map[int]int64{},
 		Duration: elapsed, Latency: newLatencyHistogram(p.highestLatency, p.connections), GeneratorCPU: cpu,
+		Engine: r.engine,
 	}
 	if p.rate > 0 {
 		res.Model, res.Rate = Open, p.rate

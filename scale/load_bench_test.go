@@ -2,12 +2,18 @@ package scale
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/leaklab/leaklab/internal/testbin"
 )
 
 // BenchmarkClosedLoop compares the generator's raw HTTP/1.1 client with
@@ -60,4 +66,52 @@ func BenchmarkClosedLoop(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 	})
+}
+
+// helloServerEnv makes the test binary serve hello world instead of
+// running tests (see TestMain), so that BenchmarkGeneratorCPU's server
+// runs in a process of its own and the generator's CPU time is its own.
+const helloServerEnv = "LEAKLAB_TEST_HELLO_SERVER"
+
+// serveHello is the net/http hello world of scripts/bench-load.sh; it
+// prints its address as a JSON string and serves until killed.
+func serveHello() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("%q\n", ln.Addr().String())
+	hello := []byte("Hello, World!\n")
+	http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(hello) }))
+}
+
+// BenchmarkGeneratorCPU measures what the issue asks of the generator:
+// its own CPU time per request (user+system, from getrusage, the same
+// reading 'leaklab load' reports) over 64 keep-alive connections to a
+// hello server in another process, and its allocations per request.
+// Wall-clock rates on a shared machine vary; CPU time per request is the
+// figure to compare. Run:
+//
+//	go test -run '^$' -bench GeneratorCPU -benchmem -count 5 ./scale/
+func BenchmarkGeneratorCPU(b *testing.B) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helloServerEnv+"=1")
+	var addr string
+	testbin.StartJSON(b, cmd, &addr)
+	url := "http://" + addr + "/"
+	for _, engine := range []struct {
+		name       string
+		goroutines bool
+	}{{"loops", false}, {"goroutines", true}} {
+		b.Run(engine.name, func(b *testing.B) {
+			b.ReportAllocs()
+			res, err := Load(context.Background(), LoadOptions{URL: url, Connections: 64, Requests: int64(b.N), goroutineEngine: engine.goroutines})
+			if err != nil || res.Status[200] != int64(b.N) {
+				b.Fatalf("%v, status %v, errors %v", err, res.Status, res.ErrorExamples)
+			}
+			b.ReportMetric(float64(res.GeneratorCPU.Nanoseconds())/float64(res.Requests), "cpu-ns/req")
+			b.ReportMetric(float64(res.Requests)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
 }

@@ -1,7 +1,6 @@
 package scale
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -14,85 +13,133 @@ import (
 // over and only needs the status and the end of the body, and skipping the
 // Transport's per-request allocations, goroutines and connection pool is
 // what lets it keep up with wrk (see docs/load.md for the measurement).
+//
+// Both engines (the event loops of load_loop_linux.go and the goroutine
+// per connection of load_worker.go) read responses with responseParser,
+// which takes bytes as they arrive and never blocks.
 
+// readBufferSize is each connection's read buffer, and so the longest
+// response head (or chunk-size line) the parser accepts.
 const readBufferSize = 16 << 10
-
-// httpConn is one HTTP/1.1 connection, used by one worker.
-type httpConn struct {
-	nc   net.Conn
-	br   *bufio.Reader
-	used bool // a response was read on it: a later failure may be a stale keep-alive
-}
-
-func newHTTPConn(nc net.Conn) *httpConn {
-	return &httpConn{nc: nc, br: bufio.NewReaderSize(nc, readBufferSize)}
-}
 
 // errMalformed is a response that is not HTTP/1.x.
 var errMalformed = errors.New("malformed HTTP response")
 
-// exchange writes one request and reads its response to the end. It
-// reports the status, whether the connection may carry another request,
-// and whether any byte of the response arrived.
-func (c *httpConn) exchange(req []byte, head bool) (status int, keep, gotBytes bool, err error) {
-	if _, err := c.nc.Write(req); err != nil {
-		return 0, false, false, err
-	}
-	for {
-		status, keep, gotBytes, err = c.readResponse(head)
-		// 1xx responses (100 Continue, 103 Early Hints) precede the real one.
-		if err != nil || status >= 200 || status == 101 {
-			break
-		}
-	}
-	if err == nil && status == 101 {
-		return status, false, true, fmt.Errorf("%w: the server switched protocols (101), which a load generator cannot follow", errMalformed)
-	}
-	return status, keep, gotBytes, err
+// errHeadTooLong is a response head or chunk line that does not fit in
+// the read buffer.
+var errHeadTooLong = fmt.Errorf("%w: header line longer than %d bytes", errMalformed, readBufferSize)
+
+// Parser states, in the order a response goes through them.
+const (
+	psHead       = iota // status line and headers
+	psFixed             // a Content-Length body: remaining bytes
+	psChunkSize         // a chunk-size line
+	psChunkData         // a chunk: remaining bytes
+	psChunkEnd          // the CRLF after a chunk
+	psTrailer           // trailer lines until an empty one
+	psUntilClose        // a body that ends when the server closes
+	psDone
+)
+
+// responseParser reads one HTTP/1.x response incrementally.
+type responseParser struct {
+	head      bool // the request was HEAD: no body
+	state     uint8
+	status    int
+	keep      bool // the connection may carry another request
+	remaining int64
 }
 
-func (c *httpConn) readResponse(head bool) (status int, keep, gotBytes bool, err error) {
-	line, err := c.br.ReadSlice('\n')
-	if err != nil {
-		if len(line) == 0 {
-			return 0, false, false, err
+func (p *responseParser) reset(head bool) { *p = responseParser{head: head} }
+
+// done reports whether the whole response has been read.
+func (p *responseParser) done() bool { return p.state == psDone }
+
+// feed parses as much of b as it can and returns how many bytes it
+// consumed; the caller keeps the rest, appends what arrives next and calls
+// feed again. Bytes after the end of the response are left unconsumed:
+// the next response on a kept-alive connection starts there.
+func (p *responseParser) feed(b []byte) (int, error) {
+	n := 0
+	for p.state != psDone {
+		rest := b[n:]
+		switch p.state {
+		case psHead:
+			end, err := p.parseHead(rest)
+			if end == 0 || err != nil {
+				return n, err
+			}
+			n += end
+		case psFixed, psChunkData:
+			k := int(min(int64(len(rest)), p.remaining))
+			p.remaining -= int64(k)
+			n += k
+			if p.remaining > 0 {
+				return n, nil
+			}
+			if p.state == psFixed {
+				p.state = psDone
+			} else {
+				p.state = psChunkEnd
+			}
+		case psUntilClose:
+			return len(b), nil
+		default: // the line-based states of a chunked body
+			i := bytes.IndexByte(rest, '\n')
+			if i < 0 {
+				return n, nil
+			}
+			if err := p.chunkLine(trimLine(rest[:i+1])); err != nil {
+				return n, err
+			}
+			n += i + 1
 		}
-		return 0, false, true, unexpected(err)
 	}
-	// "HTTP/1.1 200 OK\r\n"
+	return n, nil
+}
+
+// parseHead parses a whole response head at the start of b and returns
+// its length, or 0 while it is incomplete.
+func (p *responseParser) parseHead(b []byte) (int, error) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return 0, nil
+	}
+	// "HTTP/1.1 200 OK\r\n", checked before the rest arrives so that a
+	// server speaking something else fails at once.
+	line := b[:i+1]
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
-		return 0, false, true, fmt.Errorf("%w: status line %q", errMalformed, trimLine(line))
+		return 0, fmt.Errorf("%w: status line %q", errMalformed, trimLine(line))
 	}
 	status, ok := parseStatus(line[9:12])
 	if !ok {
-		return 0, false, true, fmt.Errorf("%w: status line %q", errMalformed, trimLine(line))
+		return 0, fmt.Errorf("%w: status line %q", errMalformed, trimLine(line))
 	}
-	keep = line[7] == '1' // HTTP/1.1 keeps the connection unless told otherwise
+	end := headEnd(b)
+	if end < 0 {
+		return 0, nil
+	}
+	p.status = status
+	p.keep = line[7] == '1' // HTTP/1.1 keeps the connection unless told otherwise
 
 	contentLength := int64(-1)
 	chunked, otherCoding := false, false
-	for {
-		line, err := c.br.ReadSlice('\n')
-		if err != nil {
-			if err == bufio.ErrBufferFull {
-				return status, false, true, fmt.Errorf("%w: header line longer than %d bytes", errMalformed, readBufferSize)
-			}
-			return status, false, true, unexpected(err)
-		}
-		line = trimLine(line)
+	for rest := b[i+1 : end]; len(rest) > 0; {
+		j := bytes.IndexByte(rest, '\n')
+		line, rest = trimLine(rest[:j+1]), rest[j+1:]
 		if len(line) == 0 {
 			break
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 {
-			return status, false, true, fmt.Errorf("%w: header line %q", errMalformed, line)
+			return 0, fmt.Errorf("%w: header line %q", errMalformed, line)
 		}
 		name, value := line[:colon], bytes.TrimSpace(line[colon+1:])
 		switch {
 		case headerIs(name, "content-length"):
 			n, ok := parseUint(value, 10)
 			if !ok {
-				return status, false, true, fmt.Errorf("%w: Content-Length %q", errMalformed, value)
+				return 0, fmt.Errorf("%w: Content-Length %q", errMalformed, value)
 			}
 			contentLength = n
 		case headerIs(name, "transfer-encoding"):
@@ -103,38 +150,53 @@ func (c *httpConn) readResponse(head bool) (status int, keep, gotBytes bool, err
 			}
 		case headerIs(name, "connection"):
 			if hasToken(value, "close") {
-				keep = false
+				p.keep = false
 			} else if hasToken(value, "keep-alive") {
-				keep = true
+				p.keep = true
 			}
 		}
 	}
 
 	switch {
-	case head || status < 200 || status == 204 || status == 304:
-		// No body.
+	case status == 101:
+		return 0, fmt.Errorf("%w: the server switched protocols (101), which a load generator cannot follow", errMalformed)
+	case status < 200:
+		// 1xx responses (100 Continue, 103 Early Hints) precede the real one.
+		p.state = psHead
+	case p.head || status == 204 || status == 304 || contentLength == 0 && !chunked:
+		p.state = psDone
 	case chunked:
-		err = c.discardChunked()
+		p.state = psChunkSize
 	case otherCoding || contentLength < 0:
-		// The body ends when the server closes the connection.
-		_, err = io.Copy(io.Discard, c.br)
-		keep = false
+		p.state = psUntilClose
+		p.keep = false
 	default:
-		_, err = c.br.Discard(int(contentLength))
+		p.state, p.remaining = psFixed, contentLength
 	}
-	if err != nil {
-		return status, false, true, unexpected(err)
-	}
-	return status, keep, true, nil
+	return end, nil
 }
 
-func (c *httpConn) discardChunked() error {
-	for {
-		line, err := c.br.ReadSlice('\n')
-		if err != nil {
-			return err
+// headEnd returns the length of the head at the start of b (up to and
+// including the empty line that ends it), or -1 while it is incomplete.
+func headEnd(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
 		}
-		line = trimLine(line)
+		i += j + 1
+		switch {
+		case i < len(b) && b[i] == '\n':
+			return i + 1
+		case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
+			return i + 2
+		}
+	}
+}
+
+func (p *responseParser) chunkLine(line []byte) error {
+	switch p.state {
+	case psChunkSize:
 		if i := bytes.IndexByte(line, ';'); i >= 0 {
 			line = line[:i]
 		}
@@ -143,35 +205,114 @@ func (c *httpConn) discardChunked() error {
 			return fmt.Errorf("%w: chunk size %q", errMalformed, line)
 		}
 		if size == 0 {
-			// Trailers, then an empty line.
-			for {
-				line, err := c.br.ReadSlice('\n')
-				if err != nil {
-					return err
-				}
-				if len(trimLine(line)) == 0 {
-					return nil
-				}
-			}
+			p.state = psTrailer
+		} else {
+			p.state, p.remaining = psChunkData, size
 		}
-		if _, err := c.br.Discard(int(size)); err != nil {
-			return err
-		}
-		if line, err := c.br.ReadSlice('\n'); err != nil {
-			return err
-		} else if len(trimLine(line)) != 0 {
+	case psChunkEnd:
+		if len(line) != 0 {
 			return fmt.Errorf("%w: chunk not followed by CRLF", errMalformed)
 		}
+		p.state = psChunkSize
+	case psTrailer:
+		if len(line) == 0 {
+			p.state = psDone
+		}
 	}
+	return nil
 }
 
-// unexpected turns an EOF in the middle of a response into
-// io.ErrUnexpectedEOF, so it reads as what it is.
-func unexpected(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
+// eof is the connection's end: it completes a body that ends with the
+// connection and is an error anywhere else (io.EOF when not a byte of the
+// response had arrived, which may be a stale keep-alive connection).
+func (p *responseParser) eof(gotBytes bool) error {
+	switch {
+	case p.state == psUntilClose:
+		p.state = psDone
+		return nil
+	case !gotBytes:
+		return io.EOF
 	}
+	return io.ErrUnexpectedEOF
+}
+
+// readBuffer holds a connection's received bytes not yet parsed.
+type readBuffer struct {
+	buf        []byte
+	start, end int
+}
+
+// free returns the space to read into, moving unparsed bytes to the
+// front first; it is empty when unparsed bytes fill the whole buffer.
+func (r *readBuffer) free() []byte {
+	if r.start == r.end {
+		r.start, r.end = 0, 0
+	} else if r.end == len(r.buf) && r.start > 0 {
+		r.end = copy(r.buf, r.buf[r.start:r.end])
+		r.start = 0
+	}
+	return r.buf[r.end:]
+}
+
+// parse feeds the unparsed bytes to p.
+func (r *readBuffer) parse(p *responseParser) error {
+	n, err := p.feed(r.buf[r.start:r.end])
+	r.start += n
 	return err
+}
+
+// httpConn is one HTTP/1.1 connection of the goroutine engine, used by
+// one worker.
+type httpConn struct {
+	nc   net.Conn
+	rb   readBuffer
+	p    responseParser
+	used bool // a response was read on it: a later failure may be a stale keep-alive
+}
+
+func newHTTPConn(nc net.Conn) *httpConn {
+	return &httpConn{nc: nc, rb: readBuffer{buf: make([]byte, readBufferSize)}}
+}
+
+// exchange writes one request and reads its response to the end. It
+// reports the status, whether the connection may carry another request,
+// and whether any byte of the response arrived.
+func (c *httpConn) exchange(req []byte, head bool) (status int, keep, gotBytes bool, err error) {
+	if _, err := c.nc.Write(req); err != nil {
+		return 0, false, false, err
+	}
+	c.p.reset(head)
+	gotBytes = c.rb.start < c.rb.end
+	for {
+		if err := c.rb.parse(&c.p); err != nil {
+			return c.p.status, false, true, err
+		}
+		if c.p.done() {
+			return c.p.status, c.p.keep, true, nil
+		}
+		free := c.rb.free()
+		if len(free) == 0 {
+			return c.p.status, false, true, errHeadTooLong
+		}
+		n, err := c.nc.Read(free)
+		c.rb.end += n
+		gotBytes = gotBytes || n > 0
+		if err == io.EOF {
+			if err := c.rb.parse(&c.p); err != nil {
+				return c.p.status, false, true, err
+			}
+			if c.p.done() {
+				return c.p.status, c.p.keep, true, nil
+			}
+			if err := c.p.eof(gotBytes); err != nil {
+				return c.p.status, false, gotBytes, err
+			}
+			return c.p.status, false, true, nil
+		}
+		if err != nil {
+			return c.p.status, false, gotBytes, err
+		}
+	}
 }
 
 // parseUint parses a decimal or hex size without the allocation

@@ -2,6 +2,7 @@ package scale
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -29,7 +30,7 @@ func exchangeWith(t *testing.T, resp string, head bool) (status int, keep bool, 
 	if err == nil {
 		// What follows the response must be untouched: the next response
 		// on a kept-alive connection starts there.
-		b, _ := io.ReadAll(c.br)
+		b, _ := io.ReadAll(io.MultiReader(bytes.NewReader(c.rb.buf[c.rb.start:c.rb.end]), c.nc))
 		rest = string(b)
 	}
 	return status, keep, rest, err
@@ -100,5 +101,45 @@ func TestHTTPResponseParsingRejectsMalformed(t *testing.T) {
 				t.Errorf("%v does not say the response is malformed", err)
 			}
 		})
+	}
+}
+
+// TestHTTPResponseParserByteByByte feeds each response one byte at a time,
+// as a slow network would deliver it: the parser must reach the same
+// answer as with the whole response at once and stop at the same byte.
+func TestHTTPResponseParserByteByByte(t *testing.T) {
+	for _, tc := range []struct {
+		resp   string
+		status int
+		keep   bool
+		length int // of the response; what follows is the next one
+	}{
+		{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloNEXT", 200, true, 43},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;e=1\r\n!!!\r\n0\r\nT: 1\r\n\r\nNEXT", 200, true, 80},
+		{"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 500 Oops\nConnection: close\nContent-Length: 1\n\nxNEXT", 500, false, 81},
+	} {
+		if !strings.HasSuffix(tc.resp[:tc.length+4], "NEXT") {
+			t.Fatalf("test case %q: length %d does not end before NEXT", tc.resp, tc.length)
+		}
+		var p responseParser
+		p.reset(false)
+		rb := readBuffer{buf: make([]byte, 64)}
+		for i := 0; i < len(tc.resp) && !p.done(); i++ {
+			free := rb.free()
+			if len(free) == 0 {
+				t.Fatalf("%q: buffer full at byte %d", tc.resp, i)
+			}
+			free[0] = tc.resp[i]
+			rb.end++
+			if err := rb.parse(&p); err != nil {
+				t.Fatalf("%q: byte %d: %v", tc.resp, i, err)
+			}
+			if p.done() && i+1 != tc.length {
+				t.Errorf("%q: done after %d bytes, want %d", tc.resp, i+1, tc.length)
+			}
+		}
+		if !p.done() || p.status != tc.status || p.keep != tc.keep {
+			t.Errorf("%q: done %v status %d keep %v; want %d %v", tc.resp, p.done(), p.status, p.keep, tc.status, tc.keep)
+		}
 	}
 }

@@ -38,6 +38,8 @@ type loadPlan struct {
 	rate        float64
 	timeout     time.Duration
 	firstSeq    int64
+	// forceGoroutines: LoadOptions.goroutineEngine
+	forceGoroutines bool
 	// request is the whole request (head and body); when the URL has
 	// placeholders, requestParts are the pieces between them.
 	request      []byte
@@ -50,7 +52,7 @@ func newLoadPlan(ctx context.Context, o LoadOptions) (*loadPlan, error) {
 	p := &loadPlan{
 		rawURL: o.URL, method: o.Method, connections: o.Connections, duration: o.Duration,
 		requests: o.Requests, rate: o.Rate, timeout: o.Timeout, keepAlive: !o.DisableKeepAlive,
-		firstSeq: o.FirstSeq,
+		firstSeq: o.FirstSeq, forceGoroutines: o.goroutineEngine,
 	}
 	if p.method == "" {
 		p.method = http.MethodGet

@@ -31,6 +31,7 @@ type LoadReport struct {
 	CPUSeconds           float64           `json:"generator_cpu_seconds"`
 	CPUSecondsPerRequest float64           `json:"generator_cpu_seconds_per_request"`
 	Interrupted          bool              `json:"interrupted,omitempty"`
+	Engine               string            `json:"engine"`
 	Thresholds           []ThresholdReport `json:"thresholds,omitempty"`
 }
 
@@ -75,7 +76,7 @@ func (res *LoadResult) Report() LoadReport {
 		},
 		Connects:   res.Connects,
 		CPUSeconds: res.GeneratorCPU.Seconds(), CPUSecondsPerRequest: res.CPUPerRequest().Seconds(),
-		Interrupted: res.Interrupted,
+		Interrupted: res.Interrupted, Engine: res.Engine,
 	}
 	if res.Model == Open {
 		r.Schedule = &LoadSchedule{Scheduled: res.Scheduled, Late: res.Late, Unsent: res.Unsent, LateAfterSeconds: LateAfter.Seconds()}
@@ -144,8 +145,8 @@ func (res *LoadResult) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "  Schedule:       %d scheduled, %d sent late (>%s after their time), %d not sent before the end\n",
 			res.Scheduled, res.Late, LateAfter, res.Unsent)
 	}
-	fmt.Fprintf(w, "  Generator:      %s CPU per request (%.2fs in all), %d connections opened\n",
-		formatLatency(res.CPUPerRequest()), res.GeneratorCPU.Seconds(), res.Connects)
+	fmt.Fprintf(w, "  Generator:      %s CPU per request (%.2fs in all), %d connections opened, %s\n",
+		formatLatency(res.CPUPerRequest()), res.GeneratorCPU.Seconds(), res.Connects, res.Engine)
 	_, err := fmt.Fprintf(w, "Requests/sec: %10.2f\n", res.RPS)
 	return err
 }

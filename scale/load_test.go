@@ -1,6 +1,7 @@
 package scale
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -21,6 +24,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(helloServerEnv) == "1" {
+		serveHello() // the test binary re-executed as BenchmarkGeneratorCPU's server
+		return
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -30,6 +37,27 @@ func load(t *testing.T, opts LoadOptions) *LoadResult {
 	res, err := Load(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("Load(%s): %v", opts.URL, err)
+	}
+	return res
+}
+
+// engines are the ways Load can drive connections; tests of behaviour
+// the engines share run on each. The event loops run wherever Load
+// picks them (Linux, closed model, plain HTTP); the goroutine engine is
+// forced for the rest.
+var engines = []struct {
+	name       string
+	goroutines bool
+}{{EngineLoops, false}, {EngineGoroutines, true}}
+
+// loadOn runs Load on the engine named, failing the test when Load picked
+// another one.
+func loadOn(t *testing.T, engine string, opts LoadOptions) *LoadResult {
+	t.Helper()
+	opts.goroutineEngine = engine == EngineGoroutines
+	res := load(t, opts)
+	if want := engine; res.Engine != want && !(want == EngineLoops && runtime.GOOS != "linux") {
+		t.Fatalf("Load ran on %s, want %s", res.Engine, want)
 	}
 	return res
 }
@@ -240,22 +268,24 @@ func TestLoadClassifiesFailures(t *testing.T) {
 			return srv.URL
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			res := load(t, LoadOptions{URL: tc.url(t), Connections: 2, Requests: n, Timeout: tc.timeout})
-			if res.Requests != n || res.Errors != n || res.ErrorsByClass[tc.want] != n {
-				t.Fatalf("requests %d, errors %d, by class %v; want all %d %s (examples %v)",
-					res.Requests, res.Errors, res.ErrorsByClass, n, tc.want, res.ErrorExamples)
-			}
-			if res.ErrorExamples[tc.want] == "" {
-				t.Errorf("no example message for %s", tc.want)
-			}
-			if got := res.Responses == n; got != tc.responses {
-				t.Errorf("responses = %d, want responses counted: %v", res.Responses, tc.responses)
-			}
-			if !tc.responses && res.Latency.TotalCount() != 0 {
-				t.Errorf("failed requests recorded %d latencies", res.Latency.TotalCount())
-			}
-		})
+		for _, engine := range engines {
+			t.Run(tc.name+"/"+engine.name, func(t *testing.T) {
+				res := loadOn(t, engine.name, LoadOptions{URL: tc.url(t), Connections: 2, Requests: n, Timeout: tc.timeout})
+				if res.Requests != n || res.Errors != n || res.ErrorsByClass[tc.want] != n {
+					t.Fatalf("requests %d, errors %d, by class %v; want all %d %s (examples %v)",
+						res.Requests, res.Errors, res.ErrorsByClass, n, tc.want, res.ErrorExamples)
+				}
+				if res.ErrorExamples[tc.want] == "" {
+					t.Errorf("no example message for %s", tc.want)
+				}
+				if got := res.Responses == n; got != tc.responses {
+					t.Errorf("responses = %d, want responses counted: %v", res.Responses, tc.responses)
+				}
+				if !tc.responses && res.Latency.TotalCount() != 0 {
+					t.Errorf("failed requests recorded %d latencies", res.Latency.TotalCount())
+				}
+			})
+		}
 	}
 }
 
@@ -343,23 +373,28 @@ func TestLoadSendsSequenceNumbersMethodHeadersAndBody(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	const n = 100
-	res := load(t, LoadOptions{
-		URL: srv.URL + "/item/{i}?id={i}", Method: http.MethodPost, Connections: 3, Requests: n,
-		Header: http.Header{"X-Leaklab-Test": {"yes"}}, Body: []byte(`{"a":1}`),
-	})
-	if res.Errors != 0 {
-		t.Fatalf("errors %v %v", res.ErrorsByClass, res.ErrorExamples)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	for i := 0; i < n; i++ {
-		if ids[i] != 1 {
-			t.Errorf("id %d seen %d times, want once", i, ids[i])
+	for _, engine := range engines {
+		mu.Lock()
+		clear(ids)
+		mu.Unlock()
+		res := loadOn(t, engine.name, LoadOptions{
+			URL: srv.URL + "/item/{i}?id={i}", Method: http.MethodPost, Connections: 3, Requests: n,
+			Header: http.Header{"X-Leaklab-Test": {"yes"}}, Body: []byte(`{"a":1}`),
+		})
+		if res.Errors != 0 {
+			t.Fatalf("%s: errors %v %v", engine.name, res.ErrorsByClass, res.ErrorExamples)
 		}
-	}
-	want := seen{"POST", "yes", `{"a":1}`, "7"}
-	if first != want {
-		t.Errorf("server saw %+v, want %+v", first, want)
+		mu.Lock()
+		for i := 0; i < n; i++ {
+			if ids[i] != 1 {
+				t.Errorf("%s: id %d seen %d times, want once", engine.name, i, ids[i])
+			}
+		}
+		want := seen{"POST", "yes", `{"a":1}`, "7"}
+		if first != want {
+			t.Errorf("%s: server saw %+v, want %+v", engine.name, first, want)
+		}
+		mu.Unlock()
 	}
 }
 
@@ -395,15 +430,17 @@ func TestLoadKeepAlive(t *testing.T) {
 			io.WriteString(c, "HTTP/1.0 200 OK\r\n\r\nbody until close")
 		}), false, n},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			res := load(t, LoadOptions{URL: tc.url, Connections: 2, Requests: n, DisableKeepAlive: tc.noKeepAlive})
-			if res.Errors != 0 || res.Status[200] != n {
-				t.Fatalf("errors %v %v, status %v", res.ErrorsByClass, res.ErrorExamples, res.Status)
-			}
-			if want := tc.wantConnects; (want > 0 && res.Connects != want) || (want < 0 && (res.Connects < 1 || res.Connects > -want)) {
-				t.Errorf("connections opened = %d, want %d (negative: at most)", res.Connects, want)
-			}
-		})
+		for _, engine := range engines {
+			t.Run(tc.name+"/"+engine.name, func(t *testing.T) {
+				res := loadOn(t, engine.name, LoadOptions{URL: tc.url, Connections: 2, Requests: n, DisableKeepAlive: tc.noKeepAlive})
+				if res.Errors != 0 || res.Status[200] != n {
+					t.Fatalf("errors %v %v, status %v", res.ErrorsByClass, res.ErrorExamples, res.Status)
+				}
+				if want := tc.wantConnects; (want > 0 && res.Connects != want) || (want < 0 && (res.Connects < 1 || res.Connects > -want)) {
+					t.Errorf("connections opened = %d, want %d (negative: at most)", res.Connects, want)
+				}
+			})
+		}
 	}
 }
 
@@ -511,4 +548,59 @@ func ExampleLoad() {
 	}
 	fmt.Println(res.Requests, res.Status[200], res.Errors)
 	// Output: 100 100 0
+}
+
+// Bodies larger than the socket buffers both ways: the request is written
+// in parts as the server reads it (the event loops wait for epoll to say
+// there is room), the response read over many reads, as a fixed length
+// and chunked.
+func TestLoadLargeBodies(t *testing.T) {
+	const size = 4 << 20
+	big := bytes.Repeat([]byte("x"), size)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil || n != size {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if r.URL.Query().Get("chunked") == "" {
+			w.Header().Set("Content-Length", strconv.Itoa(size))
+		}
+		w.Write(big)
+	}))
+	t.Cleanup(srv.Close)
+	for _, engine := range engines {
+		for _, query := range []string{"", "?chunked=1"} {
+			res := loadOn(t, engine.name, LoadOptions{URL: srv.URL + "/" + query, Method: http.MethodPost, Body: big,
+				Connections: 2, Requests: 6, Timeout: 30 * time.Second})
+			if res.Status[200] != 6 || res.Errors != 0 {
+				t.Errorf("%s %s: status %v, errors %v", engine.name, query, res.Status, res.ErrorExamples)
+			}
+		}
+	}
+}
+
+// The event loops drive the closed model over plain HTTP (on Linux); TLS
+// and the open model are left to the goroutine engine.
+func TestLoadEngineChoice(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the event loops are Linux only")
+	}
+	srv := delayServer(t, 0)
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(tlsSrv.Close)
+	roots := tlsSrv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	for _, tc := range []struct {
+		name string
+		opts LoadOptions
+		want string
+	}{
+		{"closed http", LoadOptions{URL: srv.URL, Requests: 10}, EngineLoops},
+		{"open http", LoadOptions{URL: srv.URL, Requests: 10, Rate: 1000}, EngineGoroutines},
+		{"https", LoadOptions{URL: tlsSrv.URL, Requests: 10, TLSConfig: &tls.Config{RootCAs: roots}}, EngineGoroutines},
+	} {
+		if res := load(t, tc.opts); res.Engine != tc.want || res.Status[200] != 10 {
+			t.Errorf("%s: engine %s, status %v; want %s and 10 200s", tc.name, res.Engine, res.Status, tc.want)
+		}
+	}
 }

@@ -119,7 +119,12 @@ func (w *loadWorker) sleepUntil(ctx context.Context, t time.Time) bool {
 }
 
 func (w *loadWorker) record(from time.Time, status int, err error) {
-	lat := int64(time.Since(from))
+	w.recordLatency(int64(time.Since(from)), status, err)
+}
+
+// recordLatency counts a finished request: a response's status and
+// latency (nanoseconds), or a transport error.
+func (w *loadWorker) recordLatency(lat int64, status int, err error) {
 	if err != nil {
 		c := classify(err)
 		w.classes[c]++

@@ -5,7 +5,10 @@
 # then alternates wrk and 'leaklab load' against it RUNS times (who goes
 # first alternates too, to cancel drift), each with CONNS connections for
 # DURATION. Prints each run's requests/s and the generator's CPU time per
-# request, the medians, and the ratio leaklab/wrk of the median requests/s.
+# request, the medians, the ratio leaklab/wrk of the median requests/s, the
+# spread of the per-run ratios, and the ratio of the CPU per request (on a
+# shared machine the trustworthy figure: it does not depend on how much CPU
+# the other jobs left).
 #
 # Usage: scripts/bench-load.sh            (RUNS=5 CONNS=64 DURATION=5s)
 #        RUNS=9 DURATION=10s scripts/bench-load.sh
@@ -103,7 +106,7 @@ for i in $(seq "$RUNS"); do
 			exit 1
 		fi
 		printf '%-4s %-8s %12s %18s\n' "$i" "$tool" "$rps" "$cpu"
-		echo "$tool $rps $cpu" >>"$work/results"
+		echo "$tool $rps $cpu $i" >>"$work/results"
 	done
 done
 
@@ -116,4 +119,8 @@ echo
 echo "median requests/s: wrk $wrk_rps, leaklab $ll_rps"
 echo "median generator CPU per request: wrk ${wrk_cpu}us, leaklab ${ll_cpu}us"
 awk -v a="$ll_rps" -v b="$wrk_rps" 'BEGIN { printf "ratio leaklab/wrk (median requests/s): %.2f\n", a / b }'
+# The spread: each run's pair (the two tools back to back) as a ratio.
+pairs=$(awk '{ rps[$4, $1] = $2 } END { for (i = 1; (i, "wrk") in rps; i++) printf "%.2f\n", rps[i, "leaklab"] / rps[i, "wrk"] }' "$work/results" | sort -n)
+echo "per-run ratios leaklab/wrk: median $(median <<<"$pairs"), range $(head -1 <<<"$pairs") to $(tail -1 <<<"$pairs") ($(tr '\n' ' ' <<<"$pairs"))"
+awk -v a="$ll_cpu" -v b="$wrk_cpu" 'BEGIN { printf "ratio leaklab/wrk (median CPU per request): %.2f\n", a / b }'
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,6 @@
+//go:build linux && !race
+
+package scale
+
+// raceEnabled: see rawRead.
+const raceEnabled = false
