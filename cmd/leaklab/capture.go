@@ -59,7 +59,7 @@ func captureRun(cmd *cobra.Command, f *factory, opts *captureOptions) error {
 	if opts.seconds < 0 {
 		return usageErrorf("--seconds must not be negative")
 	}
-	labels, err := parseLabels(opts.labels)
+	labels, err := profiles.ParseLabels(opts.labels)
 	if err != nil {
 		return err
 	}
@@ -105,21 +105,6 @@ func captureAll(cmd *cobra.Command, f *factory, opts *captureOptions, fo profile
 		return fmt.Errorf("%s: could not capture %s (see above)", opts.target, strings.Join(failed, ", "))
 	}
 	return nil
-}
-
-func parseLabels(kvs []string) (map[string]string, error) {
-	if len(kvs) == 0 {
-		return nil, nil
-	}
-	out := map[string]string{}
-	for _, kv := range kvs {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, usageErrorf("--label %q: want KEY=VALUE", kv)
-		}
-		out[k] = v
-	}
-	return out, nil
 }
 
 func orDefault(s, def string) string {

@@ -63,6 +63,7 @@ var flagsByOption = map[string]string{
 	"Requests":      "-n",
 	"Duration":      "-d",
 	"Headers":       "-H",
+	"Labels":        "--label",
 	"Command":       "--cmd",
 	"Window":        "--detect-window",
 	"MaxSuspects":   "--max-suspects-per-target",

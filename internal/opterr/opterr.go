@@ -50,14 +50,17 @@ func Is(err error) bool {
 // Reword returns msg (the text of err, or of an error wrapping it) with
 // each option name the option error in err names replaced, where it
 // stands as a whole word, by rename(name): how a command says the message
-// in its own flags. msg is returned as is when err holds no option error.
+// in its own flags. Only names written as exported Go fields (an upper-case
+// first letter) are renamed, so a message naming an option in plain words
+// ("unknown profile type") stays as it is. msg is returned as is when err
+// holds no option error.
 func Reword(err error, msg string, rename func(option string) string) string {
 	var e *Error
 	if !errors.As(err, &e) {
 		return msg
 	}
 	for _, name := range e.Names() {
-		if name != "" {
+		if name != "" && 'A' <= name[0] && name[0] <= 'Z' {
 			msg = replaceWord(msg, name, rename(name))
 		}
 	}
