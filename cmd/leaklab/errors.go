@@ -63,6 +63,7 @@ var flagsByOption = map[string]string{
 	"Requests":      "-n",
 	"Duration":      "-d",
 	"Headers":       "-H",
+	"HTML":          "--html",
 	"Labels":        "--label",
 	"Command":       "--cmd",
 	"Window":        "--detect-window",
