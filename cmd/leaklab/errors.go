@@ -64,6 +64,8 @@ var flagsByOption = map[string]string{
 	"Duration":      "-d",
 	"Headers":       "-H",
 	"HTML":          "--html",
+	"GCFlags":       "--gcflags",
+	"Kinds":         "--kind",
 	"Labels":        "--label",
 	"Command":       "--cmd",
 	"Window":        "--detect-window",
