@@ -63,7 +63,6 @@ var flagsByOption = map[string]string{
 	"Requests":      "-n",
 	"Duration":      "-d",
 	"Headers":       "-H",
-	"HTML":          "--html",
 	"GCFlags":       "--gcflags",
 	"Kinds":         "--kind",
 	"Labels":        "--label",
@@ -86,16 +85,15 @@ func flagFor(option string) string {
 	if f, ok := flagsByOption[option]; ok {
 		return f
 	}
+	// Kebab case, an acronym as one word: MaxLeak → max-leak, URL → url.
+	r := []rune(option)
 	var b strings.Builder
 	b.WriteString("--")
-	for i, r := range option {
-		if unicode.IsUpper(r) {
-			if i > 0 {
-				b.WriteByte('-')
-			}
-			r = unicode.ToLower(r)
+	for i, c := range r {
+		if i > 0 && unicode.IsUpper(c) && (unicode.IsLower(r[i-1]) || i+1 < len(r) && unicode.IsLower(r[i+1])) {
+			b.WriteByte('-')
 		}
-		b.WriteRune(r)
+		b.WriteRune(unicode.ToLower(c))
 	}
 	return b.String()
 }

@@ -10,7 +10,7 @@ import (
 func TestFlagFor(t *testing.T) {
 	for option, want := range map[string]string{
 		"Every": "--every", "MaxLeak": "--max-leak", "ProcsPerWorker": "--procs-per-worker",
-		"Connections": "-c", "Window": "--detect-window",
+		"Connections": "-c", "Window": "--detect-window", "URL": "--url", "HTML": "--html", "BasePort": "--base-port",
 	} {
 		if got := flagFor(option); got != want {
 			t.Errorf("flagFor(%q) = %q, want %q", option, got, want)
