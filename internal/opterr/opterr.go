@@ -68,8 +68,17 @@ func Reword(err error, msg string, rename func(option string) string) string {
 }
 
 // replaceWord replaces name in s where it stands alone: not part of a
-// longer word, nor of a flag-like word joined by '-'.
+// longer word, nor of a flag-like word joined by '-', nor inside double
+// quotes, where messages quote the values they were given (%q).
 func replaceWord(s, name, with string) string {
+	parts := strings.Split(s, `"`)
+	for i := 0; i < len(parts); i += 2 {
+		parts[i] = replaceUnquoted(parts[i], name, with)
+	}
+	return strings.Join(parts, `"`)
+}
+
+func replaceUnquoted(s, name, with string) string {
 	var b strings.Builder
 	for {
 		i := strings.Index(s, name)
