@@ -2,27 +2,22 @@ package leaks
 
 import (
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/leaklab/leaklab/internal/opterr"
 )
 
 // AllCommandOptions are 'leaklab run --all' as the command takes it: the
-// twins as one word, Fixed as a short form of Variants "fixed", and the
-// single-service options (an address, Public), which are refused.
+// twins as one word (which Options turns into AllOptions.Variants), Fixed
+// as a short form of Variants "fixed", and the single-service options (an
+// address, Public), which are refused. Exe is found by Options.
 type AllCommandOptions struct {
+	AllOptions
 	Variants    string // leaky, fixed or both
 	VariantsSet bool   // Variants was given, not defaulted: it must then agree with Fixed
 	Fixed       bool
 	AddrSet     bool // an address was given: one service's, refused with all of them
 	Public      bool // refused: the services stay on 127.0.0.1
-	BasePort    int
-	TargetsFile string
-	MaxLeak     string
-	Pyroscope   string
-	Quiet       bool
-	Stderr      io.Writer
 }
 
 // Options checks c (see CheckAllOptions) and turns it into AllOptions,
@@ -53,10 +48,8 @@ func (c AllCommandOptions) Options() (AllOptions, error) {
 	default:
 		return AllOptions{}, opterr.Errorf("Variants", "Variants must be leaky, fixed or both, not %q", choice)
 	}
-	opts := AllOptions{
-		Variants: variants, BasePort: c.BasePort, TargetsFile: c.TargetsFile,
-		MaxLeak: c.MaxLeak, Pyroscope: c.Pyroscope, Quiet: c.Quiet, Stderr: c.Stderr,
-	}
+	opts := c.AllOptions
+	opts.Variants = variants
 	if err := CheckAllOptions(opts); err != nil {
 		return AllOptions{}, err
 	}

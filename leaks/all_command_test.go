@@ -9,15 +9,15 @@ import (
 )
 
 func TestAllCommandOptions(t *testing.T) {
-	ok := AllCommandOptions{Variants: "leaky", BasePort: DefaultBasePort, MaxLeak: "64MiB"}
+	ok := AllCommandOptions{Variants: "leaky", AllOptions: AllOptions{BasePort: DefaultBasePort, MaxLeak: "64MiB"}}
 	for _, tc := range []struct {
 		c    AllCommandOptions
 		want []Variant
 	}{
 		{ok, []Variant{Leaky}},
-		{AllCommandOptions{Variants: "both", BasePort: DefaultBasePort, MaxLeak: "1MiB"}, []Variant{Leaky, Fixed}},
-		{AllCommandOptions{Variants: "leaky", Fixed: true, BasePort: DefaultBasePort, MaxLeak: "1MiB"}, []Variant{Fixed}},
-		{AllCommandOptions{Variants: "fixed", VariantsSet: true, Fixed: true, BasePort: DefaultBasePort, MaxLeak: "1MiB"}, []Variant{Fixed}},
+		{AllCommandOptions{Variants: "both", AllOptions: AllOptions{BasePort: DefaultBasePort, MaxLeak: "1MiB"}}, []Variant{Leaky, Fixed}},
+		{AllCommandOptions{Variants: "leaky", Fixed: true, AllOptions: AllOptions{BasePort: DefaultBasePort, MaxLeak: "1MiB"}}, []Variant{Fixed}},
+		{AllCommandOptions{Variants: "fixed", VariantsSet: true, Fixed: true, AllOptions: AllOptions{BasePort: DefaultBasePort, MaxLeak: "1MiB"}}, []Variant{Fixed}},
 	} {
 		got, err := tc.c.Options()
 		if err != nil || !slices.Equal(got.Variants, tc.want) || got.Exe == "" || got.BasePort != DefaultBasePort {

@@ -13,8 +13,11 @@ import (
 	"github.com/leaklab/leaklab/leaks"
 )
 
-func TestCaptureCommandOptions(t *testing.T) {
-	svc, err := leaks.Lookup("unbounded-cache")
+// startSample runs a catalog service in this process on a free loopback
+// port until the test ends.
+func startSample(t *testing.T, name string) *leaks.Server {
+	t.Helper()
+	svc, err := leaks.Lookup(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +30,11 @@ func TestCaptureCommandOptions(t *testing.T) {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
+	return srv
+}
+
+func TestCaptureCommandOptions(t *testing.T) {
+	srv := startSample(t, "unbounded-cache")
 	dir := t.TempDir()
 	opened := 0
 	open := func() (*Store, error) { opened++; return Open(dir) }

@@ -40,10 +40,10 @@ func rejectAllOnlyFlags(cmd *cobra.Command) error {
 func runAllRun(ctx context.Context, cmd *cobra.Command, f *factory, opts *runOptions) error {
 	fl := cmd.Flags()
 	allOpts, err := leaks.AllCommandOptions{
+		AllOptions: leaks.AllOptions{BasePort: opts.all.basePort, TargetsFile: opts.all.targetsFile,
+			MaxLeak: opts.maxLeak, Pyroscope: opts.pyroscope, Quiet: opts.quiet, Stderr: f.streams.ErrOut},
 		Variants: opts.all.variants, VariantsSet: fl.Changed("variants"), Fixed: opts.fixed,
 		AddrSet: fl.Changed("addr"), Public: opts.public,
-		BasePort: opts.all.basePort, TargetsFile: opts.all.targetsFile,
-		MaxLeak: opts.maxLeak, Pyroscope: opts.pyroscope, Quiet: opts.quiet, Stderr: f.streams.ErrOut,
 	}.Options()
 	if err != nil {
 		return err
