@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/leaklab/leaklab/internal/atomicfile"
 	"github.com/leaklab/leaklab/internal/filesd"
+	"github.com/leaklab/leaklab/internal/opterr"
 )
 
 // StackDir is where the tree lives in this repository, relative to the
@@ -72,11 +74,28 @@ type ExportOptions struct {
 	Force bool
 }
 
-// NotEmptyError says Export refused to write into a directory with files.
+// NotEmptyError says Export refused to write into a directory with files;
+// Export returns it wrapped in an *opterr.Error for ExportOptions.Force.
 type NotEmptyError struct{ Dir string }
 
 func (e *NotEmptyError) Error() string {
-	return fmt.Sprintf("%s is not empty (choose a new directory, or --force to overwrite leaklab's files in it)", e.Dir)
+	return fmt.Sprintf("%s is not empty (choose a new directory, or Force to overwrite leaklab's files in it)", e.Dir)
+}
+
+// Exported is what Export wrote, as 'leaklab dashboards export' reports it.
+type Exported struct {
+	Dir   string   `json:"dir"`
+	Files []string `json:"files"`
+}
+
+// WriteText lists the files and says how to start the services they
+// expect.
+func (e Exported) WriteText(w io.Writer) error {
+	for _, p := range e.Files {
+		fmt.Fprintln(w, p)
+	}
+	_, err := fmt.Fprintf(w, "\nwrote %d files; start the services with:\n  leaklab run --all --targets-file %s\n", len(e.Files), e.Dir+"/prometheus/targets/leaklab.json")
+	return err
 }
 
 // Export writes the provisioning tree into dir and returns the paths it
@@ -95,7 +114,7 @@ func Export(ctx context.Context, dir string, opts ExportOptions) ([]string, erro
 	case err != nil:
 		return nil, err
 	case len(entries) > 0 && !opts.Force:
-		return nil, &NotEmptyError{Dir: dir}
+		return nil, &opterr.Error{Option: "Force", Err: &NotEmptyError{Dir: dir}}
 	}
 	return writeFiles(ctx, dir, dir, files)
 }

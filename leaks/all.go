@@ -87,13 +87,13 @@ func CheckAllOptions(opts AllOptions) error {
 	}
 	count := len(All()) * len(opts.Variants)
 	if opts.BasePort < 1 || opts.BasePort+count-1 > 65535 {
-		return opterr.Errorf("base-port", "--base-port %d: %d services need ports %d to %d, which must lie in 1-65535",
+		return opterr.Errorf("BasePort", "BasePort %d: %d services need ports %d to %d, which must lie in 1-65535",
 			opts.BasePort, count, opts.BasePort, opts.BasePort+count-1)
 	}
 	if t := opts.TargetsFile; t != "" {
 		// Checked before starting anything, so a typo costs no startup.
 		if fi, err := os.Stat(filepath.Dir(t)); err != nil || !fi.IsDir() {
-			return opterr.Errorf("targets-file", "--targets-file %s: directory %s does not exist", t, filepath.Dir(t))
+			return opterr.Errorf("TargetsFile", "TargetsFile %s: directory %s does not exist", t, filepath.Dir(t))
 		}
 	}
 	return nil

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/leaklab/leaklab/internal/opterr"
 )
 
 // Entry is a service as the catalog shows it to a user (the JSON of
@@ -35,6 +37,22 @@ func (s *Service) Entry(spoilers bool) Entry {
 
 // Entries is a list of services.
 type Entries []Entry
+
+// CatalogEntries are the entries of every service of kind (all when
+// kind is ""), with culprits only with spoilers. A kind no service has is
+// an *opterr.Error.
+func CatalogEntries(kind string, spoilers bool) (Entries, error) {
+	var entries Entries
+	for _, s := range All() {
+		if kind == "" || string(s.Kind) == kind {
+			entries = append(entries, s.Entry(spoilers))
+		}
+	}
+	if len(entries) == 0 {
+		return nil, opterr.Errorf("Kind", "no service of kind %q (kinds: heap, goroutine, cpu, lock, alloc)", kind)
+	}
+	return entries, nil
+}
 
 // WriteText writes the list as a table: each service's symptom, or its
 // culprit when the entries carry them.

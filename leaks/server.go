@@ -120,10 +120,10 @@ func (e *ListenError) Unwrap() error { return e.Err }
 func ParseMaxLeak(s string) (int64, error) {
 	n, err := bytesize.Parse(s)
 	if err != nil {
-		return 0, &opterr.Error{Option: "max-leak", Err: fmt.Errorf("max-leak: %w", err)}
+		return 0, &opterr.Error{Option: "MaxLeak", Err: fmt.Errorf("MaxLeak: %w", err)}
 	}
 	if n == 0 {
-		return 0, opterr.Errorf("max-leak", "max-leak must be more than zero")
+		return 0, opterr.Errorf("MaxLeak", "MaxLeak must be more than zero")
 	}
 	return n, nil
 }
@@ -136,7 +136,7 @@ func CheckPyroscopeURL(raw string) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return opterr.Errorf("pyroscope", "invalid pyroscope URL %q: want http://host:port", raw)
+		return opterr.Errorf("Pyroscope", "invalid pyroscope URL %q: want http://host:port", raw)
 	}
 	return nil
 }
@@ -158,7 +158,7 @@ func Start(ctx context.Context, svc *Service, opts Options) (_ *Server, err erro
 		opts.MaxLeak = DefaultMaxLeak
 	}
 	if opts.MaxLeak < 0 {
-		return nil, opterr.Errorf("max-leak", "max-leak must not be negative")
+		return nil, opterr.Errorf("MaxLeak", "MaxLeak must not be negative")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -317,7 +317,7 @@ var ErrBadAddress = errors.New("bad listen address")
 func checkLoopback(addr string, public bool) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return &opterr.Error{Option: "addr", Err: fmt.Errorf("invalid address %q: want host:port, e.g. 127.0.0.1:8080%w", addr, quiet(ErrBadAddress))}
+		return &opterr.Error{Option: "Addr", Err: fmt.Errorf("invalid address %q: want host:port, e.g. 127.0.0.1:8080%w", addr, quiet(ErrBadAddress))}
 	}
 	if public {
 		return nil
@@ -328,7 +328,7 @@ func checkLoopback(addr string, public bool) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return &opterr.Error{Option: "addr", Err: fmt.Errorf("refusing to listen on %s: it is not a loopback address and /debug/pprof would be reachable from the network (use 127.0.0.1, or allow it with public if you mean it)%w", addr, quiet(ErrBadAddress))}
+	return &opterr.Error{Option: "Addr", Others: []string{"Public"}, Err: fmt.Errorf("refusing to listen on %s: it is not a loopback address and /debug/pprof would be reachable from the network (use 127.0.0.1, or allow it with Public if you mean it)%w", addr, quiet(ErrBadAddress))}
 }
 
 // quiet wraps err so that errors.Is finds it but it adds nothing to the message.

@@ -6,28 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/leaklab/leaklab/leaks"
 )
 
 // A URL side takes the other side's type, and a goroutine diff names leak
 // sites after the module the live side's go_build_info reports.
 func TestDiffRefsInfersTypeAndOwnCode(t *testing.T) {
 	t.Parallel()
-	svc, err := leaks.Lookup("abandoned-worker")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := leaks.Start(context.Background(), svc, leaks.Options{Addr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	srv := startSample(t, "abandoned-worker")
 	ctx := context.Background()
 	for _, typ := range []string{TypeGoroutine, TypeHeap} {
 		file := filepath.Join("testdata", typ+"-base.pb.gz")

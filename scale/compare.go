@@ -131,13 +131,13 @@ func compareDefaults(opts CompareOptions) (CompareOptions, error) {
 		opts.Strategies = AllStrategies
 	}
 	if opts.Workers < 1 {
-		return opts, opterr.Errorf("workers", "workers must be at least 1, not %d", opts.Workers)
+		return opts, opterr.Errorf("Workers", "Workers must be at least 1, not %d", opts.Workers)
 	}
 	if opts.Runs == 0 {
 		opts.Runs = DefaultRuns
 	}
 	if opts.Runs < MinRuns {
-		return opts, opterr.Errorf("runs", "runs must be at least %d for a significance test, not %d", MinRuns, opts.Runs)
+		return opts, opterr.Errorf("Runs", "Runs must be at least %d for a significance test, not %d", MinRuns, opts.Runs)
 	}
 	if opts.Warmup == 0 {
 		opts.Warmup = DefaultWarmup
@@ -146,7 +146,7 @@ func compareDefaults(opts CompareOptions) (CompareOptions, error) {
 		opts.Duration = DefaultRunDuration
 	}
 	if opts.Warmup < 0 || opts.Duration < 0 {
-		return opts, opterr.Errorf("duration", "durations must not be negative")
+		return opts, opterr.Combination([]string{"Warmup", "Duration"}, "Warmup and Duration must not be negative")
 	}
 	if opts.Connections == 0 {
 		opts.Connections = DefaultCompareConnections
@@ -155,7 +155,7 @@ func compareDefaults(opts CompareOptions) (CompareOptions, error) {
 		opts.Path = "/"
 	}
 	if opts.Path[0] != '/' {
-		return opts, opterr.Errorf("path", "path %q must start with /", opts.Path)
+		return opts, opterr.Errorf("Path", "Path %q must start with /", opts.Path)
 	}
 	if opts.ProcsPerWorker == 0 {
 		opts.ProcsPerWorker = DefaultProcsPerWorker

@@ -128,5 +128,5 @@ func resolveLoopback(addr string) (netip.AddrPort, error) {
 
 // addrError is an address the cluster will not listen on.
 func addrError(addr, reason string) error {
-	return opterr.Errorf("addr", "invalid address %q: %s", addr, reason)
+	return opterr.Errorf("Addr", "invalid address %q: %s", addr, reason)
 }

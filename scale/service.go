@@ -28,11 +28,11 @@ type TargetOptions struct {
 func ResolveTarget(o TargetOptions) (Target, string, error) {
 	switch {
 	case o.Service != "" && o.Command != "":
-		return Target{}, "", opterr.Errorf("service", "give --service or --cmd, not both")
+		return Target{}, "", opterr.Combination([]string{"Service", "Command"}, "give Service or Command, not both")
 	case o.Service != "":
 		svc, err := leaks.Lookup(o.Service)
 		if err != nil {
-			return Target{}, "", &opterr.Error{Option: "service", Err: err}
+			return Target{}, "", &opterr.Error{Option: "Service", Err: err}
 		}
 		exe, err := os.Executable()
 		if err != nil {
@@ -46,7 +46,7 @@ func ResolveTarget(o TargetOptions) (Target, string, error) {
 		if path == "" {
 			path = svc.Endpoints[0].Path
 			if m := svc.Endpoints[0].Method; m != "" && m != "GET" {
-				return Target{}, "", opterr.Errorf("path", "%s's endpoint is %s %s; scale sends GET, so pick a GET path with --path", svc.Name, m, path)
+				return Target{}, "", opterr.Errorf("Path", "%s's endpoint is %s %s; scale sends GET, so pick a GET path with Path", svc.Name, m, path)
 			}
 		}
 		ready := o.ReadyPath
@@ -57,7 +57,7 @@ func ResolveTarget(o TargetOptions) (Target, string, error) {
 		return Target{Name: name, Argv: argv, ReadyPath: ready, ReportsCounts: true}, path, nil
 	case o.Command != "":
 		if o.Fixed {
-			return Target{}, "", opterr.Errorf("fixed", "--fixed goes with --service, not --cmd")
+			return Target{}, "", opterr.Combination([]string{"Fixed", "Service", "Command"}, "Fixed goes with Service, not Command")
 		}
 		path := o.Path
 		if path == "" {
@@ -67,7 +67,7 @@ func ResolveTarget(o TargetOptions) (Target, string, error) {
 		// Pdeathsig, and signals reach it rather than a shell.
 		return Target{Name: o.Command, Argv: []string{"/bin/sh", "-c", "exec " + o.Command}, ReadyPath: o.ReadyPath}, path, nil
 	}
-	return Target{}, "", opterr.Errorf("service", "give the target: --service NAME (see 'leaklab services') or --cmd COMMAND")
+	return Target{}, "", opterr.Combination([]string{"Service", "Command"}, "give the target: Service NAME (see 'leaklab services') or Command COMMAND")
 }
 
 // ServeService is a 'leaklab scale --service' worker: the catalog service
@@ -76,7 +76,7 @@ func ResolveTarget(o TargetOptions) (Target, string, error) {
 func ServeService(ctx context.Context, name string, fixed bool, stderr io.Writer) error {
 	svc, err := leaks.Lookup(name)
 	if err != nil {
-		return &opterr.Error{Option: "service", Err: err}
+		return &opterr.Error{Option: "Service", Err: err}
 	}
 	w, err := NewWorker()
 	if err != nil {

@@ -36,9 +36,9 @@ func TestResolveTarget(t *testing.T) {
 			argv: []string{"/bin/sh", "-c", "exec ./srv"}, path: "/api", ready: "/up"},
 		{name: "no target", opts: TargetOptions{}, usageWant: "give the target"},
 		{name: "both targets", opts: TargetOptions{Service: "cpu-bound", Command: "./srv"}, usageWant: "not both"},
-		{name: "fixed command", opts: TargetOptions{Command: "./srv", Fixed: true}, usageWant: "--fixed goes with --service"},
+		{name: "fixed command", opts: TargetOptions{Command: "./srv", Fixed: true}, usageWant: "Fixed goes with Service, not Command"},
 		{name: "unknown service", opts: TargetOptions{Service: "nope"}, usageWant: `unknown service "nope"`},
-		{name: "POST endpoint", opts: TargetOptions{Service: "retry-storm"}, usageWant: "pick a GET path with --path"},
+		{name: "POST endpoint", opts: TargetOptions{Service: "retry-storm"}, usageWant: "pick a GET path with Path"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			target, path, err := ResolveTarget(tc.opts)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/leaklab/leaklab/internal/opterr"
 )
 
 // Threshold is a pass/fail condition on a load run, in k6's spirit:
@@ -101,13 +103,13 @@ func ParseThreshold(expr string) (Threshold, error) {
 func isQuantile(m string) bool { return len(m) > 1 && m[0] == 'p' }
 
 // ParseThresholds parses every expression, stopping at the first that
-// does not parse.
+// does not parse: an *opterr.Error wrapping its *ThresholdError.
 func ParseThresholds(exprs []string) ([]Threshold, error) {
 	out := make([]Threshold, 0, len(exprs))
 	for _, e := range exprs {
 		t, err := ParseThreshold(e)
 		if err != nil {
-			return nil, err
+			return nil, &opterr.Error{Option: "thresholds", Err: err}
 		}
 		out = append(out, t)
 	}
@@ -220,4 +222,43 @@ func ThresholdReports(checked []ThresholdResult) (reports []ThresholdReport, fai
 		}
 	}
 	return reports, failed
+}
+
+// Judged is a load run checked against thresholds: its report with each
+// threshold's outcome, and how many failed.
+type Judged struct {
+	Result  *LoadResult
+	Report  LoadReport
+	Checked []ThresholdResult
+	Failed  int
+}
+
+// Judge checks res against ts. An interrupted run is judged too: it still
+// reports what it measured, as wrk and hey do.
+func Judge(res *LoadResult, ts []Threshold) *Judged {
+	j := &Judged{Result: res, Report: res.Report(), Checked: CheckThresholds(ts, res)}
+	j.Report.Thresholds, j.Failed = ThresholdReports(j.Checked)
+	return j
+}
+
+// WriteText writes the run's text report, then the thresholds' outcomes.
+func (j *Judged) WriteText(w io.Writer) error {
+	if err := j.Result.WriteText(w); err != nil {
+		return err
+	}
+	return WriteThresholds(w, j.Checked)
+}
+
+// Failure says why the run failed whatever its thresholds: nothing
+// answered (an interrupted run's requests still in flight are not
+// counted). It is nil when something did.
+func (j *Judged) Failure() error {
+	res := j.Result
+	switch {
+	case res.Requests > 0 && res.Responses == 0:
+		return fmt.Errorf("no request got a response (%s); is the server up at %s?", res.ErrorSummary(), res.URL)
+	case res.Interrupted && res.Responses == 0:
+		return fmt.Errorf("interrupted before any request got a response; is the server at %s answering?", res.URL)
+	}
+	return nil
 }

@@ -2,25 +2,13 @@ package main
 
 import (
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/leaklab/leaklab/profiles"
 	"github.com/spf13/cobra"
 )
 
-type captureOptions struct {
-	target  string
-	typ     string
-	seconds int
-	out     string
-	noGC    bool
-	timeout time.Duration
-	labels  []string
-}
-
 func newCmdCapture(f *factory) *cobra.Command {
-	opts := &captureOptions{}
+	opts := &profiles.CaptureCommandOptions{}
 	cmd := &cobra.Command{
 		Use:   "capture URL",
 		Short: "Capture a pprof profile from a live service into the profile store",
@@ -41,90 +29,32 @@ built with GOEXPERIMENT=goroutineleakprofile.`,
   leaklab capture http://127.0.0.1:8080 --type all --output json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.target = args[0]
+			opts.Target = args[0]
 			return captureRun(cmd, f, opts)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.typ, "type", "", "heap, allocs, goroutine, goroutineleak, cpu, mutex, block or all (default heap, or the URL's)")
-	fl.IntVar(&opts.seconds, "seconds", 0, "cpu profile duration (default 10), or a delta over N seconds for heap/allocs/mutex/block")
-	fl.StringVar(&opts.out, "out", "", "write the profile to this file instead of the store")
-	fl.BoolVar(&opts.noGC, "no-gc", false, "do not ask the target to collect garbage before a heap profile")
-	fl.DurationVar(&opts.timeout, "timeout", 0, "give up after this long (default --seconds + 30s)")
-	fl.StringArrayVar(&opts.labels, "label", nil, "KEY=VALUE stored with the profile (repeatable)")
+	fl.StringVar(&opts.Type, "type", "", "heap, allocs, goroutine, goroutineleak, cpu, mutex, block or all (default heap, or the URL's)")
+	fl.IntVar(&opts.Seconds, "seconds", 0, "cpu profile duration (default 10), or a delta over N seconds for heap/allocs/mutex/block")
+	fl.StringVar(&opts.Out, "out", "", "write the profile to this file instead of the store")
+	fl.BoolVar(&opts.NoGC, "no-gc", false, "do not ask the target to collect garbage before a heap profile")
+	fl.DurationVar(&opts.Timeout, "timeout", 0, "give up after this long (default --seconds + 30s)")
+	fl.StringArrayVar(&opts.Labels, "label", nil, "KEY=VALUE stored with the profile (repeatable)")
 	return cmd
 }
 
-func captureRun(cmd *cobra.Command, f *factory, opts *captureOptions) error {
-	if opts.seconds < 0 {
-		return usageErrorf("--seconds must not be negative")
+func captureRun(cmd *cobra.Command, f *factory, opts *profiles.CaptureCommandOptions) error {
+	co := *opts
+	co.OpenStore = f.openStore
+	if f.streams.ErrIsTerminal {
+		co.Waiting = func(what, target string) { fmt.Fprintf(f.streams.ErrOut, "capturing %s from %s…\n", what, target) }
 	}
-	labels, err := parseLabels(opts.labels)
+	caps, err := co.Run(cmd.Context())
 	if err != nil {
 		return err
 	}
-	fo := profiles.FetchOptions{Type: opts.typ, Seconds: opts.seconds, NoGC: opts.noGC, Timeout: opts.timeout, Labels: labels}
-	if opts.typ == "all" {
-		if opts.out != "" {
-			return usageErrorf("--out takes one profile; --type all saves each type in the store")
-		}
-		return captureAll(cmd, f, opts, fo)
-	}
-	if _, _, _, err := profiles.ProfileURL(opts.target, fo); err != nil {
-		return err // an option error: exit 2
-	}
-	var store *profiles.Store
-	if opts.out == "" {
-		if store, err = f.openStore(); err != nil {
-			return err
-		}
-	}
-	if f.streams.ErrIsTerminal && (opts.seconds > 0 || opts.typ == profiles.TypeCPU) {
-		fmt.Fprintf(f.streams.ErrOut, "capturing %s from %s…\n", orDefault(opts.typ, "profile"), opts.target)
-	}
-	rep, err := profiles.Capture(cmd.Context(), opts.target, fo, store, opts.out)
-	if err != nil {
+	if err := f.render(caps, caps.WriteText); err != nil {
 		return err
 	}
-	return f.render(rep, rep.WriteText)
-}
-
-func captureAll(cmd *cobra.Command, f *factory, opts *captureOptions, fo profiles.FetchOptions) error {
-	store, err := f.openStore()
-	if err != nil {
-		return err
-	}
-	reps, failed, err := profiles.CaptureAll(cmd.Context(), opts.target, fo, store)
-	if err != nil {
-		return err
-	}
-	if err := f.render(reps, reps.WriteText); err != nil {
-		return err
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("%s: could not capture %s (see above)", opts.target, strings.Join(failed, ", "))
-	}
-	return nil
-}
-
-func parseLabels(kvs []string) (map[string]string, error) {
-	if len(kvs) == 0 {
-		return nil, nil
-	}
-	out := map[string]string{}
-	for _, kv := range kvs {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, usageErrorf("--label %q: want KEY=VALUE", kv)
-		}
-		out[k] = v
-	}
-	return out, nil
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
+	return caps.Failure()
 }

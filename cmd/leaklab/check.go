@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -89,10 +88,6 @@ func checkRun(ctx context.Context, f *factory, opts *checkOptions, target string
 	rep, err := check.Run(ctx, co)
 	if f.streams.ErrIsTerminal {
 		fmt.Fprint(f.streams.ErrOut, "\r\033[K")
-	}
-	var optErr *check.OptionError
-	if errors.As(err, &optErr) {
-		return &usageError{err: optErr}
 	}
 	if err != nil {
 		return err

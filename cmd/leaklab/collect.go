@@ -3,40 +3,18 @@ package main
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/leaklab/leaklab/internal/bytesize"
 	"github.com/leaklab/leaklab/profiles/collect"
 	"github.com/spf13/cobra"
 )
 
+// collectOptions are collect's flags: the collector as the collect
+// package takes it from a command, plus --public and --quiet.
 type collectOptions struct {
-	targets      string
-	prometheus   string
-	jobs         []string
-	types        []string
-	every        time.Duration
-	duration     time.Duration
-	timeout      time.Duration
-	noGC         bool
-	concurrency  int
-	refresh      time.Duration
-	listen       string
-	public       bool
-	forward      string
-	fwdTenant    string
-	fwdUser      string
-	fwdPassFile  string
-	fwdPassEnv   string // the value of $LEAKLAB_FORWARD_PASSWORD
-	noStore      bool
-	retain       string
-	maxStoreSize string
-	maxPushSize  string
-	grace        time.Duration
-	quiet        bool
-	detectWindow time.Duration
-	maxSuspects  int
-	shard        string
+	collect.CommandOptions
+	public bool
+	quiet  bool
 }
 
 func newCmdCollect(f *factory) *cobra.Command {
@@ -102,107 +80,55 @@ to finish, and nothing half-written ever appears in the store.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.targets, "targets", "", "Prometheus file_sd file (JSON or YAML) listing the targets to pull from")
-	fl.StringVar(&opts.prometheus, "prometheus", "", "discover targets from this Prometheus's /api/v1/targets")
-	fl.StringArrayVar(&opts.jobs, "job", nil, "with --prometheus, only targets of this job (repeatable)")
-	fl.StringSliceVar(&opts.types, "type", collect.DefaultTypes, "profile types to pull (heap, allocs, goroutine, goroutineleak, mutex, block, cpu)")
-	fl.DurationVar(&opts.every, "every", collect.DefaultEvery, "interval between two captures of a target")
-	fl.DurationVar(&opts.duration, "for", 0, "stop after this long (default: until interrupted)")
-	fl.DurationVar(&opts.timeout, "timeout", 0, "give up on one capture after this long (default 10s, at most --every)")
-	fl.BoolVar(&opts.noGC, "no-gc", false, "do not ask targets to collect garbage before each heap profile (cheaper for them; in-use numbers as of their last GC)")
-	fl.IntVar(&opts.concurrency, "concurrency", collect.DefaultConcurrency, "targets captured at once")
-	fl.DurationVar(&opts.refresh, "refresh", collect.DefaultRefresh, "how often to re-read --targets or ask --prometheus again")
-	fl.StringVar(&opts.listen, "listen", collect.DefaultListen, "address for the push API (/ingest), /metrics and /healthz; empty disables")
+	fl.StringVar(&opts.Targets, "targets", "", "Prometheus file_sd file (JSON or YAML) listing the targets to pull from")
+	fl.StringVar(&opts.Prometheus, "prometheus", "", "discover targets from this Prometheus's /api/v1/targets")
+	fl.StringArrayVar(&opts.Jobs, "job", nil, "with --prometheus, only targets of this job (repeatable)")
+	fl.StringSliceVar(&opts.Types, "type", collect.DefaultTypes, "profile types to pull (heap, allocs, goroutine, goroutineleak, mutex, block, cpu)")
+	fl.DurationVar(&opts.Every, "every", collect.DefaultEvery, "interval between two captures of a target")
+	fl.DurationVar(&opts.For, "for", 0, "stop after this long (default: until interrupted)")
+	fl.DurationVar(&opts.Timeout, "timeout", 0, "give up on one capture after this long (default 10s, at most --every)")
+	fl.BoolVar(&opts.NoGC, "no-gc", false, "do not ask targets to collect garbage before each heap profile (cheaper for them; in-use numbers as of their last GC)")
+	fl.IntVar(&opts.Concurrency, "concurrency", collect.DefaultConcurrency, "targets captured at once")
+	fl.DurationVar(&opts.Refresh, "refresh", collect.DefaultRefresh, "how often to re-read --targets or ask --prometheus again")
+	fl.StringVar(&opts.Listen, "listen", collect.DefaultListen, "address for the push API (/ingest), /metrics and /healthz; empty disables")
 	fl.BoolVar(&opts.public, "public", false, "allow a non-loopback --listen (anyone reaching it can push)")
-	fl.StringVar(&opts.forward, "forward", "", "also send every profile to this Pyroscope base URL")
-	fl.StringVar(&opts.fwdTenant, "forward-tenant", "", "with --forward, the tenant ID sent as "+collect.TenantHeader+" (multi-tenant Pyroscope)")
-	fl.StringVar(&opts.fwdUser, "forward-user", "", "with --forward, the basic-auth user; the password comes from $"+collect.ForwardPasswordEnv+" or --forward-password-file")
-	fl.StringVar(&opts.fwdPassFile, "forward-password-file", "", "file holding the basic-auth password for --forward-user (instead of $"+collect.ForwardPasswordEnv+")")
-	fl.BoolVar(&opts.noStore, "no-store", false, "do not write the local store (with --forward: forward only)")
-	fl.StringVar(&opts.retain, "retain", "7d", "remove collected profiles older than this (e.g. 36h, 7d; 0 keeps them)")
-	fl.StringVar(&opts.maxStoreSize, "max-store-size", "1GiB", "remove the oldest collected profiles above this total size (0: no limit)")
-	fl.StringVar(&opts.maxPushSize, "max-push-size", bytesize.Format(collect.DefaultMaxPushBytes), "largest push request accepted")
-	fl.DurationVar(&opts.grace, "grace", collect.DefaultGrace, "at shutdown, how long in-flight captures may take to finish")
+	fl.StringVar(&opts.Forward, "forward", "", "also send every profile to this Pyroscope base URL")
+	fl.StringVar(&opts.Credentials.Tenant, "forward-tenant", "", "with --forward, the tenant ID sent as "+collect.TenantHeader+" (multi-tenant Pyroscope)")
+	fl.StringVar(&opts.Credentials.User, "forward-user", "", "with --forward, the basic-auth user; the password comes from $"+collect.ForwardPasswordEnv+" or --forward-password-file")
+	fl.StringVar(&opts.Credentials.PasswordFile, "forward-password-file", "", "file holding the basic-auth password for --forward-user (instead of $"+collect.ForwardPasswordEnv+")")
+	fl.BoolVar(&opts.NoStore, "no-store", false, "do not write the local store (with --forward: forward only)")
+	fl.StringVar(&opts.Retain, "retain", "7d", "remove collected profiles older than this (e.g. 36h, 7d; 0 keeps them)")
+	fl.StringVar(&opts.MaxStore, "max-store-size", "1GiB", "remove the oldest collected profiles above this total size (0: no limit)")
+	fl.StringVar(&opts.MaxPush, "max-push-size", bytesize.Format(collect.DefaultMaxPushBytes), "largest push request accepted")
+	fl.DurationVar(&opts.Grace, "grace", collect.DefaultGrace, "at shutdown, how long in-flight captures may take to finish")
 	fl.BoolVar(&opts.quiet, "quiet", false, "log warnings only")
-	fl.DurationVar(&opts.detectWindow, "detect-window", collect.DefaultDetectWindow, "judge each target's heap and goroutine history over this sliding window (0: no leak detection)")
-	fl.IntVar(&opts.maxSuspects, "max-suspects-per-target", collect.DefaultMaxSuspectsPerTarget, "most suspects one target puts on /metrics and /suspects")
-	fl.StringVar(&opts.shard, "shard", "", "INDEX/COUNT: collect only this share of the targets (hash of host:port modulo COUNT, as Prometheus's hashmod on __address__)")
+	fl.DurationVar(&opts.Window, "detect-window", collect.DefaultDetectWindow, "judge each target's heap and goroutine history over this sliding window (0: no leak detection)")
+	fl.IntVar(&opts.MaxSuspects, "max-suspects-per-target", collect.DefaultMaxSuspectsPerTarget, "most suspects one target puts on /metrics and /suspects")
+	fl.StringVar(&opts.Shard, "shard", "", "INDEX/COUNT: collect only this share of the targets (hash of host:port modulo COUNT, as Prometheus's hashmod on __address__)")
 	return cmd
 }
 
-// collectStarted is the first line 'collect --output json' prints, so a
-// script can read where to push as soon as the collector listens.
-type collectStarted struct {
-	URL     string `json:"url,omitempty"`
-	Ingest  string `json:"ingest,omitempty"`
-	Metrics string `json:"metrics,omitempty"`
-	Store   string `json:"store,omitempty"`
-}
+// collectStarted is the first line 'collect --output json' prints.
+type collectStarted = collect.Started
 
 func collectRun(ctx context.Context, f *factory, opts *collectOptions) error {
-	opts.fwdPassEnv = f.getenv(collect.ForwardPasswordEnv)
-	co, err := opts.toOptions()
-	if err != nil {
-		return err
-	}
+	co := opts.CommandOptions
+	co.Credentials.PasswordEnv = f.getenv(collect.ForwardPasswordEnv)
 	level := slog.LevelInfo
 	if opts.quiet {
 		level = slog.LevelWarn
 	}
-	logger := slog.New(slog.NewTextHandler(f.streams.ErrOut, &slog.HandlerOptions{Level: level}))
-	co.Logger = logger
-
-	started := collectStarted{}
-	if !opts.noStore {
-		if co.Store, err = f.openStore(); err != nil {
-			return err
-		}
-		started.Store = co.Store.Dir()
-	}
-	if opts.listen != "" {
-		ln, err := collect.Listen(opts.listen, opts.public)
-		if err != nil {
-			return err
-		}
-		co.Listener = ln
-		started.URL = "http://" + ln.Addr().String()
-		started.Ingest, started.Metrics = started.URL+"/ingest", started.URL+"/metrics"
-	}
-	c, err := collect.New(co)
-	if err != nil {
-		if co.Listener != nil {
-			co.Listener.Close()
-		}
-		return err
+	env := collect.CommandEnv{
+		OpenStore: f.openStore,
+		Public:    opts.public,
+		Logger:    slog.New(slog.NewTextHandler(f.streams.ErrOut, &slog.HandlerOptions{Level: level})),
 	}
 	if f.output == outputJSON {
-		if err := renderJSONLine(f.streams.Out, started); err != nil {
-			return err
-		}
+		env.Started = func(s collectStarted) error { return renderJSONLine(f.streams.Out, s) }
 	}
-	if started.URL != "" {
-		logger.Info("listening", "ingest", started.Ingest, "metrics", started.Metrics)
-	}
-	if opts.duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, opts.duration)
-		defer cancel()
-	}
-	sum, err := c.Run(ctx)
+	sum, err := co.RunCommand(ctx, env)
 	if err != nil {
 		return err
 	}
-	logger.Info("stopped")
 	return f.render(sum, sum.WriteText)
-}
-
-func (opts *collectOptions) toOptions() (collect.Options, error) {
-	return collect.CommandOptions{
-		Targets: opts.targets, Prometheus: opts.prometheus, Jobs: opts.jobs, Types: opts.types, Every: opts.every,
-		For: opts.duration, Timeout: opts.timeout, NoGC: opts.noGC, Concurrency: opts.concurrency, Refresh: opts.refresh,
-		Listen: opts.listen, Forward: opts.forward, NoStore: opts.noStore, Retain: opts.retain,
-		MaxStore: opts.maxStoreSize, MaxPush: opts.maxPushSize, Grace: opts.grace,
-		Window: opts.detectWindow, MaxSuspects: opts.maxSuspects, Shard: opts.shard,
-		Credentials: collect.ForwardCredentials{Tenant: opts.fwdTenant, User: opts.fwdUser, PasswordFile: opts.fwdPassFile, PasswordEnv: opts.fwdPassEnv},
-	}.Options()
 }

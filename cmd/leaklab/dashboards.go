@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
 
 	"github.com/leaklab/leaklab/dashboards"
 	"github.com/spf13/cobra"
@@ -15,11 +12,6 @@ type dashboardsExportOptions struct {
 }
 
 // exportReport is what 'dashboards export' reports.
-type exportReport struct {
-	Dir   string   `json:"dir"`
-	Files []string `json:"files"`
-}
-
 func newCmdDashboards(f *factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dashboards",
@@ -68,18 +60,9 @@ DIR must be new or empty unless --force. Start the services with
 
 func dashboardsExportRun(ctx context.Context, f *factory, opts *dashboardsExportOptions, dir string) error {
 	files, err := dashboards.Export(ctx, dir, dashboards.ExportOptions{Force: opts.force})
-	var notEmpty *dashboards.NotEmptyError
-	if errors.As(err, &notEmpty) {
-		return &usageError{err: err}
-	}
 	if err != nil {
-		return err
+		return err // a directory with files in it is an opterr: exit 2
 	}
-	return f.render(exportReport{Dir: dir, Files: files}, func(w io.Writer) error {
-		for _, p := range files {
-			fmt.Fprintln(w, p)
-		}
-		_, err := fmt.Fprintf(w, "\nwrote %d files; start the services with:\n  leaklab run --all --targets-file %s\n", len(files), dir+"/prometheus/targets/leaklab.json")
-		return err
-	})
+	exported := dashboards.Exported{Dir: dir, Files: files}
+	return f.render(exported, exported.WriteText)
 }

@@ -33,9 +33,6 @@ function, and say what to try next. Nothing to install; it takes about 30s.`,
 			if err != nil {
 				return &usageError{err: err}
 			}
-			if dur < every || every <= 0 {
-				return usageErrorf("--for must be at least --every, and both positive")
-			}
 			logger := slog.New(slog.NewTextHandler(f.streams.ErrOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			opts := exercise.DemoOptions{For: dur, Every: every, Service: leaks.Options{Addr: "127.0.0.1:0", Logger: logger},
 				Started: func(url string, rate float64) {

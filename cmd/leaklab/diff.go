@@ -2,22 +2,17 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"time"
 
 	"github.com/leaklab/leaklab/profiles"
 	"github.com/spf13/cobra"
 )
 
+// diffOptions are diff's flags: the diff as package profiles takes it
+// from a command, plus --http.
 type diffOptions struct {
 	base, current string
-	diff          profiles.DiffOptions
-	out           string
-	httpAddr      string
-	typ           string
-	seconds       int
-	timeout       time.Duration
-	own           []string
+	profiles.DiffCommandOptions
+	httpAddr string
 }
 
 func newCmdDiff(f *factory) *cobra.Command {
@@ -69,63 +64,41 @@ on loopback unless ADDR names another host.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.diff.SampleIndex, "sample-index", "", "sample type to compare: inuse_space (heap default), alloc_space, inuse_objects, alloc_objects, … or its index")
-	fl.StringVar(&opts.diff.By, "by", profiles.ByFunction, "group by function, line or stack")
-	fl.IntVar(&opts.diff.Top, "top", profiles.DefaultTop, "show the first N rows (0 for all)")
-	fl.StringVar(&opts.diff.Focus, "focus", "", "keep only samples with a frame matching this regexp (function or file)")
-	fl.StringVar(&opts.diff.Ignore, "ignore", "", "drop samples with a frame matching this regexp")
-	fl.StringVarP(&opts.out, "out", "o", "", "write the diff as a profile for go tool pprof (diff.pb.gz)")
+	fl.StringVar(&opts.SampleIndex, "sample-index", "", "sample type to compare: inuse_space (heap default), alloc_space, inuse_objects, alloc_objects, … or its index")
+	fl.StringVar(&opts.By, "by", profiles.ByFunction, "group by function, line or stack")
+	fl.IntVar(&opts.Top, "top", profiles.DefaultTop, "show the first N rows (0 for all)")
+	fl.StringVar(&opts.Focus, "focus", "", "keep only samples with a frame matching this regexp (function or file)")
+	fl.StringVar(&opts.Ignore, "ignore", "", "drop samples with a frame matching this regexp")
+	fl.StringVarP(&opts.Out, "out", "o", "", "write the diff as a profile for go tool pprof (diff.pb.gz)")
 	fl.StringVar(&opts.httpAddr, "http", "", "serve pprof's web UI on the diff at ADDR (:8081 means loopback)")
-	fl.StringVar(&opts.typ, "type", "", "profile type to capture for a URL side (default: the other side's, else heap)")
-	fl.IntVar(&opts.seconds, "seconds", 0, "for a URL side: cpu duration or delta seconds, as in capture")
-	fl.DurationVar(&opts.timeout, "timeout", 0, "for a URL side: give up after this long (default --seconds + 30s)")
-	fl.StringSliceVar(&opts.own, "own", nil, "module path(s) of the target's own code, where leak sites are named (default: a URL side's go_build_info, else all but the standard and well-known libraries)")
+	fl.StringVar(&opts.Fetch.Type, "type", "", "profile type to capture for a URL side (default: the other side's, else heap)")
+	fl.IntVar(&opts.Fetch.Seconds, "seconds", 0, "for a URL side: cpu duration or delta seconds, as in capture")
+	fl.DurationVar(&opts.Fetch.Timeout, "timeout", 0, "for a URL side: give up after this long (default --seconds + 30s)")
+	fl.StringSliceVar(&opts.OwnModules, "own", nil, "module path(s) of the target's own code, where leak sites are named (default: a URL side's go_build_info, else all but the standard and well-known libraries)")
 	return cmd
 }
 
 func diffRun(cmd *cobra.Command, f *factory, opts *diffOptions) error {
-	switch opts.diff.By {
-	case profiles.ByFunction, profiles.ByLine, profiles.ByStack:
-	default:
-		return usageErrorf("--by %q: want function, line or stack", opts.diff.By)
-	}
-	if opts.diff.Top < 0 {
-		return usageErrorf("--top must not be negative")
-	}
-	store, err := f.openStore()
+	do := opts.DiffCommandOptions
+	do.OpenStore, do.WantProfile = f.openStore, opts.httpAddr != ""
+	rep, dp, err := do.Run(cmd.Context(), opts.base, opts.current)
 	if err != nil {
 		return err
 	}
-	ro := profiles.RefOptions{Store: store, Fetch: profiles.FetchOptions{Type: opts.typ, Seconds: opts.seconds, Timeout: opts.timeout}}
-	opts.diff.Own = profiles.OwnCodeFor(opts.own...)
-	rep, sides, err := profiles.DiffRefs(cmd.Context(), opts.base, opts.current, ro, opts.diff)
-	if err != nil {
+	if do.Out != "" {
+		fmt.Fprintf(f.streams.ErrOut, "wrote %s (open it with: go tool pprof %s)\n", do.Out, do.Out)
+	}
+	if err := f.render(rep, rep.WriteText); err != nil {
 		return err
 	}
-	if opts.out != "" || opts.httpAddr != "" {
-		dp, err := profiles.DiffProfile(sides[0], sides[1])
-		if err != nil {
-			return err
-		}
-		if opts.out != "" {
-			if err := profiles.WriteProfile(opts.out, dp); err != nil {
-				return fmt.Errorf("cannot write %s: %w", opts.out, err)
-			}
-			fmt.Fprintf(f.streams.ErrOut, "wrote %s (open it with: go tool pprof %s)\n", opts.out, opts.out)
-		}
-		if err := f.render(rep, rep.WriteText); err != nil {
-			return err
-		}
-		if opts.httpAddr != "" {
-			return profiles.ServeWeb(cmd.Context(), dp, profiles.WebOptions{
-				Addr: opts.httpAddr,
-				Log:  f.streams.ErrOut,
-				Ready: func(url string) {
-					fmt.Fprintf(f.streams.ErrOut, "pprof web UI on the diff at %s (Ctrl-C stops it)\n", url)
-				},
-			})
-		}
+	if opts.httpAddr == "" {
 		return nil
 	}
-	return f.render(rep, func(w io.Writer) error { return rep.WriteText(w) })
+	return profiles.ServeWeb(cmd.Context(), dp, profiles.WebOptions{
+		Addr: opts.httpAddr,
+		Log:  f.streams.ErrOut,
+		Ready: func(url string) {
+			fmt.Fprintf(f.streams.ErrOut, "pprof web UI on the diff at %s (Ctrl-C stops it)\n", url)
+		},
+	})
 }

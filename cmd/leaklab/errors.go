@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/leaklab/leaklab/internal/opterr"
 )
@@ -41,7 +42,7 @@ func exitCode(err error, streams *ioStreams) int {
 	if errors.As(err, &found) {
 		return exitFound
 	}
-	msg := strings.TrimSpace(err.Error())
+	msg := opterr.Reword(err, strings.TrimSpace(err.Error()), flagFor)
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]
 	}
@@ -53,6 +54,48 @@ func exitCode(err error, streams *ioStreams) int {
 		return exitUsage
 	}
 	return exitFailure
+}
+
+// flagsByOption names the flags whose names are not their option's name
+// in kebab case (see flagFor).
+var flagsByOption = map[string]string{
+	"Connections":   "-c",
+	"Requests":      "-n",
+	"Duration":      "-d",
+	"Headers":       "-H",
+	"GCFlags":       "--gcflags",
+	"Kinds":         "--kind",
+	"Labels":        "--label",
+	"Command":       "--cmd",
+	"Window":        "--detect-window",
+	"MaxSuspects":   "--max-suspects-per-target",
+	"MaxStore":      "--max-store-size",
+	"MaxPush":       "--max-push-size",
+	"Tenant":        "--forward-tenant",
+	"User":          "--forward-user",
+	"PasswordFile":  "--forward-password-file",
+	"MaxGoroutines": "--max-goroutines-per-request",
+	"MaxRetained":   "--max-retained-per-request",
+}
+
+// flagFor is the flag a user typed for a package's option: packages word
+// their option errors with field names (MaxLeak), the one line on stderr
+// names the flag (--max-leak).
+func flagFor(option string) string {
+	if f, ok := flagsByOption[option]; ok {
+		return f
+	}
+	// Kebab case, an acronym as one word: MaxLeak → max-leak, URL → url.
+	r := []rune(option)
+	var b strings.Builder
+	b.WriteString("--")
+	for i, c := range r {
+		if i > 0 && unicode.IsUpper(c) && (unicode.IsLower(r[i-1]) || i+1 < len(r) && unicode.IsLower(r[i+1])) {
+			b.WriteByte('-')
+		}
+		b.WriteRune(unicode.ToLower(c))
+	}
+	return b.String()
 }
 
 // isCobraUsageError recognises the errors cobra returns for unknown

@@ -3,27 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"regexp"
-	"strings"
 
-	"github.com/leaklab/leaklab/profiles"
 	"github.com/leaklab/leaklab/profiles/escape"
 	"github.com/spf13/cobra"
 )
 
-type escapeOptions struct {
-	gcflags  string
-	profile  string
-	base     string
-	kinds    []string
-	funcRe   string
-	file     string
-	allFiles bool
-	dir      string
-}
-
 func newCmdEscape(f *factory) *cobra.Command {
-	opts := &escapeOptions{}
+	opts := &escape.CommandOptions{}
 	cmd := &cobra.Command{
 		Use:   "escape [PACKAGES]",
 		Short: "Explain which values escape to the heap, why, and what they cost",
@@ -54,61 +40,24 @@ instantiated in your code, for instance) are left out unless --all-files.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.gcflags, "gcflags", "", "extra compiler flags for the analysed packages (e.g. -l to turn off inlining)")
-	fl.StringVar(&opts.profile, "profile", "", "heap or allocs profile to price the escapes with: a file, stored profile ID or URL")
-	fl.StringVar(&opts.base, "base", "", "git revision to compare with; exit 3 if heap escapes were introduced")
-	fl.StringSliceVar(&opts.kinds, "kind", nil, "only these kinds: moved-to-heap, escapes, leaking-param, does-not-escape (comma-separated)")
-	fl.StringVar(&opts.funcRe, "func", "", "only findings in functions matching this regular expression")
-	fl.StringVar(&opts.file, "file", "", "only findings in this file (absolute, from the current or the analysed directory, or its trailing elements such as server.go)")
-	fl.BoolVar(&opts.allFiles, "all-files", false, "keep findings in files outside the analysed module (standard library, dependencies)")
-	fl.StringVarP(&opts.dir, "dir", "C", "", "run in this directory instead of the current one")
+	fl.StringVar(&opts.GCFlags, "gcflags", "", "extra compiler flags for the analysed packages (e.g. -l to turn off inlining)")
+	fl.StringVar(&opts.Profile, "profile", "", "heap or allocs profile to price the escapes with: a file, stored profile ID or URL")
+	fl.StringVar(&opts.Base, "base", "", "git revision to compare with; exit 3 if heap escapes were introduced")
+	fl.StringSliceVar(&opts.Kinds, "kind", nil, "only these kinds: moved-to-heap, escapes, leaking-param, does-not-escape (comma-separated)")
+	fl.StringVar(&opts.Func, "func", "", "only findings in functions matching this regular expression")
+	fl.StringVar(&opts.File, "file", "", "only findings in this file (absolute, from the current or the analysed directory, or its trailing elements such as server.go)")
+	fl.BoolVar(&opts.AllFiles, "all-files", false, "keep findings in files outside the analysed module (standard library, dependencies)")
+	fl.StringVarP(&opts.Dir, "dir", "C", "", "run in this directory instead of the current one")
 	return cmd
 }
 
-func escapeRun(ctx context.Context, f *factory, opts *escapeOptions, args []string) error {
-	ro := escape.ReviewOptions{
-		Options:     escape.Options{Dir: opts.dir, Packages: args, GCFlags: strings.Fields(opts.gcflags), AllFiles: opts.allFiles},
-		Filter:      escape.Filter{File: opts.file},
-		Base:        opts.base,
-		ProfileName: opts.profile,
-	}
-	for _, k := range opts.kinds {
-		kind, err := escape.ParseKind(strings.TrimSpace(k))
-		if err != nil {
-			return usageErrorf("--kind: %v", err)
-		}
-		ro.Filter.Kinds = append(ro.Filter.Kinds, kind)
-	}
-	if opts.funcRe != "" {
-		re, err := regexp.Compile(opts.funcRe)
-		if err != nil {
-			return usageErrorf("--func: %v", err)
-		}
-		ro.Filter.Func = re
-	}
-	for _, fl := range ro.GCFlags {
-		if !strings.HasPrefix(fl, "-") {
-			return usageErrorf("--gcflags %q: give compiler flags (like -l) without a package pattern; they apply to the analysed packages", opts.gcflags)
-		}
-	}
-	// Load the profile first: a bad --profile should fail before a long compile.
-	if opts.profile != "" {
-		store, err := f.openStore()
-		if err != nil {
-			return err
-		}
-		prof, err := profiles.LoadRef(ctx, opts.profile, profiles.RefOptions{Store: store, Fetch: profiles.FetchOptions{Type: "allocs"}})
-		if err != nil {
-			return fmt.Errorf("--profile: %w", err)
-		}
-		if ro.Profile, err = prof.Profile(); err != nil {
-			return fmt.Errorf("--profile: %w", err)
-		}
-	}
+func escapeRun(ctx context.Context, f *factory, opts *escape.CommandOptions, args []string) error {
+	eo := *opts
+	eo.Packages, eo.OpenStore = args, f.openStore
 	if f.streams.ErrIsTerminal {
-		ro.Progress = func(what string) { fmt.Fprintln(f.streams.ErrOut, what) }
+		eo.Progress = func(what string) { fmt.Fprintln(f.streams.ErrOut, what) }
 	}
-	rev, err := escape.Review(ctx, ro)
+	rev, err := eo.Run(ctx)
 	if err != nil {
 		return err
 	}
@@ -122,7 +71,7 @@ func escapeRun(ctx context.Context, f *factory, opts *escapeOptions, args []stri
 		return err
 	}
 	if n := rev.NewHeapEscapes(); n > 0 {
-		return &foundError{what: fmt.Sprintf("%d new heap escapes since %s", n, opts.base)}
+		return &foundError{what: fmt.Sprintf("%d new heap escapes since %s", n, opts.Base)}
 	}
 	return nil
 }

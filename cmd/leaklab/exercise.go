@@ -156,9 +156,6 @@ your diagnosis names the culprit. Exit status 3 while the leak is there.`,
 				opts.Watching = func(url string) { fmt.Fprintf(f.streams.ErrOut, "watching %s for %s...\n", url, opts.For) }
 			}
 			rep, err := book.Check(cmd.Context(), svc, opts)
-			if errors.Is(err, exercise.ErrNotRunning) {
-				return usageErrorf("no running exercise %s: start it with 'leaklab exercise start %s' or pass --url", svc.Name, svc.Name)
-			}
 			if err != nil {
 				return err
 			}

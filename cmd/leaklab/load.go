@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"runtime"
 	"time"
@@ -110,7 +109,7 @@ func loadRun(ctx context.Context, f *factory, opts *loadOptions, url string) err
 	// A threshold that does not parse stops the command before any load.
 	thresholds, err := scale.ParseThresholds(opts.thresholds)
 	if err != nil {
-		return &usageError{err: err}
+		return err // an opterr: exit 2
 	}
 	if opts.procs > 0 {
 		// Leaves the other CPUs to a target on the same machine.
@@ -129,28 +128,15 @@ func loadRun(ctx context.Context, f *factory, opts *loadOptions, url string) err
 	if res == nil {
 		return err // an option scale refused is an opterr: exit 2
 	}
-	// An interrupted run still reports what it measured, as wrk and hey do.
-	report := res.Report()
-	checked := scale.CheckThresholds(thresholds, res)
-	var failed int
-	report.Thresholds, failed = scale.ThresholdReports(checked)
-	if err := f.render(report, func(w io.Writer) error {
-		if err := res.WriteText(w); err != nil {
-			return err
-		}
-		return scale.WriteThresholds(w, checked)
-	}); err != nil {
+	judged := scale.Judge(res, thresholds)
+	if err := f.render(judged.Report, judged.WriteText); err != nil {
 		return err
 	}
-	// Interrupted or not, a run in which nothing answered is a failure (an
-	// interrupted run's requests still in flight are not counted).
-	switch {
-	case res.Requests > 0 && res.Responses == 0:
-		return fmt.Errorf("no request got a response (%s); is the server up at %s?", res.ErrorSummary(), res.URL)
-	case res.Interrupted && res.Responses == 0:
-		return fmt.Errorf("interrupted before any request got a response; is the server at %s answering?", res.URL)
-	case failed > 0:
-		return &foundError{what: fmt.Sprintf("%d of %d thresholds failed", failed, len(checked))}
+	if err := judged.Failure(); err != nil {
+		return err
+	}
+	if judged.Failed > 0 {
+		return &foundError{what: fmt.Sprintf("%d of %d thresholds failed", judged.Failed, len(judged.Checked))}
 	}
 	return nil
 }

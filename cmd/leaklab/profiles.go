@@ -2,64 +2,21 @@ package main
 
 import (
 	"io"
-	"strings"
 	"time"
 
 	"github.com/leaklab/leaklab/profiles"
 	"github.com/spf13/cobra"
 )
 
-// filterFlags are the selection flags ls and prune share.
-type filterFlags struct {
-	target, typ, service string
-	since, until         string
-	labels               []string
-}
-
-func (ff *filterFlags) register(cmd *cobra.Command) {
+// registerFilter adds the selection flags ls and prune share.
+func registerFilter(cmd *cobra.Command, fs *profiles.FilterSpec) {
 	fl := cmd.Flags()
-	fl.StringVar(&ff.target, "target", "", "only profiles of this target (a service as capture takes it, e.g. 127.0.0.1:8080, or push://APP for pushed profiles)")
-	fl.StringVar(&ff.typ, "type", "", "only profiles of this type (heap, goroutine, …)")
-	fl.StringVar(&ff.service, "service", "", "only profiles of this service name")
-	fl.StringVar(&ff.since, "since", "", "only profiles captured at or after this time (RFC 3339, or a duration ago like 2h or 7d)")
-	fl.StringVar(&ff.until, "until", "", "only profiles captured before this time (RFC 3339, or a duration ago)")
-	fl.StringArrayVar(&ff.labels, "label", nil, "only profiles with this label, KEY=VALUE (repeatable: all must match; KEY= matches profiles without KEY)")
-}
-
-func (ff *filterFlags) filter(now time.Time) (profiles.Filter, error) {
-	f := profiles.Filter{Target: ff.target, Type: ff.typ, Service: ff.service}
-	var err error
-	if f.Labels, err = parseLabels(ff.labels); err != nil {
-		return f, err
-	}
-	// parseLabels keeps the last of repeated keys; as a filter, two
-	// values for one key can match nothing, which is surely a mistake.
-	for _, kv := range ff.labels {
-		if k, v, _ := strings.Cut(kv, "="); f.Labels[k] != v {
-			return f, usageErrorf("--label %s is given twice (%q and %q): a profile has one value per label", k, v, f.Labels[k])
-		}
-	}
-	if f.Since, err = parseTimeFlag("--since", ff.since, now); err != nil {
-		return f, err
-	}
-	if f.Until, err = parseTimeFlag("--until", ff.until, now); err != nil {
-		return f, err
-	}
-	return f, nil
-}
-
-// parseTimeFlag accepts RFC 3339 or a duration before now.
-func parseTimeFlag(name, s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if d, err := profiles.ParseDays(s); err == nil {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, usageErrorf("%s %q: want RFC 3339 (2026-11-25T10:00:00Z) or a duration ago (90m, 2h, 7d)", name, s)
+	fl.StringVar(&fs.Target, "target", "", "only profiles of this target (a service as capture takes it, e.g. 127.0.0.1:8080, or push://APP for pushed profiles)")
+	fl.StringVar(&fs.Type, "type", "", "only profiles of this type (heap, goroutine, …)")
+	fl.StringVar(&fs.Service, "service", "", "only profiles of this service name")
+	fl.StringVar(&fs.Since, "since", "", "only profiles captured at or after this time (RFC 3339, or a duration ago like 2h or 7d)")
+	fl.StringVar(&fs.Until, "until", "", "only profiles captured before this time (RFC 3339, or a duration ago)")
+	fl.StringArrayVar(&fs.Labels, "label", nil, "only profiles with this label, KEY=VALUE (repeatable: all must match; KEY= matches profiles without KEY)")
 }
 
 func newCmdProfiles(f *factory) *cobra.Command {
@@ -80,7 +37,7 @@ The store is $LEAKLAB_HOME, else $XDG_DATA_HOME/leaklab, else
 }
 
 func newCmdProfilesLs(f *factory) *cobra.Command {
-	ff := &filterFlags{}
+	fs := &profiles.FilterSpec{}
 	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List stored profiles, oldest first",
@@ -90,7 +47,7 @@ func newCmdProfilesLs(f *factory) *cobra.Command {
   leaklab profiles ls --label env=staging --label job=shop`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			filter, err := ff.filter(time.Now())
+			filter, err := fs.Filter(time.Now())
 			if err != nil {
 				return err
 			}
@@ -106,7 +63,7 @@ func newCmdProfilesLs(f *factory) *cobra.Command {
 			return f.render(entries, func(w io.Writer) error { return entries.WriteMatches(w, store.Dir()) })
 		},
 	}
-	ff.register(cmd)
+	registerFilter(cmd, fs)
 	return cmd
 }
 
@@ -162,10 +119,7 @@ func newCmdProfilesRm(f *factory) *cobra.Command {
 }
 
 func newCmdProfilesPrune(f *factory) *cobra.Command {
-	ff := &filterFlags{}
-	var olderThan string
-	var keep int
-	var all, dryRun bool
+	spec := &profiles.PruneSpec{}
 	cmd := &cobra.Command{
 		Use:   "prune",
 		Short: "Remove old stored profiles",
@@ -178,22 +132,9 @@ captures that were killed half-way.`,
   leaklab profiles prune --all --label env=test`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			now := time.Now()
-			filter, err := ff.filter(now)
+			opts, err := spec.Options(time.Now())
 			if err != nil {
 				return err
-			}
-			opts := profiles.PruneOptions{Filter: filter, Keep: keep, Now: now, DryRun: dryRun}
-			switch {
-			case olderThan != "":
-				if opts.OlderThan, err = profiles.ParseDays(olderThan); err != nil || opts.OlderThan == 0 {
-					return usageErrorf("--older-than %q: want a positive duration like 90m, 12h or 7d", olderThan)
-				}
-			case !all:
-				return usageErrorf("say what to prune: --older-than DURATION, or --all (with filters)")
-			}
-			if keep < 0 {
-				return usageErrorf("--keep must not be negative")
 			}
 			store, err := f.openStore()
 			if err != nil {
@@ -204,13 +145,13 @@ captures that were killed half-way.`,
 				return err
 			}
 			entries := profiles.ListingOf(removed)
-			return f.render(entries, func(w io.Writer) error { return entries.WritePruned(w, dryRun) })
+			return f.render(entries, func(w io.Writer) error { return entries.WritePruned(w, spec.DryRun) })
 		},
 	}
-	ff.register(cmd)
-	cmd.Flags().StringVar(&olderThan, "older-than", "", "remove profiles captured longer ago than this (90m, 12h, 7d)")
-	cmd.Flags().IntVar(&keep, "keep", 0, "always keep the newest N matching profiles")
-	cmd.Flags().BoolVar(&all, "all", false, "remove every matching profile, whatever its age")
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be removed, remove nothing")
+	registerFilter(cmd, &spec.FilterSpec)
+	cmd.Flags().StringVar(&spec.OlderThan, "older-than", "", "remove profiles captured longer ago than this (90m, 12h, 7d)")
+	cmd.Flags().IntVar(&spec.Keep, "keep", 0, "always keep the newest N matching profiles")
+	cmd.Flags().BoolVar(&spec.All, "all", false, "remove every matching profile, whatever its age")
+	cmd.Flags().BoolVar(&spec.DryRun, "dry-run", false, "list what would be removed, remove nothing")
 	return cmd
 }

@@ -2,23 +2,16 @@ package main
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
-	"time"
 
-	"github.com/leaklab/leaklab/profiles"
 	"github.com/leaklab/leaklab/profiles/retainers"
 	"github.com/spf13/cobra"
 )
 
+// retainersOptions are retainers' flags: the scan as the retainers
+// package takes it from a command, plus --no-store.
 type retainersOptions struct {
-	target   string
-	maxPause time.Duration
-	top      int
-	maxDepth int
-	noStore  bool
-	out      string
-	hold     time.Duration
+	retainers.CommandOptions
+	noStore bool
 }
 
 func newCmdRetainers(f *factory) *cobra.Command {
@@ -54,68 +47,30 @@ them root first), so 'leaklab diff' of two snapshots shows which chain grew.`,
   leaklab diff ID1 ID2 --by stack`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.target = args[0]
+			opts.Target = args[0]
 			return retainersRun(cmd, f, opts)
 		},
 	}
 	fl := cmd.Flags()
-	fl.DurationVar(&opts.maxPause, "max-pause", retainers.DefaultMaxPause, "refuse when the estimated pause of the target is longer (0: no limit)")
-	fl.IntVar(&opts.top, "top", 10, "chains to show (0: all)")
-	fl.IntVar(&opts.maxDepth, "max-depth", retainers.DefaultMaxDepth, "longest chain kept; deeper objects count on its last hop")
+	fl.DurationVar(&opts.MaxPause, "max-pause", retainers.DefaultMaxPause, "refuse when the estimated pause of the target is longer (0: no limit)")
+	fl.IntVar(&opts.Top, "top", 10, "chains to show (0: all)")
+	fl.IntVar(&opts.MaxDepth, "max-depth", retainers.DefaultMaxDepth, "longest chain kept; deeper objects count on its last hop")
 	fl.BoolVar(&opts.noStore, "no-store", false, "do not save the snapshot in the profile store")
-	fl.StringVar(&opts.out, "out", "", "also write the pprof profile to this file")
-	fl.DurationVar(&opts.hold, "hold", 0, "keep the target stopped this long before scanning (for testing the resume guarantees)")
+	fl.StringVar(&opts.Out, "out", "", "also write the pprof profile to this file")
+	fl.DurationVar(&opts.Hold, "hold", 0, "keep the target stopped this long before scanning (for testing the resume guarantees)")
 	_ = fl.MarkHidden("hold")
 	return cmd
 }
 
 func retainersRun(cmd *cobra.Command, f *factory, opts *retainersOptions) error {
-	if opts.maxPause < 0 || opts.top < 0 || opts.maxDepth < 1 {
-		return usageErrorf("--max-pause and --top must not be negative, --max-depth at least 1")
-	}
-	pid, err := strconv.Atoi(opts.target)
-	stored := "pid:" + opts.target
-	if err != nil {
-		if !strings.Contains(opts.target, "://") {
-			return usageErrorf("%q is neither a PID nor a URL like http://127.0.0.1:8080", opts.target)
-		}
-		if pid, err = retainers.PIDForURL(opts.target); err != nil {
-			return err
-		}
-		stored = opts.target
-	} else if pid <= 0 {
-		return usageErrorf("PID must be positive, not %d", pid)
-	}
-	var st *profiles.Store
+	ro := opts.CommandOptions
 	if !opts.noStore {
-		if st, err = f.openStore(); err != nil {
-			return err
-		}
+		ro.OpenStore = f.openStore
 	}
-	rep, err := retainers.Scan(cmd.Context(), pid, retainers.Options{
-		MaxPause:     opts.maxPause,
-		MaxDepth:     opts.maxDepth,
-		HoldAttached: opts.hold,
-		Progress:     func(msg string) { fmt.Fprintln(f.streams.ErrOut, msg) },
-	})
+	ro.Progress = func(msg string) { fmt.Fprintln(f.streams.ErrOut, msg) }
+	out, err := ro.Run(cmd.Context())
 	if err != nil {
 		return err
 	}
-	c := rep.Captured(stored)
-	var id, file string
-	if opts.out != "" {
-		if err := profiles.WriteFile(opts.out, c); err != nil {
-			return fmt.Errorf("cannot write %s: %w", opts.out, err)
-		}
-		file = opts.out
-	}
-	if st != nil {
-		meta, err := st.Save(c)
-		if err != nil {
-			return err
-		}
-		id = meta.ID
-	}
-	out := retainers.Show(rep, opts.top, id, file)
 	return f.render(out, out.WriteText)
 }

@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"log/slog"
-	"strings"
-	"time"
 
 	"github.com/leaklab/leaklab/internal/bytesize"
 	"github.com/leaklab/leaklab/leaks"
@@ -21,26 +17,6 @@ type runOptions struct {
 	public    bool
 	quiet     bool
 	all       runAllOptions // --all and its flags: see run_all.go
-}
-
-// runningService is what 'run' reports once the service listens.
-type runningService struct {
-	Name          string            `json:"name"`
-	Variant       leaks.Variant     `json:"variant"`
-	URL           string            `json:"url"`
-	Endpoints     []runningEndpoint `json:"endpoints"`
-	Metrics       string            `json:"metrics"`
-	Pprof         string            `json:"pprof"`
-	Healthz       string            `json:"healthz"`
-	GoroutineLeak bool              `json:"goroutineleak_profile"`
-	MaxLeakBytes  int64             `json:"max_leak_bytes"`
-	Pyroscope     string            `json:"pyroscope,omitempty"`
-}
-
-type runningEndpoint struct {
-	Method string `json:"method"`
-	URL    string `json:"url"`
-	Doc    string `json:"doc"`
 }
 
 func newCmdRun(f *factory) *cobra.Command {
@@ -99,70 +75,19 @@ that the shipped dashboards/stack/prometheus/prometheus.yml reads.`,
 }
 
 func runRun(ctx context.Context, f *factory, opts *runOptions, name string) error {
-	svc, err := leaks.Lookup(name)
-	if err != nil {
-		return &usageError{err: err}
-	}
-	maxLeak, err := leaks.ParseMaxLeak(opts.maxLeak)
-	if err != nil {
-		return err
-	}
 	level := slog.LevelInfo
 	if opts.quiet {
 		level = slog.LevelWarn
 	}
 	logger := slog.New(slog.NewTextHandler(f.streams.ErrOut, &slog.HandlerOptions{Level: level}))
-	srv, err := leaks.Start(ctx, svc, leaks.Options{
-		Addr: opts.addr, Fixed: opts.fixed, MaxLeak: maxLeak, Pyroscope: opts.pyroscope, Public: opts.public, Logger: logger,
-	})
-	if err != nil {
-		return err
-	}
-	base := srv.URL()
-	report := runningService{
-		Name: svc.Name, Variant: srv.Variant, URL: base,
-		Metrics: base + "/metrics", Pprof: base + "/debug/pprof/", Healthz: base + "/healthz",
-		GoroutineLeak: leaks.GoroutineLeakProfile(), MaxLeakBytes: maxLeak, Pyroscope: opts.pyroscope,
-	}
-	for _, ep := range svc.Endpoints {
-		report.Endpoints = append(report.Endpoints, runningEndpoint{Method: ep.Method, URL: base + ep.Path, Doc: ep.Doc})
-	}
-	if f.output == outputJSON {
-		// One line, so a script can read it as soon as the service is up.
-		if err := renderJSONLine(f.streams.Out, report); err != nil {
-			return err
+	ro := leaks.RunOptions{Name: name, MaxLeak: opts.maxLeak, Options: leaks.Options{
+		Addr: opts.addr, Fixed: opts.fixed, Pyroscope: opts.pyroscope, Public: opts.public, Logger: logger,
+	}}
+	return leaks.Run(ctx, ro, func(r leaks.Running) error {
+		if f.output == outputJSON {
+			// One line, so a script can read it as soon as the service is up.
+			return renderJSONLine(f.streams.Out, r)
 		}
-	} else if err := writeRunBanner(f.streams.Out, report, svc); err != nil {
-		return err
-	}
-	err = srv.Wait()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if serr := srv.Shutdown(sctx); err == nil {
-		err = serr
-	}
-	if err == nil {
-		logger.Info("stopped")
-	}
-	return err
-}
-
-func writeRunBanner(w io.Writer, r runningService, svc *leaks.Service) error {
-	fmt.Fprintf(w, "%s (%s) is listening on %s\n\n", r.Name, r.Variant, r.URL)
-	fmt.Fprintf(w, "  %s\n\n", svc.Summary)
-	for _, ep := range r.Endpoints {
-		fmt.Fprintf(w, "  %-5s %s\n        %s\n", ep.Method, ep.URL, ep.Doc)
-	}
-	fmt.Fprintf(w, "\n  metrics  %s\n  pprof    %s\n  health   %s\n", r.Metrics, r.Pprof, r.Healthz)
-	if r.GoroutineLeak {
-		fmt.Fprintf(w, "  leaks    %sgoroutineleak (this binary has the runtime's goroutine-leak profile)\n", r.Pprof)
-	}
-	first := r.Endpoints[0]
-	curl := "curl -s"
-	if first.Method != "GET" {
-		curl += " -X " + first.Method
-	}
-	fmt.Fprintf(w, "\nDrive it:  for i in $(seq 1000); do %s \"%s\" >/dev/null; done\n", curl, strings.ReplaceAll(first.URL, "{i}", "$i"))
-	_, err := fmt.Fprintf(w, "Watch it:  curl -s %s | grep %s\n\nCtrl-C to stop.\n", r.Metrics, svc.Symptom.Metric)
-	return err
+		return r.WriteText(f.streams.Out)
+	})
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
 
 	"github.com/leaklab/leaklab/leaks"
 	"github.com/spf13/cobra"
@@ -40,19 +38,15 @@ func rejectAllOnlyFlags(cmd *cobra.Command) error {
 // child process (see leaks.StartAll), prints what listens, and runs them
 // until interrupted.
 func runAllRun(ctx context.Context, cmd *cobra.Command, f *factory, opts *runOptions) error {
-	variants, err := allVariants(cmd, opts)
+	fl := cmd.Flags()
+	allOpts, err := leaks.AllCommandOptions{
+		AllOptions: leaks.AllOptions{BasePort: opts.all.basePort, TargetsFile: opts.all.targetsFile,
+			MaxLeak: opts.maxLeak, Pyroscope: opts.pyroscope, Quiet: opts.quiet, Stderr: f.streams.ErrOut},
+		Variants: opts.all.variants, VariantsSet: fl.Changed("variants"), Fixed: opts.fixed,
+		AddrSet: fl.Changed("addr"), Public: opts.public,
+	}.Options()
 	if err != nil {
 		return err
-	}
-	allOpts := leaks.AllOptions{
-		Variants: variants, BasePort: opts.all.basePort, TargetsFile: opts.all.targetsFile,
-		MaxLeak: opts.maxLeak, Pyroscope: opts.pyroscope, Quiet: opts.quiet, Stderr: f.streams.ErrOut,
-	}
-	if err := leaks.CheckAllOptions(allOpts); err != nil {
-		return err
-	}
-	if allOpts.Exe, err = os.Executable(); err != nil {
-		return fmt.Errorf("finding the leaklab binary to start the services with: %w", err)
 	}
 	all, err := leaks.StartAll(allOpts)
 	if err != nil {
@@ -70,32 +64,4 @@ func runAllRun(ctx context.Context, cmd *cobra.Command, f *factory, opts *runOpt
 		return err
 	}
 	return all.Wait(ctx)
-}
-
-// allVariants resolves --variants, accepting --fixed as a short form of
-// --variants fixed, and rejects run's single-service flags.
-func allVariants(cmd *cobra.Command, opts *runOptions) ([]leaks.Variant, error) {
-	fl := cmd.Flags()
-	if fl.Changed("addr") {
-		return nil, usageErrorf("--addr names one service's address; with --all use --base-port")
-	}
-	if opts.public {
-		return nil, usageErrorf("--public is not available with --all: the services stay on 127.0.0.1")
-	}
-	choice := opts.all.variants
-	if opts.fixed {
-		if fl.Changed("variants") && choice != "fixed" {
-			return nil, usageErrorf("--fixed and --variants %s disagree; use one of them", choice)
-		}
-		choice = "fixed"
-	}
-	switch choice {
-	case "leaky":
-		return []leaks.Variant{leaks.Leaky}, nil
-	case "fixed":
-		return []leaks.Variant{leaks.Fixed}, nil
-	case "both":
-		return []leaks.Variant{leaks.Leaky, leaks.Fixed}, nil
-	}
-	return nil, usageErrorf("--variants must be leaky, fixed or both, not %q", choice)
 }

@@ -249,7 +249,7 @@ func TestRunAllRefusesZeroMaxLeak(t *testing.T) {
 			if !errors.As(err, &exit) || exit.ExitCode() != exitUsage {
 				t.Fatalf("run --all --max-leak %s: %v, want exit %d\n%s", size, err, exitUsage, errOut.String())
 			}
-			if got, want := errOut.String(), "leaklab: max-leak must be more than zero\n"; got != want {
+			if got, want := errOut.String(), "leaklab: --max-leak must be more than zero\n"; got != want {
 				t.Errorf("stderr %q, want the one line %q", got, want)
 			}
 			if out.Len() > 0 {

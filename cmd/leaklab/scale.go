@@ -2,40 +2,22 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"syscall"
-	"time"
 
-	"github.com/leaklab/leaklab/internal/atomicfile"
 	"github.com/leaklab/leaklab/scale"
 	"github.com/spf13/cobra"
 )
 
+// scaleOptions are scale's flags: the comparison as the scale package
+// takes it from a command, plus whether workers' stderr passes through.
 type scaleOptions struct {
-	service        string
-	fixed          bool
-	command        string
-	path           string
-	readyPath      string
-	strategies     string
-	workers        int
-	procsPerWorker int
-	runs           int
-	duration       time.Duration
-	warmup         time.Duration
-	connections    int
-	noKeepAlive    bool
-	addr           string
-	startTimeout   time.Duration
-	benchfmt       string
-	html           string
-	workerLogs     bool
+	scale.CompareCommandOptions
+	workerLogs bool
 }
 
 func newCmdScale(f *factory) *cobra.Command {
@@ -102,56 +84,30 @@ even when leaklab is killed.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.service, "service", "", "catalog service to run in each worker (see 'leaklab services')")
-	fl.BoolVar(&opts.fixed, "fixed", false, "run the service's fixed twin")
-	fl.StringVar(&opts.command, "cmd", "", "command to run in each worker (via /bin/sh -c) instead of a catalog service")
-	fl.StringVar(&opts.path, "path", "", "request path to load (default: the service's first endpoint, or / with --cmd); {i} is the request number")
-	fl.StringVar(&opts.readyPath, "ready-path", "", "path polled until the target answers (default /healthz for a service, else /)")
-	fl.StringVar(&opts.strategies, "strategies", "single,reuseport,roundrobin,shared-fd", "strategies to compare, comma-separated")
-	fl.IntVar(&opts.workers, "workers", runtime.NumCPU(), "worker processes (single: its GOMAXPROCS)")
-	fl.IntVar(&opts.procsPerWorker, "procs-per-worker", scale.DefaultProcsPerWorker, "GOMAXPROCS of each process in the multi-process strategies")
-	fl.IntVar(&opts.runs, "runs", scale.DefaultRuns, "measured runs per strategy (6 or more for a 95% interval)")
-	fl.DurationVarP(&opts.duration, "duration", "d", scale.DefaultRunDuration, "length of each measured run")
-	fl.DurationVar(&opts.warmup, "warmup", scale.DefaultWarmup, "load before each measured run, not counted")
-	fl.IntVarP(&opts.connections, "connections", "c", scale.DefaultCompareConnections, "concurrent connections of the load generator")
-	fl.BoolVar(&opts.noKeepAlive, "no-keepalive", false, "a new connection for every request (exercises the accept path)")
-	fl.StringVar(&opts.addr, "addr", "127.0.0.1:0", "loopback address the workers serve (port 0 picks a free one)")
-	fl.DurationVar(&opts.startTimeout, "start-timeout", scale.DefaultStartTimeout, "how long the workers may take to answer")
-	fl.StringVar(&opts.benchfmt, "benchfmt", "", "also write every run in Go benchmark format to this file (for benchstat)")
-	fl.StringVar(&opts.html, "html", "", "also write a self-contained HTML report with charts to this file")
+	fl.StringVar(&opts.Service, "service", "", "catalog service to run in each worker (see 'leaklab services')")
+	fl.BoolVar(&opts.Fixed, "fixed", false, "run the service's fixed twin")
+	fl.StringVar(&opts.Command, "cmd", "", "command to run in each worker (via /bin/sh -c) instead of a catalog service")
+	fl.StringVar(&opts.Path, "path", "", "request path to load (default: the service's first endpoint, or / with --cmd); {i} is the request number")
+	fl.StringVar(&opts.ReadyPath, "ready-path", "", "path polled until the target answers (default /healthz for a service, else /)")
+	fl.StringVar(&opts.Strategies, "strategies", "single,reuseport,roundrobin,shared-fd", "strategies to compare, comma-separated")
+	fl.IntVar(&opts.Workers, "workers", runtime.NumCPU(), "worker processes (single: its GOMAXPROCS)")
+	fl.IntVar(&opts.ProcsPerWorker, "procs-per-worker", scale.DefaultProcsPerWorker, "GOMAXPROCS of each process in the multi-process strategies")
+	fl.IntVar(&opts.Runs, "runs", scale.DefaultRuns, "measured runs per strategy (6 or more for a 95% interval)")
+	fl.DurationVarP(&opts.Duration, "duration", "d", scale.DefaultRunDuration, "length of each measured run")
+	fl.DurationVar(&opts.Warmup, "warmup", scale.DefaultWarmup, "load before each measured run, not counted")
+	fl.IntVarP(&opts.Connections, "connections", "c", scale.DefaultCompareConnections, "concurrent connections of the load generator")
+	fl.BoolVar(&opts.NoKeepAlive, "no-keepalive", false, "a new connection for every request (exercises the accept path)")
+	fl.StringVar(&opts.Addr, "addr", "127.0.0.1:0", "loopback address the workers serve (port 0 picks a free one)")
+	fl.DurationVar(&opts.StartTimeout, "start-timeout", scale.DefaultStartTimeout, "how long the workers may take to answer")
+	fl.StringVar(&opts.Benchfmt, "benchfmt", "", "also write every run in Go benchmark format to this file (for benchstat)")
+	fl.StringVar(&opts.HTML, "html", "", "also write a self-contained HTML report with charts to this file")
 	fl.BoolVar(&opts.workerLogs, "worker-logs", false, "pass the workers' standard error through")
 	cmd.AddCommand(newCmdScaleWorker())
 	return cmd
 }
 
 func runScale(ctx context.Context, f *factory, o *scaleOptions) error {
-	target, path, err := scale.ResolveTarget(scale.TargetOptions{Service: o.service, Fixed: o.fixed, Command: o.command, Path: o.path, ReadyPath: o.readyPath})
-	if err != nil {
-		return err
-	}
-	strategies, err := scale.ParseStrategies(o.strategies)
-	if err != nil {
-		return &usageError{err: fmt.Errorf("--strategies: %w", err)}
-	}
-	for _, out := range []struct{ flag, path string }{{"--benchfmt", o.benchfmt}, {"--html", o.html}} {
-		if err := checkOutputPath(out.flag, out.path); err != nil {
-			return err
-		}
-	}
-	opts := scale.CompareOptions{
-		Target: target, Strategies: strategies, Workers: o.workers, ProcsPerWorker: o.procsPerWorker,
-		Runs: o.runs, Warmup: o.warmup, Duration: o.duration, Connections: o.connections, Path: path,
-		DisableKeepAlive: o.noKeepAlive, Addr: o.addr, StartTimeout: o.startTimeout,
-	}
-	if o.procsPerWorker < 1 {
-		return usageErrorf("--procs-per-worker must be at least 1")
-	}
-	if o.connections < 1 {
-		return usageErrorf("-c must be at least 1")
-	}
-	if o.duration <= 0 {
-		return usageErrorf("-d must be positive")
-	}
+	opts := o.CompareCommandOptions
 	if o.workerLogs {
 		opts.Stderr = f.streams.ErrOut
 	}
@@ -164,40 +120,11 @@ func runScale(ctx context.Context, f *factory, o *scaleOptions) error {
 			fmt.Fprintf(f.streams.ErrOut, "run %d/%d %-10s ", p.Run, p.Runs, p.Strategy)
 		}
 	}
-	rep, err := scale.Compare(ctx, opts)
-	if err != nil && ctx.Err() != nil {
-		return errors.New("interrupted: every worker is stopped, no report was written")
-	}
+	rep, err := opts.Run(ctx)
 	if err != nil {
 		return err
 	}
-	if o.benchfmt != "" {
-		if err := atomicfile.Write(o.benchfmt, rep.WriteBenchfmt); err != nil {
-			return err
-		}
-	}
-	if o.html != "" {
-		if err := atomicfile.Write(o.html, rep.WriteHTML); err != nil {
-			return err
-		}
-	}
 	return f.render(rep, rep.WriteText)
-}
-
-// checkOutputPath fails before any measuring when a report file could not
-// be written, so minutes of runs are not lost to a typo.
-func checkOutputPath(flag, path string) error {
-	if path == "" {
-		return nil
-	}
-	dir := filepath.Dir(path)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return usageErrorf("%s %s: directory %s does not exist", flag, path, dir)
-	}
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return usageErrorf("%s %s: is a directory", flag, path)
-	}
-	return nil
 }
 
 // newCmdScaleWorker is the process 'leaklab scale --service' starts in

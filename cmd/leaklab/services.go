@@ -43,29 +43,17 @@ func completeServiceNames(cmd *cobra.Command, args []string, toComplete string) 
 }
 
 func servicesRun(f *factory, opts *servicesOptions, args []string) error {
-	var selected []*leaks.Service
 	if len(args) == 1 {
 		svc, err := leaks.Lookup(args[0])
 		if err != nil {
 			return &usageError{err: err}
 		}
-		selected = append(selected, svc)
-	} else {
-		for _, s := range leaks.All() {
-			if opts.kind == "" || string(s.Kind) == opts.kind {
-				selected = append(selected, s)
-			}
-		}
-		if len(selected) == 0 {
-			return usageErrorf("no service of kind %q (kinds: heap, goroutine, cpu, lock, alloc)", opts.kind)
-		}
+		entry := svc.Entry(opts.spoilers)
+		return f.render(entry, entry.WriteText)
 	}
-	entries := make(leaks.Entries, 0, len(selected))
-	for _, s := range selected {
-		entries = append(entries, s.Entry(opts.spoilers))
-	}
-	if len(args) == 1 {
-		return f.render(entries[0], entries[0].WriteText)
+	entries, err := leaks.CatalogEntries(opts.kind, opts.spoilers)
+	if err != nil {
+		return err
 	}
 	return f.render(entries, entries.WriteText)
 }

@@ -3,6 +3,7 @@ package exercise
 import (
 	"context"
 	"fmt"
+	"github.com/leaklab/leaklab/internal/opterr"
 	"io"
 	"text/tabwriter"
 	"time"
@@ -36,6 +37,9 @@ type Demoed struct {
 // Demo runs a leaky sample service under its steady load, watches it and
 // stops it: the one-command tour.
 func Demo(ctx context.Context, svc *leaks.Service, opts DemoOptions) (*Demoed, error) {
+	if opts.For < opts.Every || opts.Every <= 0 {
+		return nil, opterr.Combination([]string{"For", "Every"}, "For must be at least Every, and both positive")
+	}
 	sess, err := Start(ctx, svc, SessionOptions{Service: opts.Service, LoadFor: opts.For + 10*time.Second})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/leaklab/leaklab/internal/opterr"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -157,7 +158,8 @@ type CheckOptions struct {
 }
 
 // ErrNotRunning means a leak exercise cannot be checked because no
-// service to watch is known.
+// service to watch is known (neither CheckOptions.URL nor where Begin
+// started it); Check's error is then an *opterr.Error wrapping it.
 var ErrNotRunning = errors.New("no running exercise")
 
 // Checked is the verdict of Check: whether the leak is still there (for
@@ -194,7 +196,7 @@ func (b *Book) Check(ctx context.Context, svc *leaks.Service, opts CheckOptions)
 		return rep, nil
 	}
 	if url == "" {
-		return nil, fmt.Errorf("%w: where %s runs is not known", ErrNotRunning, svc.Name)
+		return nil, &opterr.Error{Option: "URL", Err: fmt.Errorf("%w %s: start it with 'leaklab exercise start %s' or pass URL", ErrNotRunning, svc.Name, svc.Name)}
 	}
 	if opts.Watching != nil {
 		opts.Watching(url)

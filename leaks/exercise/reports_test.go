@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/leaklab/leaklab/internal/opterr"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +144,9 @@ func TestCheckLeakNotRunning(t *testing.T) {
 	if !errors.Is(err, ErrNotRunning) {
 		t.Errorf("err = %v, want ErrNotRunning", err)
 	}
+	if !opterr.Is(err) || !strings.Contains(err.Error(), "start it with 'leaklab exercise start "+svc.Name+"' or pass URL") {
+		t.Errorf("err = %v, want an option error saying how to start the exercise or name its URL", err)
+	}
 	if !b.Get(svc.Name).Solved {
 		t.Error("the right answer was not remembered")
 	}
@@ -189,6 +193,18 @@ func TestDemoText(t *testing.T) {
 		}
 		if !strings.Contains(out, "What next:") || !strings.Contains(out, "leaklab run "+svc.Name+" --fixed") {
 			t.Errorf("no next steps:\n%s", out)
+		}
+	}
+}
+
+// A demo that could not take two snapshots is refused before its service
+// starts.
+func TestDemoRefusesShortWatch(t *testing.T) {
+	t.Parallel()
+	svc := serviceOfKind(t, leaks.KindGoroutine)
+	for _, opts := range []DemoOptions{{For: time.Second, Every: 2 * time.Second}, {For: time.Second}} {
+		if _, err := Demo(context.Background(), svc, opts); !opterr.Is(err) || !strings.Contains(err.Error(), "For must be at least Every") {
+			t.Errorf("%+v: %v, want an option error", opts, err)
 		}
 	}
 }

@@ -66,7 +66,7 @@ type DriveError struct {
 }
 
 func (e *DriveError) Error() string {
-	return fmt.Sprintf("invalid --drive %q: %s; want 'METHOD PATH', e.g. 'GET /product?id={i}'", e.Spec, e.Reason)
+	return fmt.Sprintf("invalid Drive %q: %s; want 'METHOD PATH', e.g. 'GET /product?id={i}'", e.Spec, e.Reason)
 }
 
 // ParseDrive parses "METHOD PATH".
@@ -268,17 +268,10 @@ func withDefaults(o Options) Options {
 	return o
 }
 
-// OptionError says the options cannot make a check (a bad URL, a bad
-// number); commands treat it as a usage error.
-type OptionError struct{ Err error }
-
-func (e *OptionError) Error() string { return e.Err.Error() }
-func (e *OptionError) Unwrap() error { return e.Err }
-
 func baseURL(target string) (string, error) {
 	u, err := url.Parse(target)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return "", &OptionError{fmt.Errorf("invalid URL %q: want the service's base URL, e.g. http://127.0.0.1:8080", target)}
+		return "", opterr.Errorf("target", "invalid URL %q: want the service's base URL, e.g. http://127.0.0.1:8080", target)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawQuery, u.Fragment = "", ""

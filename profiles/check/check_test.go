@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"errors"
+	"github.com/leaklab/leaklab/internal/opterr"
 	"strings"
 	"testing"
 
@@ -103,9 +104,8 @@ func TestRunRefusesTargetWithoutPprof(t *testing.T) {
 		t.Errorf("Run on a path without pprof: %v, want a TargetError saying 404", err)
 	}
 	_, err = Run(context.Background(), Options{Target: "ftp://x", Drive: Drive{"GET", "/"}})
-	var oe *OptionError
-	if !errors.As(err, &oe) {
-		t.Errorf("Run on ftp://x: %v, want an OptionError", err)
+	if !opterr.Is(err) {
+		t.Errorf("Run on ftp://x: %v, want an option error", err)
 	}
 }
 

@@ -34,27 +34,27 @@ type CommandOptions struct {
 // then looked up on the target.
 func (c CommandOptions) Options(ctx context.Context, target string) (Options, error) {
 	if c.Drive == "" {
-		return Options{}, opterr.Errorf("drive", "--drive is required, e.g. --drive 'GET /product?id={i}'")
+		return Options{}, opterr.Errorf("Drive", "Drive is required, e.g. Drive 'GET /product?id={i}'")
 	}
 	drive, err := ParseDrive(c.Drive)
 	if err != nil {
-		return Options{}, &opterr.Error{Option: "drive", Err: err}
+		return Options{}, &opterr.Error{Option: "Drive", Err: err}
 	}
 	switch {
 	case c.Requests < 1:
-		return Options{}, opterr.Errorf("requests", "-n must be at least 1")
+		return Options{}, opterr.Errorf("Requests", "Requests must be at least 1")
 	case c.Rounds < 2:
-		return Options{}, opterr.Errorf("rounds", "--rounds must be at least 2 (a growth needs two measurements after the baseline)")
+		return Options{}, opterr.Errorf("Rounds", "Rounds must be at least 2 (a growth needs two measurements after the baseline)")
 	case c.Rate <= 0:
-		return Options{}, opterr.Errorf("rate", "--rate must be positive (requests per second)")
+		return Options{}, opterr.Errorf("Rate", "Rate must be positive (requests per second)")
 	case c.Connections < 1:
-		return Options{}, opterr.Errorf("connections", "-c must be at least 1")
+		return Options{}, opterr.Errorf("Connections", "Connections must be at least 1")
 	case c.MaxGoroutines < 0:
-		return Options{}, opterr.Errorf("max-goroutines-per-request", "--max-goroutines-per-request cannot be negative")
+		return Options{}, opterr.Errorf("MaxGoroutines", "MaxGoroutines cannot be negative")
 	}
 	maxRetained, err := bytesize.Parse(c.MaxRetained)
 	if err != nil {
-		return Options{}, &opterr.Error{Option: "max-retained-per-request", Err: fmt.Errorf("--max-retained-per-request: %w", err)}
+		return Options{}, &opterr.Error{Option: "MaxRetained", Err: fmt.Errorf("MaxRetained: %w", err)}
 	}
 	o := Options{
 		Target: target, Drive: drive, Requests: c.Requests, Rounds: c.Rounds, Rate: c.Rate,

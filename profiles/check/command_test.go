@@ -33,14 +33,14 @@ func TestCommandOptions(t *testing.T) {
 		edit func(*CommandOptions)
 		want string
 	}{
-		{func(c *CommandOptions) { c.Drive = "" }, "--drive is required"},
+		{func(c *CommandOptions) { c.Drive = "" }, "Drive is required"},
 		{func(c *CommandOptions) { c.Drive = "GET" }, "a method and a path"},
-		{func(c *CommandOptions) { c.Requests = 0 }, "-n must be at least 1"},
-		{func(c *CommandOptions) { c.Rounds = 1 }, "--rounds must be at least 2"},
-		{func(c *CommandOptions) { c.Rate = 0 }, "--rate must be positive"},
-		{func(c *CommandOptions) { c.Connections = 0 }, "-c must be at least 1"},
+		{func(c *CommandOptions) { c.Requests = 0 }, "Requests must be at least 1"},
+		{func(c *CommandOptions) { c.Rounds = 1 }, "Rounds must be at least 2"},
+		{func(c *CommandOptions) { c.Rate = 0 }, "Rate must be positive"},
+		{func(c *CommandOptions) { c.Connections = 0 }, "Connections must be at least 1"},
 		{func(c *CommandOptions) { c.MaxGoroutines = -1 }, "cannot be negative"},
-		{func(c *CommandOptions) { c.MaxRetained = "lots" }, "--max-retained-per-request"},
+		{func(c *CommandOptions) { c.MaxRetained = "lots" }, "MaxRetained: "},
 	} {
 		c := good
 		tc.edit(&c)

@@ -450,10 +450,10 @@ func (c *Collector) deliver(cp *profiles.Captured, received []byte, raw *forward
 func Listen(addr string, public bool) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, opterr.Errorf("listen", "listen address %q: want host:port, e.g. %s", addr, DefaultListen)
+		return nil, opterr.Errorf("Listen", "listen address %q: want host:port, e.g. %s", addr, DefaultListen)
 	}
 	if !public && !isLoopbackHost(host) {
-		return nil, &opterr.Error{Option: "listen", Err: fmt.Errorf("refusing to listen on %s: it is not a loopback address and anyone on the network could push profiles (use 127.0.0.1, or allow it with public if you mean it): %w", addr, ErrNotLoopback)}
+		return nil, &opterr.Error{Option: "Listen", Others: []string{"Public"}, Err: fmt.Errorf("refusing to listen on %s: it is not a loopback address and anyone on the network could push profiles (use 127.0.0.1, or allow it with Public if you mean it): %w", addr, ErrNotLoopback)}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -44,37 +44,37 @@ func (c CommandOptions) Options() (Options, error) {
 	}
 	switch {
 	case c.Every <= 0:
-		return co, opterr.Errorf("every", "--every must be more than zero")
+		return co, opterr.Errorf("Every", "Every must be more than zero")
 	case c.For < 0:
-		return co, opterr.Errorf("for", "--for must not be negative")
+		return co, opterr.Errorf("For", "For must not be negative")
 	case c.Concurrency < 1:
-		return co, opterr.Errorf("concurrency", "--concurrency must be at least 1")
+		return co, opterr.Errorf("Concurrency", "Concurrency must be at least 1")
 	case c.Window < 0:
-		return co, opterr.Errorf("detect-window", "--detect-window must not be negative (0 turns detection off)")
+		return co, opterr.Errorf("Window", "Window must not be negative (0 turns detection off)")
 	case c.MaxSuspects < 1:
-		return co, opterr.Errorf("max-suspects-per-target", "--max-suspects-per-target must be at least 1")
+		return co, opterr.Errorf("MaxSuspects", "MaxSuspects must be at least 1")
 	case c.Window > 0 && c.Window < 5*c.Every:
-		return co, opterr.Errorf("detect-window", "--detect-window (%s) must hold at least 5 captures of --every (%s)", c.Window, c.Every)
+		return co, opterr.Combination([]string{"Window", "Every"}, "Window (%s) must hold at least 5 captures of Every (%s)", c.Window, c.Every)
 	}
 	co.Detect = Detection{Window: c.Window, MaxSuspectsPerTarget: c.MaxSuspects}
 	if c.Shard != "" {
 		sh, err := ParseShard(c.Shard)
 		if err != nil {
-			return co, opterr.Errorf("shard", "--shard: %v", err)
+			return co, opterr.Errorf("Shard", "Shard: %v", err)
 		}
 		co.Shard = sh
 	}
 	var err error
 	if c.Retain != "0" {
 		if co.Retention.MaxAge, err = profiles.ParseDays(c.Retain); err != nil {
-			return co, opterr.Errorf("retain", "--retain: %v (want e.g. 36h or 7d)", err)
+			return co, opterr.Errorf("Retain", "Retain: %v (want e.g. 36h or 7d)", err)
 		}
 	}
 	if co.Retention.MaxBytes, err = bytesize.Parse(c.MaxStore); err != nil {
-		return co, opterr.Errorf("max-store-size", "--max-store-size: %v", err)
+		return co, opterr.Errorf("MaxStore", "MaxStore: %v", err)
 	}
 	if co.MaxPushBytes, err = bytesize.Parse(c.MaxPush); err != nil || co.MaxPushBytes == 0 {
-		return co, opterr.Errorf("max-push-size", "--max-push-size %q: want a size such as 16MiB", c.MaxPush)
+		return co, opterr.Errorf("MaxPush", "MaxPush %q: want a size such as 16MiB", c.MaxPush)
 	}
 	// Types, intervals and the forward URL.
 	if err := co.Check(); err != nil {
@@ -93,11 +93,11 @@ func (c CommandOptions) Options() (Options, error) {
 	}
 	switch {
 	case c.Targets != "" && c.Prometheus != "":
-		return co, opterr.Errorf("targets", "give --targets or --prometheus, not both")
+		return co, opterr.Combination([]string{"Targets", "Prometheus"}, "give Targets or Prometheus, not both")
 	case c.NoStore && c.Forward == "":
-		return co, opterr.Errorf("no-store", "--no-store needs --forward: the profiles must go somewhere")
+		return co, opterr.Combination([]string{"NoStore", "Forward"}, "NoStore needs Forward: the profiles must go somewhere")
 	case c.Targets == "" && c.Prometheus == "" && c.Listen == "":
-		return co, opterr.Errorf("targets", "nothing to collect: give --targets, --prometheus, or a --listen address for pushes")
+		return co, opterr.Combination([]string{"Targets", "Prometheus", "Listen"}, "nothing to collect: give Targets, Prometheus, or a Listen address for pushes")
 	}
 	return co, nil
 }

@@ -25,16 +25,16 @@ func TestCommandOptions(t *testing.T) {
 		edit func(*CommandOptions)
 		want string
 	}{
-		{func(c *CommandOptions) { c.Every = 0 }, "--every must be more than zero"},
-		{func(c *CommandOptions) { c.For = -time.Second }, "--for must not be negative"},
-		{func(c *CommandOptions) { c.Concurrency = 0 }, "--concurrency must be at least 1"},
+		{func(c *CommandOptions) { c.Every = 0 }, "Every must be more than zero"},
+		{func(c *CommandOptions) { c.For = -time.Second }, "For must not be negative"},
+		{func(c *CommandOptions) { c.Concurrency = 0 }, "Concurrency must be at least 1"},
 		{func(c *CommandOptions) { c.Window = 2 * time.Minute }, "must hold at least 5 captures"},
-		{func(c *CommandOptions) { c.MaxSuspects = 0 }, "--max-suspects-per-target"},
-		{func(c *CommandOptions) { c.Shard = "3/2" }, "--shard"},
-		{func(c *CommandOptions) { c.Retain = "soon" }, "--retain"},
-		{func(c *CommandOptions) { c.MaxPush = "0" }, "--max-push-size"},
+		{func(c *CommandOptions) { c.MaxSuspects = 0 }, "MaxSuspects must be at least 1"},
+		{func(c *CommandOptions) { c.Shard = "3/2" }, "Shard: "},
+		{func(c *CommandOptions) { c.Retain = "soon" }, "Retain: "},
+		{func(c *CommandOptions) { c.MaxPush = "0" }, "MaxPush \"0\": want a size"},
 		{func(c *CommandOptions) { c.Prometheus = "http://127.0.0.1:9090" }, "not both"},
-		{func(c *CommandOptions) { c.NoStore = true }, "--no-store needs --forward"},
+		{func(c *CommandOptions) { c.NoStore = true }, "NoStore needs Forward"},
 		{func(c *CommandOptions) { c.Targets = "" }, "nothing to collect"},
 	} {
 		c := good

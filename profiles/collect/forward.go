@@ -166,12 +166,12 @@ type forwarder struct {
 func forwardURL(base string) (*url.URL, error) {
 	u, err := url.Parse(base)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, opterr.Errorf("forward", "forward %q: want the Pyroscope base URL, e.g. http://127.0.0.1:4040", base)
+		return nil, opterr.Errorf("Forward", "forward %q: want the Pyroscope base URL, e.g. http://127.0.0.1:4040", base)
 	}
 	if u.User != nil {
 		// It would end up in logs and error messages, and on the command
 		// line where anyone can read it in ps.
-		return nil, opterr.Errorf("forward", "forward %s: leave credentials out of the URL; give them in ForwardAuth (forward-user, and the password from a file or the environment)", u.Redacted())
+		return nil, opterr.Combination([]string{"Forward", "User"}, "forward %s: leave credentials out of the URL; give the User separately, and the password from a file or the environment", u.Redacted())
 	}
 	return u, nil
 }
@@ -182,7 +182,7 @@ func newForwarder(base string, auth ForwardAuth, m *metrics, log *slog.Logger) (
 		return nil, err
 	}
 	if auth.User == "" && auth.Password != "" {
-		return nil, opterr.Errorf("forward-user", "a forward password needs a user (forward-user)")
+		return nil, opterr.Errorf("ForwardAuth", "a forward password needs a user (ForwardAuth.User)")
 	}
 	if auth.User != "" && u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
 		log.Warn("forwarding with basic auth over plain http: the password crosses the network readable; use https", "forward", u.String())

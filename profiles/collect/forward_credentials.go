@@ -30,7 +30,7 @@ func (c ForwardCredentials) Auth() (ForwardAuth, error) {
 	auth := ForwardAuth{Tenant: c.Tenant, User: c.User}
 	if c.Forward == "" {
 		if c.Tenant != "" || c.User != "" || c.PasswordFile != "" {
-			return auth, opterr.Errorf("forward", "--forward-tenant, --forward-user and --forward-password-file need --forward")
+			return auth, opterr.Combination([]string{"Forward", "Tenant", "User", "PasswordFile"}, "Tenant, User and PasswordFile need Forward")
 		}
 		return auth, nil
 	}
@@ -38,11 +38,11 @@ func (c ForwardCredentials) Auth() (ForwardAuth, error) {
 	inEnv := c.PasswordEnv != ""
 	switch {
 	case c.PasswordFile != "" && c.User == "":
-		return auth, opterr.Errorf("forward-user", "--forward-password-file needs --forward-user")
+		return auth, opterr.Combination([]string{"User", "PasswordFile"}, "PasswordFile needs User")
 	case c.User == "":
 		return auth, nil // a password left in the environment is not used
 	case c.PasswordFile != "" && inEnv:
-		return auth, opterr.Errorf("forward-password-file", "the password is given twice, in $%s and --forward-password-file: keep one", ForwardPasswordEnv)
+		return auth, opterr.Errorf("PasswordFile", "the password is given twice, in $%s and PasswordFile: keep one", ForwardPasswordEnv)
 	case c.PasswordFile != "":
 		b, err := os.ReadFile(c.PasswordFile)
 		if err != nil {
@@ -55,7 +55,7 @@ func (c ForwardCredentials) Auth() (ForwardAuth, error) {
 			return auth, fmt.Errorf("--forward-password-file %s is empty", c.PasswordFile)
 		}
 	case !inEnv:
-		return auth, opterr.Errorf("forward-user", "--forward-user %s needs a password: set $%s or give --forward-password-file", c.User, ForwardPasswordEnv)
+		return auth, opterr.Combination([]string{"User", "PasswordFile"}, "User %s needs a password: set $%s or give PasswordFile", c.User, ForwardPasswordEnv)
 	default:
 		auth.Password = c.PasswordEnv
 	}

@@ -31,9 +31,9 @@ func TestForwardCredentialsAuth(t *testing.T) {
 		otherErr string // another error containing this
 	}{
 		{name: "no forward", c: ForwardCredentials{}, want: ForwardAuth{}},
-		{name: "user without forward", c: ForwardCredentials{User: "u"}, optErr: "need --forward"},
+		{name: "user without forward", c: ForwardCredentials{User: "u"}, optErr: "need Forward"},
 		{name: "no user", c: ForwardCredentials{Forward: fwd, Tenant: "t", PasswordEnv: "unused"}, want: ForwardAuth{Tenant: "t"}},
-		{name: "file without user", c: ForwardCredentials{Forward: fwd, PasswordFile: passFile}, optErr: "--forward-password-file needs --forward-user"},
+		{name: "file without user", c: ForwardCredentials{Forward: fwd, PasswordFile: passFile}, optErr: "PasswordFile needs User"},
 		{name: "password twice", c: ForwardCredentials{Forward: fwd, User: "u", PasswordFile: passFile, PasswordEnv: "x"}, optErr: "given twice"},
 		{name: "no password", c: ForwardCredentials{Forward: fwd, User: "u"}, optErr: "needs a password"},
 		{name: "from env", c: ForwardCredentials{Forward: fwd, User: "u", PasswordEnv: "envpass"}, want: ForwardAuth{User: "u", Password: "envpass"}},

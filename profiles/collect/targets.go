@@ -163,7 +163,7 @@ type promTargetsAnswer struct {
 func (p PrometheusTargets) Targets(ctx context.Context) ([]Target, error) {
 	base, err := url.Parse(p.URL)
 	if err != nil || base.Host == "" || (base.Scheme != "http" && base.Scheme != "https") {
-		return nil, opterr.Errorf("prometheus", "prometheus URL %q: want http://host:port", p.URL)
+		return nil, opterr.Errorf("Prometheus", "prometheus URL %q: want http://host:port", p.URL)
 	}
 	client := p.Client
 	if client == nil {
