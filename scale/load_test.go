@@ -86,14 +86,26 @@ func TestLoadReportsInjectedDelay(t *testing.T) {
 		{"open", LoadOptions{URL: srv.URL, Connections: 8, Rate: 40, Duration: time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := load(t, tc.opts)
-			if res.Responses == 0 || res.Errors != 0 {
-				t.Fatalf("responses %d, errors %d (%v)", res.Responses, res.Errors, res.ErrorExamples)
-			}
-			p50 := res.LatencyAt(0.5)
-			t.Logf("%d responses, p50 %v, p99 %v", res.Responses, p50, res.LatencyAt(0.99))
-			if p50 < delay || p50 > delay+tolerance {
-				t.Errorf("p50 = %v, want %v..%v", p50, delay, delay+tolerance)
+			// The open model measures from each request's scheduled time
+			// (no coordinated omission), so a generator starved of CPU by
+			// a busy machine reports the time its requests waited to be
+			// sent too. A run that sent late is tried again, up to three
+			// times; a run that kept its schedule must be right at once.
+			var res *LoadResult
+			for try := 1; ; try++ {
+				res = load(t, tc.opts)
+				if res.Responses == 0 || res.Errors != 0 {
+					t.Fatalf("responses %d, errors %d (%v)", res.Responses, res.Errors, res.ErrorExamples)
+				}
+				p50 := res.LatencyAt(0.5)
+				t.Logf("%d responses, p50 %v, p99 %v, %d sent late", res.Responses, p50, res.LatencyAt(0.99), res.Late)
+				if p50 >= delay && p50 <= delay+tolerance {
+					break
+				}
+				if res.Late == 0 || try == 3 {
+					t.Errorf("p50 = %v, want %v..%v", p50, delay, delay+tolerance)
+					break
+				}
 			}
 			if res.Status[200] != res.Responses {
 				t.Errorf("status counts %v, want all %d responses 200", res.Status, res.Responses)

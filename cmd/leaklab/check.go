@@ -16,6 +16,7 @@ import (
 type checkOptions struct {
 	drive         string
 	requests      int
+	warmup        int
 	rounds        int
 	rate          float64
 	connections   int
@@ -47,6 +48,9 @@ the service cannot be checked (it does not answer or serve /debug/pprof),
   leaklab check http://127.0.0.1:8080 --drive 'POST /login?user=u{i}' \
       --max-retained-per-request 64B --max-goroutines-per-request 0 --junit leaks.xml
 
+  # a service with a bounded cache of 1,000 entries: fill it before measuring
+  leaklab check http://127.0.0.1:8080 --drive 'GET /product?id={i}' --warmup 2000
+
   # machine-readable verdict
   leaklab check http://127.0.0.1:8080 --drive 'GET /search?q={i}' --output json`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -63,6 +67,7 @@ the service cannot be checked (it does not answer or serve /debug/pprof),
 	fl.StringVar(&opts.drive, "drive", "", "the request to send: 'METHOD PATH', {i} becomes the request's number (required)")
 	fl.IntVarP(&opts.requests, "requests", "n", check.DefaultRequests, "requests per round")
 	fl.IntVar(&opts.rounds, "rounds", check.DefaultRounds, "measured rounds (after one warm-up round)")
+	fl.IntVar(&opts.warmup, "warmup", 0, "requests of the warm-up round, e.g. enough to fill a bounded cache (default: as many as -n)")
 	fl.Float64Var(&opts.rate, "rate", check.DefaultRate, "requests per second (open model)")
 	fl.IntVarP(&opts.connections, "connections", "c", check.DefaultConnections, "the most requests in flight")
 	fl.StringVar(&opts.maxRetained, "max-retained-per-request", bytesize.Format(check.DefaultMaxRetainedPerRequest), "heap a request may leave behind, e.g. 64B, 1KiB")
@@ -75,7 +80,7 @@ the service cannot be checked (it does not answer or serve /debug/pprof),
 
 func checkRun(ctx context.Context, f *factory, opts *checkOptions, target string, goroutinesSet bool) error {
 	co, err := check.CommandOptions{
-		Drive: opts.drive, Requests: opts.requests, Rounds: opts.rounds, Rate: opts.rate, Connections: opts.connections,
+		Drive: opts.drive, Requests: opts.requests, Warmup: opts.warmup, Rounds: opts.rounds, Rate: opts.rate, Connections: opts.connections,
 		MaxRetained: opts.maxRetained, MaxGoroutines: opts.maxGoroutines, MaxGoroutinesSet: goroutinesSet,
 		Own: opts.own, AllowRemote: opts.allowRemote,
 	}.Options(ctx, target)

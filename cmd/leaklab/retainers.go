@@ -21,7 +21,8 @@ func newCmdRetainers(f *factory) *cobra.Command {
 		Short: "Show which reference chains keep a live Go process's heap alive",
 		Long: `Attach to a Go process on this machine (ptrace), stop it, walk its heap from
 the roots (global variables, every goroutine's stack frames, the data and bss
-sections) following the types in the binary's DWARF, then resume and detach.
+sections, finalizers and cleanups) following the types in the binary's DWARF,
+then resume and detach.
 Each reachable heap object is counted once, on the shortest chain of
 references from a root, and the chains are reported largest first.
 

@@ -94,30 +94,17 @@ Exit status: 3 when there is a suspect, 0 when there is none, 1 on error.`,
 }
 
 func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string) error {
-	// Zero would mean watch's defaults, not what was asked; --for shorter
-	// than --every, and --max-for shorter than --for, are watch.Run's to
-	// refuse.
-	if opts.every <= 0 || opts.dur.d <= 0 || opts.maxFor <= 0 {
-		return usageErrorf("--every, --for and --max-for must be positive")
-	}
-	minHeap, err := bytesize.Parse(opts.minHeapGrowth)
-	if err != nil {
-		return &usageError{err: fmt.Errorf("--min-heap-growth: %w", err)}
-	}
-	do := watch.DetectorOptions{Own: watch.OwnCodeFor(opts.own...), MinHeapGrowth: float64(minHeap), MinGoroutineGrowth: opts.minGoroutineGrowth}
-	wo := watch.Options{DetectorOptions: do, Every: opts.every, For: opts.dur.d, Auto: opts.dur.auto, MaxFor: opts.maxFor,
-		NoGoroutineIDs: opts.noGoroutineIDs, MaxDumpGoroutines: opts.maxDumpGoroutines}
-	if opts.retainers {
-		wo.Retainers = &watch.RetainerOptions{MaxPause: opts.retainersMaxPause}
-	}
+	c := watch.CommandOptions{Target: target, Every: opts.every, For: opts.dur.d, Auto: opts.dur.auto, MaxFor: opts.maxFor,
+		Own: opts.own, MinHeapGrowth: opts.minHeapGrowth, MinGoroutineGrowth: opts.minGoroutineGrowth,
+		NoGoroutineIDs: opts.noGoroutineIDs, MaxDumpGoroutines: opts.maxDumpGoroutines,
+		Retainers: opts.retainers, RetainersMaxPause: opts.retainersMaxPause,
+		FromStore: opts.fromStore, Since: opts.since, Until: opts.until}
 	if !opts.noStore {
-		if wo.Store, err = f.openStore(); err != nil {
-			return err
-		}
+		c.OpenStore = f.openStore
 	}
 	var lastProgress watch.Progress
 	if f.streams.ErrIsTerminal {
-		wo.Progress = func(p watch.Progress) {
+		c.Progress = func(p watch.Progress) {
 			status := "ok"
 			if p.Err != nil {
 				status = "failed: " + p.Err.Error()
@@ -137,29 +124,7 @@ func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string)
 			fmt.Fprintln(f.streams.ErrOut)
 		}
 	}()
-	var rep *watch.Report
-	if opts.fromStore {
-		if wo.Store == nil {
-			return usageErrorf("--from-store and --no-store cannot go together")
-		}
-		if opts.retainers {
-			return usageErrorf("--retainers needs a live process: it does not go with --from-store")
-		}
-		ro := watch.ReplayOptions{DetectorOptions: do}
-		now := time.Now()
-		if opts.since > 0 {
-			ro.Since = now.Add(-opts.since)
-		}
-		if opts.until > 0 {
-			ro.Until = now.Add(-opts.until)
-		}
-		rep, err = watch.Replay(cmd.Context(), wo.Store, target, ro)
-	} else {
-		if opts.since > 0 || opts.until > 0 {
-			return usageErrorf("--since and --until go with --from-store")
-		}
-		rep, err = watch.Run(cmd.Context(), target, wo)
-	}
+	rep, err := c.Run(cmd.Context())
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 type CommandOptions struct {
 	Drive         string // 'METHOD PATH' (see ParseDrive); required
 	Requests      int
+	Warmup        int // requests of the warm-up round; 0: Requests
 	Rounds        int
 	Rate          float64
 	Connections   int
@@ -43,6 +44,8 @@ func (c CommandOptions) Options(ctx context.Context, target string) (Options, er
 	switch {
 	case c.Requests < 1:
 		return Options{}, opterr.Errorf("Requests", "Requests must be at least 1")
+	case c.Warmup < 0:
+		return Options{}, opterr.Errorf("Warmup", "Warmup cannot be negative (0: as many as Requests)")
 	case c.Rounds < 2:
 		return Options{}, opterr.Errorf("Rounds", "Rounds must be at least 2 (a growth needs two measurements after the baseline)")
 	case c.Rate <= 0:
@@ -57,7 +60,7 @@ func (c CommandOptions) Options(ctx context.Context, target string) (Options, er
 		return Options{}, &opterr.Error{Option: "MaxRetained", Err: fmt.Errorf("MaxRetained: %w", err)}
 	}
 	o := Options{
-		Target: target, Drive: drive, Requests: c.Requests, Rounds: c.Rounds, Rate: c.Rate,
+		Target: target, Drive: drive, Requests: c.Requests, Warmup: c.Warmup, Rounds: c.Rounds, Rate: c.Rate,
 		Connections: c.Connections, MaxRetainedPerRequest: float64(maxRetained),
 		MaxGoroutinesPerRequest: c.MaxGoroutines, AllowRemote: c.AllowRemote,
 	}

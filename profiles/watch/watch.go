@@ -157,10 +157,10 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 		opts.MaxFor = DefaultMaxFor
 	}
 	if opts.For < opts.Every {
-		return nil, opterr.Errorf("for", "for (%s) is shorter than every (%s): a watch needs two snapshots", opts.For, opts.Every)
+		return nil, opterr.Combination([]string{"For", "Every"}, "For (%s) is shorter than Every (%s): a watch needs two snapshots", opts.For, opts.Every)
 	}
 	if opts.Auto && opts.MaxFor < opts.For {
-		return nil, opterr.Errorf("max-for", "max-for (%s) is shorter than for (%s): an auto watch needs at least for", opts.MaxFor, opts.For)
+		return nil, opterr.Combination([]string{"MaxFor", "For"}, "MaxFor (%s) is shorter than For (%s): an auto watch needs at least For", opts.MaxFor, opts.For)
 	}
 	_, base, _, err := profiles.ProfileURL(target, profiles.FetchOptions{})
 	if err != nil {
