@@ -117,6 +117,9 @@ func list(t *testing.T, st *profiles.Store, f profiles.Filter) []profiles.Meta {
 }
 
 func TestPullStoresHistoryFromRealServices(t *testing.T) {
+	// Not parallel: rounds every 300 ms, each capture bounded by that
+	// too, and no failure allowed; the parallel tests, the fleet's load
+	// above all, would make a capture miss it now and then.
 	leaky := startService(t, "abandoned-worker", false, leaks.Options{})
 	fixed := startService(t, "abandoned-worker", true, leaks.Options{})
 	targets := StaticTargets{
@@ -204,6 +207,7 @@ func get(t *testing.T, u string) string {
 // garbage (HTML, a gzip bomb), never existed, or die: the good one keeps being collected, the bad ones
 // are counted by reason, backed off, and nothing of theirs is stored.
 func TestBadTargets(t *testing.T) {
+	t.Parallel()
 	good := startService(t, "abandoned-worker", true, leaks.Options{})
 	var hangs, garbage atomic.Int64
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -277,6 +281,7 @@ func TestBadTargets(t *testing.T) {
 }
 
 func TestBackoffGrowsAndIsCapped(t *testing.T) {
+	t.Parallel()
 	every, maxWait := 10*time.Second, time.Minute
 	for _, tc := range []struct {
 		fails    int
@@ -299,6 +304,7 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 // target's capture finishes within the grace period and is stored; a
 // stuck target's is discarded at the end of it, leaving no file at all.
 func TestShutdown(t *testing.T) {
+	t.Parallel()
 	good := startService(t, "abandoned-worker", true, leaks.Options{})
 	for _, tc := range []struct {
 		name      string
@@ -358,6 +364,7 @@ func TestShutdown(t *testing.T) {
 }
 
 func TestRetentionRemovesOnlyCollectedProfiles(t *testing.T) {
+	t.Parallel()
 	good := startService(t, "abandoned-worker", true, leaks.Options{})
 	st, err := profiles.Open(t.TempDir())
 	if err != nil {
@@ -424,6 +431,7 @@ func TestRetentionRemovesOnlyCollectedProfiles(t *testing.T) {
 // TestNoGC checks what a heap capture asks the target: a GC first by
 // default (in-use numbers current, as 'capture' does), none with NoGC.
 func TestNoGC(t *testing.T) {
+	t.Parallel()
 	svc := startService(t, "abandoned-worker", true, leaks.Options{})
 	for _, noGC := range []bool{false, true} {
 		t.Run(fmt.Sprint("NoGC=", noGC), func(t *testing.T) {
@@ -455,6 +463,7 @@ func TestNoGC(t *testing.T) {
 // retention loop used to run on until the context ended). New, which
 // only prepares, must leave the store alone; Run sweeps it first.
 func TestRunReturningEarly(t *testing.T) {
+	// Not parallel: goleak checks every goroutine of the test process.
 	good := startService(t, "abandoned-worker", true, leaks.Options{})
 	for _, tc := range []struct {
 		name     string
