@@ -117,16 +117,20 @@ func list(t *testing.T, st *profiles.Store, f profiles.Filter) []profiles.Meta {
 }
 
 func TestPullStoresHistoryFromRealServices(t *testing.T) {
-	// Not parallel: rounds every 300 ms, each capture bounded by that
-	// too, and no failure allowed; the parallel tests, the fleet's load
-	// above all, would make a capture miss it now and then.
+	// Not parallel: rounds every 300 ms and no failure allowed; the
+	// parallel tests, the fleet's load above all, would make captures
+	// slow.
 	leaky := startService(t, "abandoned-worker", false, leaks.Options{})
 	fixed := startService(t, "abandoned-worker", true, leaks.Options{})
 	targets := StaticTargets{
 		{URL: leaky.URL(), Labels: map[string]string{"job": "demo", "env": "test"}},
 		{URL: fixed.URL(), Labels: map[string]string{"job": "demo"}},
 	}
-	r := startCollector(t, Options{Discover: targets, Every: 300 * time.Millisecond}, true)
+	// A capture's timeout defaults to the round (300 ms here); a forced
+	// GC under -race on a busy machine took longer now and then (one
+	// failed capture in ten, 2026-12-03), and this test is about what is
+	// stored, not about timeouts (TestFailureReason is).
+	r := startCollector(t, Options{Discover: targets, Every: 300 * time.Millisecond, Timeout: 10 * time.Second}, true)
 
 	// Three rounds from each target: history, not a snapshot.
 	testbin.WaitFor(t, 30*time.Second, "three rounds of heap and goroutine from both targets", func() bool {
