@@ -52,6 +52,10 @@ func TestLeakAlertsEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs six services, a collector and Prometheus for about a minute; skipped with -short")
 	}
+	// Parallel with the other real-Prometheus test: both mostly wait
+	// for scrapes and rule evaluations, each with its own processes,
+	// ports and directories.
+	t.Parallel()
 	prometheusBin := needBinary(t, "prometheus")
 	bin := testbin.Build(t)
 	dir := t.TempDir()

@@ -69,6 +69,10 @@ func TestShippedPrometheusConfig(t *testing.T) {
 // macros substituted. Any error or empty result fails. Each service's
 // /metrics also goes through 'promtool check metrics'.
 func TestDashboardsAgainstRealPrometheus(t *testing.T) {
+	// Parallel with the other real-Prometheus test: both mostly wait
+	// for scrapes and rule evaluations, each with its own processes,
+	// ports and directories.
+	t.Parallel()
 	prometheusBin := needBinary(t, "prometheus")
 	promtool := needBinary(t, "promtool")
 	bin := testbin.Build(t)

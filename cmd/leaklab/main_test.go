@@ -1,10 +1,10 @@
 package main
 
 import (
-	"flag"
 	"os"
-	"strconv"
 	"testing"
+
+	"github.com/leaklab/leaklab/internal/testbin"
 )
 
 // commandTestParallel is how many command tests run at once unless
@@ -14,11 +14,6 @@ import (
 const commandTestParallel = 8
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	given := false
-	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
-	if !given {
-		flag.Set("test.parallel", strconv.Itoa(commandTestParallel))
-	}
+	testbin.WaitingParallel(commandTestParallel)
 	os.Exit(m.Run())
 }

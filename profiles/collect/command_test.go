@@ -11,6 +11,7 @@ import (
 // A command line's options become Options, or an option error naming
 // what to fix.
 func TestCommandOptions(t *testing.T) {
+	t.Parallel()
 	good := CommandOptions{Targets: "targets.json", Types: []string{"heap"}, Every: time.Minute, Concurrency: 2,
 		Retain: "7d", MaxStore: "1GiB", MaxPush: "16MiB", Window: 10 * time.Minute, MaxSuspects: 3, Shard: "1/2"}
 	co, err := good.Options()

@@ -93,6 +93,7 @@ func describe(sus []Suspect) string {
 // target restarted mid-run starts a new series (the restart counted, every
 // suspect after it with points of the new process only).
 func TestDetectAcrossFleet(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("collects twelve sample services under load for over a minute; skipped with -short")
 	}
@@ -275,6 +276,7 @@ func grepLines(text, prefix string) string {
 // TestProcessIdentity checks what tells one process of a target from the
 // next.
 func TestProcessIdentity(t *testing.T) {
+	t.Parallel()
 	text := "# HELP go_build_info x\n# TYPE go_build_info gauge\n" +
 		`go_build_info{checksum="",path="github.com/leaklab/leaklab",version="(devel)"} 1` + "\n" +
 		"process_start_time_seconds 1.76484e+09\n"
@@ -323,6 +325,7 @@ func goroutineProfile(counts []int64) *profile.Profile {
 // profiles in which five sites grow: at most MaxSuspectsPerTarget of them
 // get series, and once the growth has left the window, the series go.
 func TestSuspectSeriesBoundedAndGone(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewPedanticRegistry()
 	f := newFleet(Detection{Window: 2 * time.Minute, MaxSuspectsPerTarget: 3}, nil, profiles.Limits{}, http.DefaultClient, slog.New(slog.DiscardHandler), reg)
 	const target = "http://127.0.0.1:1"
@@ -379,6 +382,7 @@ func TestSuspectSeriesBoundedAndGone(t *testing.T) {
 // counted failures, the third a new series each time it changes, and none
 // of them a verdict.
 func TestDetectBadTargets(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs two sample services in their own processes; skipped with -short")
 	}
@@ -442,6 +446,7 @@ func TestDetectBadTargets(t *testing.T) {
 // restarts while no collector runs: the third collector skips what the
 // store holds of the old process.
 func TestRebuildFromStore(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("collects a sample service until it is a suspect; skipped with -short")
 	}
@@ -516,6 +521,7 @@ func TestRebuildFromStore(t *testing.T) {
 // TestShardsSplitTargets runs two collectors on one targets file, each
 // with its shard: every target is collected by exactly one of them.
 func TestShardsSplitTargets(t *testing.T) {
+	t.Parallel()
 	svc := startService(t, "abandoned-worker", true, leaks.Options{})
 	// Twenty addresses of one service, so that both shards get some.
 	var urls []string
@@ -566,6 +572,7 @@ func TestShardsSplitTargets(t *testing.T) {
 }
 
 func TestParseShard(t *testing.T) {
+	t.Parallel()
 	for in, ok := range map[string]bool{"0/2": true, "1/2": true, "2/2": false, "-1/2": false, "0/0": false, "a/b": false, "1": false, "0/1": true} {
 		if _, err := ParseShard(in); (err == nil) != ok {
 			t.Errorf("ParseShard(%q): %v", in, err)
@@ -588,6 +595,7 @@ func TestParseShard(t *testing.T) {
 // targets and a hashmod relabelling keeping shard 1 of 3: the targets it
 // keeps are the ones Shard{1, 3} owns.
 func TestShardMatchesPrometheusHashmod(t *testing.T) {
+	t.Parallel()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
 		if os.Getenv("LEAKLAB_CI") == "1" {

@@ -13,6 +13,7 @@ import (
 // trailing newline is not part of it; every refused combination is an
 // option error, a file that cannot be read is not.
 func TestForwardCredentialsAuth(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	passFile := filepath.Join(dir, "pass")
 	if err := os.WriteFile(passFile, []byte("s3cret\n"), 0o600); err != nil {

@@ -53,6 +53,7 @@ func (a *authRecorder) requests() []seenAuth {
 // them, that a request without them carries neither, and that the
 // password never reaches the log, even when the target refuses it.
 func TestForwardAuth(t *testing.T) {
+	t.Parallel()
 	svc := startService(t, "abandoned-worker", true, leaks.Options{})
 	const password = "s3cret-Pa55-do-not-log"
 	for _, tc := range []struct {
@@ -104,6 +105,7 @@ func TestForwardAuth(t *testing.T) {
 }
 
 func TestForwardAuthRefusals(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		forward string

@@ -27,6 +27,7 @@ import (
 // push at the collector and checks the profiles land in the store under
 // the service's name and variant.
 func TestPushFromPyroscopeGo(t *testing.T) {
+	t.Parallel()
 	r := startCollector(t, Options{}, true)
 	startService(t, "abandoned-worker", false, leaks.Options{Pyroscope: r.url, PyroscopeUploadRate: time.Second})
 
@@ -163,6 +164,7 @@ func brokenSample(t *testing.T, gz []byte) []byte {
 // TestPushRejectsBadInput sends malformed pushes: each gets a 4xx with a
 // message saying what is wrong, and nothing reaches the store.
 func TestPushRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	heap := realHeapProfile(t)
 	random := make([]byte, 2<<20)
 	rand.Read(random)
@@ -220,6 +222,7 @@ func TestPushRejectsBadInput(t *testing.T) {
 }
 
 func TestParseAppName(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in     string
 		app    string
@@ -362,6 +365,7 @@ const heapConfig = `{"alloc_objects":{"units":"objects"},"alloc_space":{"units":
 // pulled profile under the service's name with its target labels, the
 // push byte for byte.
 func TestForward(t *testing.T) {
+	t.Parallel()
 	svc := startService(t, "abandoned-worker", true, leaks.Options{})
 	checker := &ingestChecker{t: t, got: map[string][][]string{}, labels: map[string]map[string]string{}}
 	pyro := httptest.NewServer(checker)
@@ -413,6 +417,7 @@ func TestForward(t *testing.T) {
 // pulls, the second receives on its ingest API and stores, labels intact.
 // leaklab's own ingest is a second, independent reader of the wire format.
 func TestForwardToAnotherCollector(t *testing.T) {
+	t.Parallel()
 	svc := startService(t, "abandoned-worker", false, leaks.Options{})
 	downstream := startCollector(t, Options{}, true)
 	startCollector(t, Options{
@@ -435,6 +440,7 @@ func TestForwardToAnotherCollector(t *testing.T) {
 // answers 503: forwards are retried, then counted as failed, and the
 // local store keeps filling meanwhile.
 func TestForwardFailureDoesNotStopCollection(t *testing.T) {
+	t.Parallel()
 	svc := startService(t, "abandoned-worker", true, leaks.Options{})
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "ingester unavailable", http.StatusServiceUnavailable)

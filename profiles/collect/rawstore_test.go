@@ -37,6 +37,7 @@ func storedBytes(t *testing.T, st *profiles.Store, id string) []byte {
 // fetched and what was pushed byte for byte (no second compression), and
 // forwards pulled profiles as fetched too.
 func TestStoresProfilesAsReceived(t *testing.T) {
+	t.Parallel()
 	svc := startService(t, "abandoned-worker", false, leaks.Options{})
 	proxy := testbin.NewRecordingProxy(t, svc.URL())
 	target := proxy.URL

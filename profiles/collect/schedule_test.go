@@ -46,6 +46,7 @@ func smallProfile(t *testing.T, n int) []byte {
 // from a real service and from loopback servers that misbehave, so the
 // reasons follow the profiles package's error types and not its wording.
 func TestFailureReason(t *testing.T) {
+	t.Parallel()
 	svc := startService(t, "abandoned-worker", true, leaks.Options{})
 	bomb := gzipBomb(t, 100<<20)
 	eleven := smallProfile(t, 11)
@@ -184,6 +185,7 @@ func waitHeld(t *testing.T, h *heldTarget) {
 // while a capture of it is held: its series must go, and must not come
 // back when the held capture is answered.
 func TestVanishedTargetSeriesStayGone(t *testing.T) {
+	t.Parallel()
 	h := startHeldTarget(t)
 	file := filepath.Join(t.TempDir(), "targets.json")
 	writeTargets(t, file, h.url)
@@ -234,6 +236,7 @@ func (f *inFlight) RoundTrip(r *http.Request) (*http.Response, error) {
 // start before the old one has ended (two loops would capture it at
 // once), and its series must come back.
 func TestReturningTargetHasOneLoop(t *testing.T) {
+	t.Parallel()
 	h := startHeldTarget(t)
 	file := filepath.Join(t.TempDir(), "targets.json")
 	writeTargets(t, file, h.url)

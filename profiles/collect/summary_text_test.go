@@ -6,6 +6,7 @@ import (
 )
 
 func TestSummaryText(t *testing.T) {
+	t.Parallel()
 	s := Summary{Seconds: 61.4, Captures: 12, Failures: 1, Bytes: 3 << 20, Pushes: 2, Pruned: 4,
 		Targets: []TargetSummary{
 			{Target: "http://127.0.0.1:8080", Service: "shop", Captures: 12, Failures: 1, Bytes: 3 << 20, LastError: "connection refused"},

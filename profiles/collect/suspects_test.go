@@ -19,6 +19,7 @@ import (
 )
 
 func TestWantsJSON(t *testing.T) {
+	t.Parallel()
 	for accept, want := range map[string]bool{
 		"application/json":                          true,
 		"application/json; charset=utf-8":           true,
@@ -56,6 +57,7 @@ func chromiumDOM(t *testing.T, chromium, u string) (string, string) {
 // the diff of the two stored profiles, whose flame graph names the
 // culprit.
 func TestSuspectsPageInChromium(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("collects a sample service until it is a suspect; skipped with -short")
 	}

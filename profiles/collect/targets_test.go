@@ -16,6 +16,7 @@ import (
 )
 
 func TestParseFileSD(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		in   string
@@ -58,6 +59,7 @@ func TestParseFileSD(t *testing.T) {
 // a target added to it starts being collected, as with Prometheus's
 // file_sd, and one removed stops.
 func TestTargetsFileIsReread(t *testing.T) {
+	t.Parallel()
 	a := startService(t, "abandoned-worker", true, leaks.Options{})
 	b := startService(t, "abandoned-worker", false, leaks.Options{})
 	file := filepath.Join(t.TempDir(), "targets.json")
@@ -105,6 +107,7 @@ func TestTargetsFileIsReread(t *testing.T) {
 // sample services, and collects profiles from the targets it reports for
 // one job, with the labels Prometheus gives them.
 func TestPrometheusDiscovery(t *testing.T) {
+	t.Parallel()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
 		if os.Getenv("LEAKLAB_CI") == "1" {

@@ -64,6 +64,7 @@ func startHeldScan(t *testing.T, bin string, pid int) *testbin.Proc {
 }
 
 func TestTargetRunsAfterLeaklabIsKilledMidScan(t *testing.T) {
+	t.Parallel()
 	bin := testbin.Build(t)
 	s := testbin.StartServiceWith(t, bin, "unbounded-cache", false)
 	pid := s.PID()
@@ -77,6 +78,7 @@ func TestTargetRunsAfterLeaklabIsKilledMidScan(t *testing.T) {
 }
 
 func TestTargetRunsAfterInterrupt(t *testing.T) {
+	t.Parallel()
 	bin := testbin.Build(t)
 	s := testbin.StartServiceWith(t, bin, "unbounded-cache", false)
 	pid := s.PID()
@@ -93,6 +95,7 @@ func TestTargetRunsAfterInterrupt(t *testing.T) {
 // TestScanGo127Target scans a service built with Go 1.27, the other
 // supported release; the toolchain is fetched by the go command.
 func TestScanGo127Target(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds leaklab with another Go release")
 	}

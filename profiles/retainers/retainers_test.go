@@ -165,6 +165,8 @@ func statusField(status []byte, name string) string {
 func joined(c []string) string { return strings.Join(c, " → ") }
 
 func TestScanNamesTheMapThatHoldsTheLeak(t *testing.T) {
+	// Not parallel (it takes seconds): alongside the other scans under
+	// -race, its top chain once held 241 of the 300 pages it wants.
 	s := testbin.StartService(t, "unbounded-cache", false)
 	pid := s.PID()
 	if got, err := retainers.PIDForURL(s.URL); err != nil || got != pid {
@@ -213,11 +215,15 @@ func TestScanNamesTheMapThatHoldsTheLeak(t *testing.T) {
 }
 
 func TestGrowingChainNamesEachHeapLeak(t *testing.T) {
+	// Each scan is of a process of its own, and mostly waits (on the
+	// service under its drive, on the scan's pause): alongside the others.
+	t.Parallel()
 	for _, svc := range leaks.All() {
 		if svc.Kind != leaks.KindHeap {
 			continue
 		}
 		t.Run(svc.Name, func(t *testing.T) {
+			t.Parallel()
 			s := testbin.StartService(t, svc.Name, false)
 			pid := s.PID()
 			drive(t, s, 0, svc.Drive.Warmup)

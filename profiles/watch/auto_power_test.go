@@ -37,6 +37,8 @@ func autoVerdict(full *site) (Suspect, bool, int) {
 // five minutes here, 61 snapshots), the watch keeps going while it grows
 // undecided and ends up naming it as likely in almost every watch.
 func TestAutoDecidesSlowLeaks(t *testing.T) {
+	skipSimulationInShort(t)
+	t.Parallel()
 	const runs = 2000
 	for _, c := range []struct{ mibPerMinute, atLeast float64 }{{2, 0.95}, {4, 0.99}} {
 		likely, taken := 0, 0
@@ -61,6 +63,8 @@ func TestAutoDecidesSlowLeaks(t *testing.T) {
 // TestHeapDetectorIgnoresReplacingCaches, watched the Auto way for up to
 // five minutes, stay under the same bound (with the same slack).
 func TestAutoIgnoresReplacingCaches(t *testing.T) {
+	skipSimulationInShort(t)
+	t.Parallel()
 	const runs = 300
 	worst := 0.0
 	for _, fifo := range []bool{true, false} {

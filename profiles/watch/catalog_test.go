@@ -49,6 +49,9 @@ func TestWatchCatalog(t *testing.T) {
 	if testing.Short() {
 		t.Skip("watches every sample service for 30s; skipped with -short")
 	}
+	// Alongside the other live watches, which mostly wait: the batches
+	// below are what loads the CPU.
+	t.Parallel()
 	var runs []*watched
 	for _, svc := range leaks.All() {
 		for _, fixed := range []bool{false, true} {

@@ -76,6 +76,8 @@ func shareReported(runs int, seed uint64, perSecond, life, leakPerMinute float64
 // counts alone (TestGoroutineDetectorOnLongLivedGoroutines). The bounds
 // are today's rates, so that a change making them worse fails.
 func TestGoroutineIDsOnLongLivedGoroutines(t *testing.T) {
+	skipSimulationInShort(t)
+	t.Parallel()
 	const runs = 1000
 	for _, c := range []struct {
 		perSecond, life, atMost float64
@@ -97,6 +99,8 @@ func TestGoroutineIDsOnLongLivedGoroutines(t *testing.T) {
 // found in 75% of watches instead of 85%; at p < 0.02, 62%, for false
 // alarms of 1.2-1.8% instead of 3.2-4%). The bounds are today's rates.
 func TestGoroutineIDsPower(t *testing.T) {
+	skipSimulationInShort(t)
+	t.Parallel()
 	const runs = 1000
 	for _, c := range []struct {
 		perSecond, life, leakPerMinute, atLeast float64

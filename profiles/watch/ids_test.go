@@ -76,6 +76,7 @@ func TestGoroutineDumpSitesMatchProfileSites(t *testing.T) {
 }
 
 func TestReadGoroutineDumpRefusesOtherText(t *testing.T) {
+	t.Parallel()
 	for name, body := range map[string]string{
 		"html":       "<!DOCTYPE html><html><body>pprof</body></html>",
 		"empty":      "",

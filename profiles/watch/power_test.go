@@ -17,6 +17,19 @@ import (
 
 const sampleBytes = 512 << 10
 
+// skipSimulationInShort skips a test that simulates many watches when
+// -short is given, as in the race tier of .ci/run: the detector starts no
+// goroutine, so the race detector has nothing to check in it, and the run
+// without -short (go test ./...) checks its power and false alarms.
+// Instrumented for races, these simulations took two minutes of the
+// package's race run (go test -race -short ./profiles/watch -v).
+func skipSimulationInShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("simulates many watches of a detector without goroutines: nothing for -race; the run without -short checks its statistics")
+	}
+}
+
 // sampledSite is a heap site whose objects of size bytes are sampled as
 // the runtime samples them (one per sampleBytes allocated, on average);
 // add records a snapshot, given how many of its sampled objects were ever
@@ -88,6 +101,8 @@ func simulateWatches(runs int, perMinute, stopAt float64) (share, medianGrowth f
 // A leak of 6 MB a minute is found by almost every one-minute watch, and
 // faster leaks by all of them; the growth they report is right on average.
 func TestHeapDetectorPower(t *testing.T) {
+	skipSimulationInShort(t)
+	t.Parallel()
 	const runs = 10000
 	for _, c := range []struct {
 		mbPerMinute, atLeast float64
@@ -107,6 +122,8 @@ func TestHeapDetectorPower(t *testing.T) {
 // Allocations that stop by the middle of the watch (a cache that filled
 // and levelled off) are never reported, however fast they came.
 func TestHeapDetectorIgnoresLevelledGrowth(t *testing.T) {
+	skipSimulationInShort(t)
+	t.Parallel()
 	const runs = 10000
 	for _, mb := range []float64{3, 6, 24, 96} {
 		if got, _ := simulateWatches(runs, mb*1e6, 30); got > 0 {
@@ -184,6 +201,8 @@ func simulatedCacheFor(rng *rand.Rand, size, capacity, perSecond float64, fifo b
 // the test's 5% level, and "likely" by 1% (with some slack here: 400
 // runs a cache measure a rate to about a percent).
 func TestHeapDetectorIgnoresReplacingCaches(t *testing.T) {
+	skipSimulationInShort(t)
+	t.Parallel()
 	const runs = 400
 	worst, worstLikely := 0.0, 0.0
 	for _, fifo := range []bool{true, false} {
@@ -250,6 +269,8 @@ func simulatedGoroutines(rng *rand.Rand, perSecond, life float64) *site {
 // goroutines come and go, so it was not adopted; telling the two kinds of
 // noise apart needs more than a minute of counts, or goroutine IDs.
 func TestGoroutineDetectorOnLongLivedGoroutines(t *testing.T) {
+	skipSimulationInShort(t)
+	t.Parallel()
 	const runs = 1000
 	for _, c := range []struct {
 		perSecond, life, atMost float64

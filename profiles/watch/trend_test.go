@@ -14,6 +14,7 @@ func ramp(vals ...float64) []Point {
 }
 
 func TestFitTrend(t *testing.T) {
+	t.Parallel()
 	steady := ramp(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
 	tr := fitTrend(steady)
 	if tr.P > 0.001 || tr.LateP > 0.05 || !tr.Separated || tr.SlopePerMinute != 12 {
@@ -41,6 +42,7 @@ func TestFitTrend(t *testing.T) {
 // Stationary noise must rarely look like a trend: with the thresholds
 // the detector uses for "likely", fewer than 1 in 200 noise series pass.
 func TestFitTrendNoiseFalsePositives(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
 	passed := 0
 	const trials = 2000

@@ -21,6 +21,7 @@ func goroutinesAt(fn string, n int64) *profile.Profile {
 // TestDropBefore: growth that has left the window is no longer judged,
 // and a site left with nothing but zeros is forgotten.
 func TestDropBefore(t *testing.T) {
+	t.Parallel()
 	start := time.Unix(1_800_000_000, 0)
 	d := NewDetector(start, OwnCodeFor("example.com/app"))
 	at := start

@@ -25,11 +25,21 @@ const workloadEnv = "LEAKLAB_WATCH_WORKLOAD"
 // workloadCode is the own-code prefix of the workload functions.
 var workloadCode = watch.OwnCode{Prefixes: []string{"github.com/leaklab/leaklab/profiles/watch_test."}}
 
+// watchTestParallel is how many tests run at once unless -parallel says
+// otherwise: every test of this package, so that the longest live watch
+// (the auto watch, up to four minutes) starts at once and sets the
+// package's time alone.
+const watchTestParallel = 32
+
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(workloadEnv); mode != "" {
 		serveWorkload(mode)
 		return
 	}
+	// The live tests below and the catalog watch wait on the clock
+	// (a snapshot every few seconds) far more than they compute: all of
+	// them at once, rather than GOMAXPROCS at a time.
+	testbin.WaitingParallel(watchTestParallel)
 	os.Exit(m.Run())
 }
 

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/leaklab/leaklab/internal/childproc"
 )
 
 // config is how the suite runs.
@@ -189,12 +191,12 @@ func runCase(ctx context.Context, cfg config, c leakCase, run int) (res result) 
 // flags and its own profile store.
 func runWatch(ctx context.Context, cfg config, url, home string) (watchReport, string, error) {
 	args := append([]string{"watch", url, "--output", "json"}, cfg.watchFlags...)
-	cmd := exec.CommandContext(ctx, cfg.leaklab, args...)
-	cmd.Env = append(os.Environ(), "LEAKLAB_HOME="+home)
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	line := "leaklab " + strings.Join(args, " ")
-	err := cmd.Run()
+	err := childproc.Run(ctx, childproc.Spec{
+		Argv: append([]string{cfg.leaklab}, args...), Env: append(os.Environ(), "LEAKLAB_HOME="+home),
+		Stdout: &stdout, Stderr: &stderr,
+	})
 	var exit *exec.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 3) {
 		return watchReport{}, line, fmt.Errorf("%s: %v: %s", line, err, lastLine(stderr.String()))
@@ -209,9 +211,7 @@ func runWatch(ctx context.Context, cfg config, url, home string) (watchReport, s
 // heapDiff diffs the first and last heap profiles the watch stored.
 func heapDiff(ctx context.Context, cfg config, home, by string) ([]diffRow, error) {
 	env := append(os.Environ(), "LEAKLAB_HOME="+home)
-	ls := exec.CommandContext(ctx, cfg.leaklab, "profiles", "ls", "--type", "heap", "--output", "json")
-	ls.Env = env
-	out, err := ls.Output()
+	out, err := childproc.Output(ctx, childproc.Spec{Argv: []string{cfg.leaklab, "profiles", "ls", "--type", "heap", "--output", "json"}, Env: env})
 	if err != nil {
 		return nil, err
 	}
@@ -221,9 +221,8 @@ func heapDiff(ctx context.Context, cfg config, home, by string) ([]diffRow, erro
 	if err := json.Unmarshal(out, &stored); err != nil || len(stored) < 2 {
 		return nil, fmt.Errorf("profiles ls: %d heap profiles (%v)", len(stored), err)
 	}
-	diff := exec.CommandContext(ctx, cfg.leaklab, "diff", stored[0].ID, stored[len(stored)-1].ID, "--by", by, "--top", "8", "--output", "json")
-	diff.Env = env
-	if out, err = diff.Output(); err != nil {
+	diff := []string{cfg.leaklab, "diff", stored[0].ID, stored[len(stored)-1].ID, "--by", by, "--top", "8", "--output", "json"}
+	if out, err = childproc.Output(ctx, childproc.Spec{Argv: diff, Env: env}); err != nil {
 		return nil, err
 	}
 	var d struct {

@@ -12,11 +12,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/leaklab/leaklab/internal/childproc"
 )
 
 func main() {
@@ -168,10 +170,11 @@ func leaklabBinary(ctx context.Context) (string, func(), error) {
 		return "", nil, err
 	}
 	bin := filepath.Join(dir, "leaklab")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/leaklab/leaklab/cmd/leaklab")
-	if out, err := build.CombinedOutput(); err != nil {
+	var out bytes.Buffer
+	build := childproc.Spec{Argv: []string{"go", "build", "-o", bin, "github.com/leaklab/leaklab/cmd/leaklab"}, Stdout: &out, Stderr: &out}
+	if err := childproc.Run(ctx, build); err != nil {
 		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("building leaklab: %v: %s", err, out)
+		return "", nil, fmt.Errorf("building leaklab: %v: %s", err, out.Bytes())
 	}
 	return bin, func() { os.RemoveAll(dir) }, nil
 }

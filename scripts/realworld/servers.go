@@ -10,7 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/leaklab/leaklab/internal/childproc"
 )
 
 // server is a third-party Go server installed from a Debian package, started
@@ -211,12 +214,10 @@ func lookBinary(name string) (string, error) {
 // running is a started server process.
 type running struct {
 	srv   *server
-	cmd   *exec.Cmd
+	proc  *childproc.Proc // dies with the suite, even when the suite is killed
 	dir   string
 	log   string
 	ports ports
-	done  chan struct{} // closed when the process has exited
-	err   error         // its exit error, valid after done
 }
 
 // pprofURL is the base URL watch is pointed at.
@@ -232,7 +233,7 @@ func startServer(ctx context.Context, srv *server, dir string) (*running, error)
 	if err != nil {
 		return nil, err
 	}
-	r := &running{srv: srv, dir: dir, log: filepath.Join(dir, srv.name+".log"), done: make(chan struct{})}
+	r := &running{srv: srv, dir: dir, log: filepath.Join(dir, srv.name+".log")}
 	args, files := srv.start(dir, &r.ports)
 	for path, body := range files {
 		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
@@ -243,27 +244,24 @@ func startServer(ctx context.Context, srv *server, dir string) (*running, error)
 	if err != nil {
 		return nil, err
 	}
-	r.cmd = exec.Command(bin, args...)
-	r.cmd.Dir = dir
-	r.cmd.Stdout, r.cmd.Stderr = logf, logf
-	r.cmd.Env = os.Environ()
+	env := os.Environ()
 	if srv.env != nil {
-		r.cmd.Env = append(r.cmd.Env, srv.env(dir)...)
+		env = append(env, srv.env(dir)...)
 	}
-	if err := r.cmd.Start(); err != nil {
+	r.proc, err = childproc.Start(childproc.Spec{Argv: append([]string{bin}, args...), Env: env, Dir: dir, Stdout: logf, Stderr: logf})
+	if err != nil {
 		logf.Close()
 		return nil, err
 	}
 	go func() {
-		r.err = r.cmd.Wait()
+		<-r.proc.Exited()
 		logf.Close()
-		close(r.done)
 	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
-		case <-r.done:
-			return nil, fmt.Errorf("%s exited at start (%v): %s", srv.name, r.err, r.logTail())
+		case <-r.proc.Exited():
+			return nil, fmt.Errorf("%s exited at start (%v): %s", srv.name, r.proc.Err(), r.logTail())
 		default:
 		}
 		if err := getOK(ctx, r.pprofURL()+"/debug/pprof/"); err == nil {
@@ -277,27 +275,18 @@ func startServer(ctx context.Context, srv *server, dir string) (*running, error)
 	}
 }
 
-// stop kills the process and waits for it.
+// stop interrupts the process, kills it when it has not exited 5 s
+// later, and waits for it.
 func (r *running) stop() {
-	select {
-	case <-r.done:
-		return
-	default:
-	}
-	_ = r.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-r.done:
-	case <-time.After(5 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	}
+	r.proc.Signal(syscall.SIGINT)
+	_ = r.proc.Wait(5 * time.Second)
 }
 
 // exited says whether the process has died (and why).
 func (r *running) exited() error {
 	select {
-	case <-r.done:
-		return fmt.Errorf("%s exited during the case (%v): %s", r.srv.name, r.err, r.logTail())
+	case <-r.proc.Exited():
+		return fmt.Errorf("%s exited during the case (%v): %s", r.srv.name, r.proc.Err(), r.logTail())
 	default:
 		return nil
 	}
