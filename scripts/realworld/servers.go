@@ -227,8 +227,22 @@ func (r *running) pprofURL() string { return fmt.Sprintf("http://127.0.0.1:%d", 
 func (r *running) apiURL() string { return fmt.Sprintf("http://127.0.0.1:%d", r.ports.api) }
 
 // startServer starts srv with its data under dir and waits until its
-// /debug/pprof/ answers.
+// /debug/pprof/ answers. A port that another process took between
+// freePort and the server's bind (many cases start at once) is not the
+// server's failure: it starts again on fresh ports, up to three times.
 func startServer(ctx context.Context, srv *server, dir string) (*running, error) {
+	for try := 1; ; try++ {
+		r, err := startServerOnce(ctx, srv, dir)
+		if err == nil || try == 3 || !errors.Is(err, errPortTaken) {
+			return r, err
+		}
+	}
+}
+
+// errPortTaken marks a start that failed because a port was taken.
+var errPortTaken = errors.New("a port was taken")
+
+func startServerOnce(ctx context.Context, srv *server, dir string) (*running, error) {
 	bin, err := lookBinary(srv.binary)
 	if err != nil {
 		return nil, err
@@ -261,7 +275,11 @@ func startServer(ctx context.Context, srv *server, dir string) (*running, error)
 	for {
 		select {
 		case <-r.proc.Exited():
-			return nil, fmt.Errorf("%s exited at start (%v): %s", srv.name, r.proc.Err(), r.logTail())
+			tail := r.logTail()
+			if strings.Contains(tail, "address already in use") {
+				return nil, fmt.Errorf("%s exited at start (%v): %s: %w", srv.name, r.proc.Err(), tail, errPortTaken)
+			}
+			return nil, fmt.Errorf("%s exited at start (%v): %s", srv.name, r.proc.Err(), tail)
 		default:
 		}
 		if err := getOK(ctx, r.pprofURL()+"/debug/pprof/"); err == nil {
