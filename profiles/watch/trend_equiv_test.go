@@ -174,7 +174,10 @@ func TestJudgeGateKeepsVerdicts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(14, 1))
 	d := NewDetector(time.Time{}, OwnCode{})
 	reported, gated := 0, 0
-	const runs = 3000
+	runs := 3000
+	if testing.Short() {
+		runs = 1000
+	}
 	for i := range runs {
 		n := MinSnapshots - 1 + rng.IntN(242-MinSnapshots)
 		var st *site
