@@ -8,7 +8,9 @@
 # steady state. Every SAMPLE seconds it prints what the collector has
 # done (captures, failures, skipped rounds), the worst per-target lag
 # from the collector's own /metrics, and the collector's CPU (from
-# /proc) and memory (RSS from /proc, Go heap in use from /metrics).
+# /proc) and memory (RSS from /proc, Go heap in use from /metrics); also
+# the targets' CPU and the machine's load average, since on a shared
+# machine whether the collector keeps up depends on the CPU it is left.
 #
 # Leak detection is on as in 'leaklab collect' (DETECT_WINDOW=30m, the
 # default; DETECT_WINDOW=0 turns it off): every capture round is judged,
@@ -63,11 +65,13 @@ go build -o "$work/manytargets" ./scripts/manytargets
 
 # The targets: PROCS processes sharing TARGETS services.
 left=$TARGETS
+target_pids=()
 for i in $(seq 1 "$PROCS"); do
 	n=$(( left / (PROCS - i + 1) ))
 	left=$(( left - n ))
 	"$work/manytargets" -n "$n" -out "$work/t$i.json" 2>>"$work/targets.log" &
 	pids+=($!)
+	target_pids+=($!)
 done
 deadline=$(( $(date +%s) + 120 ))
 for i in $(seq 1 "$PROCS"); do
@@ -112,6 +116,7 @@ url=$(head -1 "$work/collect.out" | jq -r .url)
 
 hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+targets_ticks() { local s=0 p; for p in "${target_pids[@]}"; do s=$(( s + $(cpu_ticks "$p") )); done; echo "$s"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 metric_sum() { awk -v m="$1" '$1 ~ "^"m"[{ ]" || $1 == m {s += $2} END {printf "%.0f", s}' "$work/metrics"; }
 metric_max() { awk -v m="$1" '$1 ~ "^"m"[{ ]" || $1 == m {if ($2 > x) x = $2} END {printf "%.3f", x}' "$work/metrics"; }
@@ -120,11 +125,12 @@ ntypes=$(awk -F, '{print NF}' <<<"$TYPES")
 every_s=$(awk -v e="$EVERY" 'BEGIN { if (e ~ /ms$/) print substr(e,1,length(e)-2)/1000; else if (e ~ /m$/) print substr(e,1,length(e)-1)*60; else print substr(e,1,length(e)-1) }')
 echo "bench-collect: $count targets, $TYPES every $EVERY for $DURATION (retain $RETAIN, concurrency $CONCURRENCY, detect window $DETECT_WINDOW), $(nproc) cores, $(date -u +%FT%TZ)"
 echo "expected: $(awk -v n="$count" -v t="$ntypes" -v e="$every_s" 'BEGIN {printf "%.1f", n*t/e}') profiles/s"
-printf '%6s %9s %8s %7s %8s %9s %9s %8s %8s %9s %9s\n' t_s captures per_s fails skipped max_lag_s cpu_%core rss_MiB heap_MiB stored peer_cpu%
+printf '%6s %9s %8s %7s %8s %9s %9s %8s %8s %9s %9s %9s %6s\n' t_s captures per_s fails skipped max_lag_s cpu_%core rss_MiB heap_MiB stored peer_cpu% tgt_cpu% load1
 start=$(date +%s)
 last_t=$start last_c=$(cpu_ticks "$cpid") last_caps=0
 last_p=0; [ -n "$peer_pid" ] && last_p=$(cpu_ticks "$peer_pid")
 first_c=$last_c first_p=$last_p
+last_tg=$(targets_ticks) first_tg=$last_tg
 rows="$work/rows"
 : >"$rows"
 while kill -0 "$cpid" 2>/dev/null; do
@@ -149,12 +155,14 @@ while kill -0 "$cpid" 2>/dev/null; do
 		peer=$(awk -v a="$p" -v b="$last_p" -v hz="$hz" -v dt="$dt" 'BEGIN {printf "%.1f", 100*(a-b)/hz/dt}')
 		last_p=$p
 	fi
-	printf '%6d %9d %8s %7d %8d %9s %9s %8.1f %8.1f %9d %9s\n' $(( now - start )) "$caps" "$rate" "$fails" "$skipped" "$lag" "$cpu" \
-		"$(awk -v k="$rss" 'BEGIN {print k/1024}')" "$(awk -v b="$heap" 'BEGIN {print b/1048576}')" "$stored" "$peer"
+	tg=$(targets_ticks)
+	tgcpu=$(awk -v a="$tg" -v b="$last_tg" -v hz="$hz" -v dt="$dt" 'BEGIN {printf "%.1f", 100*(a-b)/hz/dt}')
+	printf '%6d %9d %8s %7d %8d %9s %9s %8.1f %8.1f %9d %9s %9s %6s\n' $(( now - start )) "$caps" "$rate" "$fails" "$skipped" "$lag" "$cpu" \
+		"$(awk -v k="$rss" 'BEGIN {print k/1024}')" "$(awk -v b="$heap" 'BEGIN {print b/1048576}')" "$stored" "$peer" "$tgcpu" "$(cut -d' ' -f1 /proc/loadavg)"
 	echo "$(( now - start )) $caps $lag $cpu $rss $heap" >>"$rows"
 	judged=$(metric_sum leaklab_leak_detection_seconds_count)
 	judge_s=$(awk -v m=leaklab_leak_detection_seconds_sum '$1 == m {printf "%.6f", $2}' "$work/metrics")
-	last_t=$now last_c=$c last_caps=$caps
+	last_t=$now last_c=$c last_caps=$caps last_tg=$tg
 done
 wait "$cpid" || { echo "bench-collect: collect failed" >&2; cat "$work/collect.err" >&2; exit 1; }
 end=$(date +%s)
@@ -181,6 +189,8 @@ awk '{ r[NR] = $0 } END {
 }' "$rows"
 awk -v caps="$total" -v t="$ntypes" -v c="$last_c" -v c0="$first_c" -v hz="$hz" \
 	'BEGIN { if (caps > 0) printf "collector CPU per capture round (capture, store%s): %.2f ms\n", (ENVIRON["DETECT_WINDOW"] != "0" ? ", identity probe, judge" : ""), 1000*(c-c0)/hz/(caps/t) }'
+awk -v caps="$total" -v tg="$last_tg" -v tg0="$first_tg" -v hz="$hz" -v el="$ran" \
+	'BEGIN { if (caps > 0) printf "targets: %.1f%% of one core on average, %.2f ms of CPU per profile served\n", 100*(tg-tg0)/hz/el, 1000*(tg-tg0)/hz/caps }'
 if [ "$DETECT_WINDOW" != 0 ]; then
 	awk -v j="${judged:-0}" -v js="${judge_s:-0}" \
 		'BEGIN { if (j == 0) { print "detection: no round judged (a series is judged once it spans half the window)"; exit }

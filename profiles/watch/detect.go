@@ -532,7 +532,43 @@ func (d *Detector) evidence(st *site) Trend {
 	return tr
 }
 
+// judge reports a site when it is a suspect. Most sites of a window do
+// not grow, and mayGrow turns them down from what costs O(n) in their n
+// points; only the others get the trend statistics (Theil–Sen's median
+// of n² slopes), so a round costs about as much as reading the window
+// when few of its sites grow, whatever the window's length.
 func (d *Detector) judge(ser *series, st *site) (Suspect, bool) {
+	if d.leaks[st.key] == 0 && !d.mayGrow(st) {
+		return Suspect{}, false
+	}
+	return d.verdict(ser, st)
+}
+
+// mayGrow says whether a site can pass verdict's growth rules without a
+// proven leak: it checks, with the functions verdict's evidence uses, the
+// conditions every suspect that is not proven must meet, cheapest first —
+// enough points, the last third above the first, a net rise in the second
+// half, for heap sites rising steps and retention, then a Mann–Kendall
+// p-value under possibleP (O(n log n)). False only when verdict would
+// report nothing, so judge's verdicts are verdict's
+// (TestJudgeGateKeepsVerdicts).
+func (d *Detector) mayGrow(st *site) bool {
+	pts := st.points
+	if len(pts) < MinSnapshots || !separated(pts) || steadiness(pts[len(pts)/2:]) <= 0 {
+		return false
+	}
+	heap := st.key.kind == KindHeap
+	if heap && (upSteps(pts) < minHeapSteps || lateRetention(st) < minHeapRetention) {
+		return false
+	}
+	if mannKendallP(pts) >= possibleP {
+		return false
+	}
+	return !heap || retentionP(st, d.period()) <= maxRetentionP
+}
+
+// verdict judges a site from its full evidence.
+func (d *Detector) verdict(ser *series, st *site) (Suspect, bool) {
 	tr := d.evidence(st)
 	minGrowth, unit := d.minGrowth(st.key.kind)
 	confidence := ""
