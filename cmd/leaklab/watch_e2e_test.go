@@ -264,15 +264,27 @@ func TestExerciseFlow(t *testing.T) {
 	}
 	url := testbin.StartService(t, name, false).URL
 	steadyLoad(t, url, name)
-	out, _, code := leaklabIn(t, home, "exercise", "check", name, "--url", url, "--for", "12s", "--answer", "(*pageCache).lookup", "--output", "json")
-	var rep struct {
-		LeakStillThere bool `json:"leak_still_there"`
-		Correct        bool `json:"correct"`
+	// A 12 s watch of a heap leak rests on a dozen sampled allocations;
+	// on a starved machine one can miss it, so a miss gets one longer
+	// look (as TestDemo and the catalog's watches do): the test fails on
+	// a broken check, not on one unlucky draw.
+	for _, dur := range []string{"12s", "24s"} {
+		out, _, code := leaklabIn(t, home, "exercise", "check", name, "--url", url, "--for", dur, "--answer", "(*pageCache).lookup", "--output", "json")
+		var rep struct {
+			LeakStillThere bool `json:"leak_still_there"`
+			Correct        bool `json:"correct"`
+		}
+		err := json.Unmarshal([]byte(out), &rep)
+		if err == nil && code == 0 && !rep.LeakStillThere && !rep.Correct && dur == "12s" {
+			t.Logf("the %s watch missed the leak; one longer look", dur)
+			continue
+		}
+		if err != nil || code != 3 || !rep.LeakStillThere || rep.Correct {
+			t.Errorf("wrong answer: exit %d, %+v, %v: %s", code, rep, err, out)
+		}
+		break
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 3 || !rep.LeakStillThere || rep.Correct {
-		t.Errorf("wrong answer: exit %d, %+v, %v: %s", code, rep, err, out)
-	}
-	out, _, _ = leaklabIn(t, home, "exercise", "check", name, "--url", url, "--for", "6s", "--answer", "pageCache.render")
+	out, _, _ := leaklabIn(t, home, "exercise", "check", name, "--url", url, "--for", "6s", "--answer", "pageCache.render")
 	if !strings.Contains(out, "Correct: github.com/leaklab/leaklab/leaks.(*pageCache).render") {
 		t.Errorf("right answer: %s", out)
 	}
@@ -280,7 +292,7 @@ func TestExerciseFlow(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^unbounded-cache\s+heap\s+solved\s+3/3`).MatchString(out) {
 		t.Errorf("progress not remembered:\n%s", out)
 	}
-	out, _, code = leaklabIn(t, home, "exercise", "solution", name)
+	out, _, code := leaklabIn(t, home, "exercise", "solution", name)
 	if code != 0 || !strings.Contains(out, "func (c *pageCache) render(id string) []byte") || !strings.Contains(out, "leaklab run unbounded-cache --fixed") {
 		t.Errorf("solution: exit %d:\n%s", code, out)
 	}
