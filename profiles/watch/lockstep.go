@@ -23,7 +23,9 @@ const (
 
 // groupLockstep marks the goroutine suspects that grow in lockstep with
 // an earlier one (SameLeakAs) and moves each group together, behind the
-// member that names it best: own code first, then the detector's ranking.
+// member that names it best: own code first (a stack in own code, or HTTP
+// client connections named after the own code that sends the requests),
+// then the detector's ranking.
 // Suspects outside any group keep their order.
 func groupLockstep(suspects []Suspect) []Suspect {
 	groups := [][]int{} // indices into suspects, in ranking order
@@ -62,7 +64,7 @@ func groupLockstep(suspects []Suspect) []Suspect {
 		idx := groups[g]
 		lead := idx[0]
 		for _, j := range idx {
-			if suspects[j].OwnCode {
+			if namesOwnCode(suspects[j]) {
 				lead = j
 				break
 			}
@@ -79,6 +81,10 @@ func groupLockstep(suspects []Suspect) []Suspect {
 	}
 	return out
 }
+
+// namesOwnCode says whether a suspect is named after the service's own
+// code.
+func namesOwnCode(s Suspect) bool { return s.OwnCode || s.Connections != "" }
 
 // inLockstep says whether two goroutine suspects' counts moved together at
 // every snapshot: the same growth so far, or a small whole multiple of it

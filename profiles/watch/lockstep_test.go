@@ -118,3 +118,19 @@ func TestLockstepRarelyGroupsIndependentLeaks(t *testing.T) {
 		t.Errorf("%d of %d pairs of independent leaks were grouped as one", grouped, draws)
 	}
 }
+
+// unclosed-body's pinned client connections (named after the own code
+// that sends the requests, though no own code is on their stacks) grow in
+// lockstep with the server's connections that answer them, in the same
+// process: the client connections, which name the culprit, lead.
+func TestLockstepLedByNamedClientConnections(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	unit := irregular(r, 12, 100)
+	server := goroutineSuspect("net/http.(*conn).serve", false, 24, unit)
+	client := goroutineSuspect("example.com/shop.(*stockService).fetchStock", false, 0, unit)
+	client.Connections = "net/http.(*persistConn).readLoop"
+	got := groupLockstep([]Suspect{server, client})
+	if got[0].Function != client.Function || got[1].SameLeakAs != client.Function {
+		t.Errorf("group %s (same as %q), %s (same as %q); want the client connections first", got[0].Function, got[0].SameLeakAs, got[1].Function, got[1].SameLeakAs)
+	}
+}
