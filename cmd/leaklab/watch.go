@@ -12,21 +12,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// watchOptions binds the flags to watch.CommandOptions; --for (a
+// duration or auto), --html and --no-store are the command's own.
 type watchOptions struct {
-	every              time.Duration
-	dur                forDuration
-	maxFor             time.Duration
-	html               string
-	noStore            bool
-	own                []string
-	minHeapGrowth      string
-	minGoroutineGrowth float64
-	fromStore          bool
-	since, until       time.Duration
-	noGoroutineIDs     bool
-	maxDumpGoroutines  int
-	retainers          bool
-	retainersMaxPause  time.Duration
+	watch.CommandOptions
+	dur     forDuration
+	html    string
+	noStore bool
 }
 
 func newCmdWatch(f *factory) *cobra.Command {
@@ -76,29 +68,26 @@ Exit status: 3 when there is a suspect, 0 when there is none, 1 on error.`,
 	fl := cmd.Flags()
 	opts.dur.d = watch.DefaultFor
 	fl.Var(&opts.dur, "for", "how long to watch, or auto: at least a minute, longer while something grows undecided, at most --max-for")
-	fl.DurationVar(&opts.maxFor, "max-for", watch.DefaultMaxFor, "with --for auto: the longest to watch")
-	fl.DurationVar(&opts.every, "every", watch.DefaultEvery, "time between snapshots")
+	fl.DurationVar(&opts.MaxFor, "max-for", watch.DefaultMaxFor, "with --for auto: the longest to watch")
+	fl.DurationVar(&opts.Every, "every", watch.DefaultEvery, "time between snapshots")
 	fl.StringVar(&opts.html, "html", "", "also write a self-contained HTML report with a trend chart per suspect")
 	fl.BoolVar(&opts.noStore, "no-store", false, "do not keep the snapshots in the profile store")
-	fl.StringSliceVar(&opts.own, "own", nil, "module path(s) of the service's own code (default: from its go_build_info metric)")
-	fl.StringVar(&opts.minHeapGrowth, "min-heap-growth", bytesize.Format(watch.DefaultMinHeapGrowth), "smallest heap growth per minute to report")
-	fl.BoolVar(&opts.fromStore, "from-store", false, "analyse the target's profiles already in the store instead of capturing")
-	fl.DurationVar(&opts.since, "since", 0, "with --from-store: only profiles captured within this long ago (e.g. 1h)")
-	fl.DurationVar(&opts.until, "until", 0, "with --from-store: only profiles captured more than this long ago")
-	fl.BoolVar(&opts.noGoroutineIDs, "no-goroutine-ids", false, "do not take goroutine dumps (IDs); judge goroutines by their counts alone")
-	fl.IntVar(&opts.maxDumpGoroutines, "max-dump-goroutines", watch.DefaultMaxDumpGoroutines, "take goroutine dumps only while the target has at most this many goroutines")
-	fl.BoolVar(&opts.retainers, "retainers", false, "for a service on this machine: at the first and the last heap snapshot, stop it to walk its heap (as 'leaklab retainers' does) and name the reference chain that grew with each heap suspect")
-	fl.DurationVar(&opts.retainersMaxPause, "retainers-max-pause", retainers.DefaultMaxPause, "with --retainers: skip the snapshots when the estimated pause is longer (0: no limit)")
-	fl.Float64Var(&opts.minGoroutineGrowth, "min-goroutine-growth", watch.DefaultMinGoroutineGrowth, "smallest goroutine growth per minute to report")
+	fl.StringSliceVar(&opts.Own, "own", nil, "module path(s) of the service's own code (default: from its go_build_info metric)")
+	fl.StringVar(&opts.MinHeapGrowth, "min-heap-growth", bytesize.Format(watch.DefaultMinHeapGrowth), "smallest heap growth per minute to report")
+	fl.BoolVar(&opts.FromStore, "from-store", false, "analyse the target's profiles already in the store instead of capturing")
+	fl.DurationVar(&opts.Since, "since", 0, "with --from-store: only profiles captured within this long ago (e.g. 1h)")
+	fl.DurationVar(&opts.Until, "until", 0, "with --from-store: only profiles captured more than this long ago")
+	fl.BoolVar(&opts.NoGoroutineIDs, "no-goroutine-ids", false, "do not take goroutine dumps (IDs); judge goroutines by their counts alone")
+	fl.IntVar(&opts.MaxDumpGoroutines, "max-dump-goroutines", watch.DefaultMaxDumpGoroutines, "take goroutine dumps only while the target has at most this many goroutines")
+	fl.BoolVar(&opts.Retainers, "retainers", false, "for a service on this machine: at the first and the last heap snapshot, stop it to walk its heap (as 'leaklab retainers' does) and name the reference chain that grew with each heap suspect")
+	fl.DurationVar(&opts.RetainersMaxPause, "retainers-max-pause", retainers.DefaultMaxPause, "with --retainers: skip the snapshots when the estimated pause is longer (0: no limit)")
+	fl.Float64Var(&opts.MinGoroutineGrowth, "min-goroutine-growth", watch.DefaultMinGoroutineGrowth, "smallest goroutine growth per minute to report")
 	return cmd
 }
 
 func watchRun(cmd *cobra.Command, f *factory, opts *watchOptions, target string) error {
-	c := watch.CommandOptions{Target: target, Every: opts.every, For: opts.dur.d, Auto: opts.dur.auto, MaxFor: opts.maxFor,
-		Own: opts.own, MinHeapGrowth: opts.minHeapGrowth, MinGoroutineGrowth: opts.minGoroutineGrowth,
-		NoGoroutineIDs: opts.noGoroutineIDs, MaxDumpGoroutines: opts.maxDumpGoroutines,
-		Retainers: opts.retainers, RetainersMaxPause: opts.retainersMaxPause,
-		FromStore: opts.fromStore, Since: opts.since, Until: opts.until}
+	c := opts.CommandOptions
+	c.Target, c.For, c.Auto = target, opts.dur.d, opts.dur.auto
 	if !opts.noStore {
 		c.OpenStore = f.openStore
 	}
