@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/leaklab/leaklab/internal/proccpu"
 )
 
 // BenchmarkStoreSaveByStoreSize saves heap profiles from 16 goroutines at
@@ -33,7 +34,7 @@ func BenchmarkStoreSaveByStoreSize(b *testing.B) {
 				}
 			}
 			b.SetParallelism(8) // 16 savers on 2 CPUs
-			c0 := processCPU()
+			c0 := proccpu.Self()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				c, err := ReadFile(filepath.Join("testdata", "heap-base.pb.gz"), Limits{})
@@ -49,16 +50,7 @@ func BenchmarkStoreSaveByStoreSize(b *testing.B) {
 					}
 				}
 			})
-			b.ReportMetric(float64(processCPU()-c0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(proccpu.Self()-c0)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// processCPU is the process's user and system CPU time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/leaklab/leaklab/internal/opterr"
+	"github.com/leaklab/leaklab/internal/proccpu"
 )
 
 // Defaults for LoadOptions fields left zero.
@@ -226,7 +227,7 @@ func Load(ctx context.Context, opts LoadOptions) (*LoadResult, error) {
 		}
 	}
 
-	cpuBefore := processCPU()
+	cpuBefore := proccpu.Self()
 	run.start = time.Now()
 	if plan.duration > 0 {
 		run.end = run.start.Add(plan.duration)
@@ -240,7 +241,7 @@ func Load(ctx context.Context, opts LoadOptions) (*LoadResult, error) {
 	wg.Wait()
 	finished := time.Now()
 	close(progressDone)
-	cpu := processCPU() - cpuBefore
+	cpu := proccpu.Self() - cpuBefore
 
 	res := run.result(finished.Sub(run.start), cpu)
 	if ctx.Err() != nil {

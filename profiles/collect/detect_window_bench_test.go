@@ -5,11 +5,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/leaklab/leaklab/internal/proccpu"
 	"github.com/leaklab/leaklab/profiles"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -52,24 +52,15 @@ func BenchmarkJudgeWindow(b *testing.B) {
 					b.Fatalf("suspects in the window: %t, want %t", found, leak)
 				}
 				b.ResetTimer()
-				cpu0 := cpuTime(b)
+				cpu0 := proccpu.Self()
 				for range b.N {
 					round()
 				}
 				b.StopTimer()
-				b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
+				b.ReportMetric(float64(proccpu.Self()-cpu0)/float64(b.N), "cpu-ns/op")
 			})
 		}
 	}
-}
-
-// cpuTime is the process's user and system CPU time so far, in ns.
-func cpuTime(b *testing.B) int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // liveProfiles rewrites a heap and a goroutine profile in place, round
