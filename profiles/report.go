@@ -47,7 +47,7 @@ func (r *DiffReport) WriteText(w io.Writer) error {
 		fmt.Fprintln(w, "\nby leak site (first frame of the target's own code, with the wait state):")
 		for _, s := range r.LeakSites {
 			fmt.Fprintf(w, "  %s goroutines in %s at %s (%d → %d)\n",
-				FormatValue(s.Delta, "count", true), s.WaitState, shortName(s.Function), s.Base, s.Current)
+				FormatValue(s.Delta, "count", true), s.WaitState, ShortName(s.Function), s.Base, s.Current)
 		}
 		fmt.Fprintln(w)
 	}
@@ -74,9 +74,9 @@ func (r *DiffReport) WriteText(w io.Writer) error {
 	return nil
 }
 
-// shortName drops the import path before the package name, as pprof's
+// ShortName drops the import path before the package name, as pprof's
 // graphs do: github.com/x/y/leaks.(*T).m → leaks.(*T).m.
-func shortName(fn string) string {
+func ShortName(fn string) string {
 	slash := strings.LastIndexByte(fn, '/')
 	if slash < 0 {
 		return fn
@@ -97,7 +97,7 @@ func stackLabel(stack []string) string {
 		for j < len(stack) && stack[j] == stack[i] {
 			j++
 		}
-		part := shortName(stack[i])
+		part := ShortName(stack[i])
 		if j-i > 1 {
 			part += fmt.Sprintf(" ×%d", j-i)
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/leaklab/leaklab/profiles"
 	"github.com/leaklab/leaklab/profiles/retainers"
 )
 
@@ -173,15 +174,10 @@ func writeRetainer(w interface{ Write([]byte) (int, error) }, s Suspect) {
 	}
 	fmt.Fprintf(w, "      held by: %s objects, %s growth via %s\n", signed(r.ObjectsGrowth), formatValue(float64(r.BytesGrowth), "bytes", true), strings.Join(shortChain(r.Chain, 8), " → "))
 	if r.Attribution == AttributionOverall {
-		fmt.Fprintf(w, "      (not attributed: no growing chain holds an object the heap profile sampled under %s; this is the chain that grew most overall)\n", shortFunc(s.Function))
+		fmt.Fprintf(w, "      (not attributed: no growing chain holds an object the heap profile sampled under %s; this is the chain that grew most overall)\n", profiles.ShortName(s.Function))
 		return
 	}
-	fmt.Fprintf(w, "      (attributed by allocation site: this chain holds objects the heap profile sampled under %s)\n", shortFunc(s.Function))
-}
-
-// shortFunc drops a function's package path: leaks.(*T).m.
-func shortFunc(fn string) string {
-	return fn[strings.LastIndexByte(fn, '/')+1:]
+	fmt.Fprintf(w, "      (attributed by allocation site: this chain holds objects the heap profile sampled under %s)\n", profiles.ShortName(s.Function))
 }
 
 func signed(n int64) string {
