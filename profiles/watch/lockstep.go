@@ -25,8 +25,8 @@ const (
 // an earlier one (SameLeakAs) and moves each group together, behind the
 // member that names it best: own code first (a stack in own code, or HTTP
 // client connections named after the own code that sends the requests),
-// then the detector's ranking.
-// Suspects outside any group keep their order.
+// then the detector's ranking. Suspects outside any group keep their
+// order.
 func groupLockstep(suspects []Suspect) []Suspect {
 	groups := [][]int{} // indices into suspects, in ranking order
 	member := make([]int, len(suspects))
@@ -50,18 +50,16 @@ func groupLockstep(suspects []Suspect) []Suspect {
 		}
 	}
 	out := make([]Suspect, 0, len(suspects))
-	emitted := make([]bool, len(groups))
 	for i, s := range suspects {
 		g := member[i]
 		if g < 0 || len(groups[g]) == 1 {
 			out = append(out, s)
 			continue
 		}
-		if emitted[g] {
-			continue
-		}
-		emitted[g] = true
 		idx := groups[g]
+		if i != idx[0] {
+			continue // listed with the group, at its first member's place
+		}
 		lead := idx[0]
 		for _, j := range idx {
 			if namesOwnCode(suspects[j]) {
