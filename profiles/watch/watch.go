@@ -207,7 +207,7 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 		// The departure test needs only the first dump and the last, and
 		// each dump pauses the target: two dumps a watch.
 		last := !opts.Auto && n == total-1
-		err := snapshot(ctx, base, opts, det, rep, n == 0 || last)
+		goroutines, err := snapshot(ctx, base, opts, det, rep, n == 0 || last)
 		if err == nil && (n == 0 || last) {
 			readLiveHeap(ctx, base, rep)
 		}
@@ -234,7 +234,7 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 			lastRetainers = last
 			if opts.Auto && (stop || n == total-1) {
 				readLiveHeap(ctx, base, rep)
-				finalDump(ctx, base, opts, det, rep)
+				finalDump(ctx, base, goroutines, opts, det, rep)
 				lastRetainers = true
 				if stop {
 					break
@@ -320,29 +320,22 @@ func autoStop(decidedLooks, snapshots, least int, found bool) bool {
 }
 
 // finalDump takes an Auto watch's last goroutine dump once it has decided
-// to stop (a fixed-length watch takes it with its last snapshot).
-func finalDump(ctx context.Context, base string, opts Options, det *Detector, rep *Report) {
-	if opts.NoGoroutineIDs || rep.GoroutineIDsOff != "" {
+// to stop (a fixed-length watch takes it with its last snapshot), sized by
+// the goroutine profile of the snapshot just taken.
+func finalDump(ctx context.Context, base string, goroutines *profile.Profile, opts Options, det *Detector, rep *Report) {
+	if opts.NoGoroutineIDs || rep.GoroutineIDsOff != "" || goroutines == nil {
 		return
 	}
-	c, err := profiles.Fetch(ctx, base, profiles.FetchOptions{Type: profiles.TypeGoroutine, Timeout: 15 * time.Second})
-	if err != nil {
-		rep.GoroutineIDsOff = "the goroutine count before the last dump could not be read: " + err.Error()
-		return
-	}
-	p, err := c.Profile()
-	if err != nil {
-		rep.GoroutineIDsOff = "the goroutine count before the last dump could not be read: " + err.Error()
-		return
-	}
-	goroutineDump(ctx, base, p, opts.MaxDumpGoroutines, det, rep)
+	goroutineDump(ctx, base, goroutines, opts.MaxDumpGoroutines, det, rep)
 }
 
 // snapshot captures heap (after a GC) and goroutine profiles, and the
 // goroutineleak profile while the target serves it; with dump, also a
 // goroutine dump (IDs). The first snapshot of a target that did not say
-// which code is its own reads it from the profiles (InferOwnCode).
-func snapshot(ctx context.Context, base string, opts Options, det *Detector, rep *Report, dump bool) error {
+// which code is its own reads it from the profiles (InferOwnCode). It
+// returns the goroutine profile it took.
+func snapshot(ctx context.Context, base string, opts Options, det *Detector, rep *Report, dump bool) (*profile.Profile, error) {
+	var goroutines *profile.Profile
 	types := []string{profiles.TypeHeap, profiles.TypeGoroutine}
 	if rep.GoroutineLeakProfile {
 		types = append(types, profiles.TypeGoroutineLeak)
@@ -361,19 +354,19 @@ func snapshot(ctx context.Context, base string, opts Options, det *Detector, rep
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		id := ""
 		if opts.Store != nil {
 			meta, err := opts.Store.SaveRaw(c, c.Raw()) // as received: no second gzip
 			if err != nil {
-				return fmt.Errorf("saving the %s snapshot: %w", typ, err)
+				return nil, fmt.Errorf("saving the %s snapshot: %w", typ, err)
 			}
 			id = meta.ID
 		}
 		p, err := c.Profile()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		at := c.Time
 		if at.IsZero() {
@@ -395,6 +388,7 @@ func snapshot(ctx context.Context, base string, opts Options, det *Detector, rep
 			det.AddHeap(c.at, c.p, c.id)
 		case profiles.TypeGoroutine:
 			det.AddGoroutines(c.at, c.p, c.id)
+			goroutines = c.p
 			if dump && !opts.NoGoroutineIDs && rep.GoroutineIDsOff == "" {
 				goroutineDump(ctx, base, c.p, opts.MaxDumpGoroutines, det, rep)
 			}
@@ -402,7 +396,7 @@ func snapshot(ctx context.Context, base string, opts Options, det *Detector, rep
 			det.AddGoroutineLeaks(c.p, c.id)
 		}
 	}
-	return nil
+	return goroutines, nil
 }
 
 // goroutineDump feeds the detector the target's goroutine dump (IDs), when

@@ -457,6 +457,10 @@ func TestAutoDecidesSlowLeak(t *testing.T) {
 		if maxSnapshots := int(most/every) + 1; !rep.Auto || rep.Snapshots > maxSnapshots {
 			t.Errorf("auto %v, %d snapshots: want an auto watch of at most %d", rep.Auto, rep.Snapshots, maxSnapshots)
 		}
+		// an auto watch takes its last goroutine dump when it decides to stop
+		if !rep.GoroutineIDs {
+			t.Errorf("no goroutine-ID evidence: %s", rep.GoroutineIDsOff)
+		}
 		return
 	}
 }
