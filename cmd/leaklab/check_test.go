@@ -15,6 +15,7 @@ import (
 // leaky one exits 3 naming its culprit, the fixed one 0; both write a
 // JUnit report that parses, with a failure only for the leak.
 func TestCheckLeakyAndFixedServices(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives two services for a few seconds each")
 	}

@@ -198,6 +198,7 @@ func TestRunAllStartsEveryServiceAndStopsThem(t *testing.T) {
 // A service that dies takes the others down with it and makes run --all
 // fail with a message naming it, rather than run on half-empty.
 func TestRunAllStopsWhenAServiceDies(t *testing.T) {
+	t.Parallel()
 	p, report := startRunAll(t)
 	victim := report.Services[3]
 	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {

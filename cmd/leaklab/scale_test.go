@@ -113,6 +113,7 @@ func waitMarked(t *testing.T, marker string, within time.Duration, what string, 
 }
 
 func TestScaleEndToEnd(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bench, page := filepath.Join(dir, "scale.txt"), filepath.Join(dir, "scale.html")
 	cmd, marker := scaleCmd(t, "scale", "--service", "cpu-bound", "--fixed", "--workers", "2",
@@ -212,6 +213,7 @@ func TestScaleEndToEnd(t *testing.T) {
 // A --cmd target that takes its listener the documented way works under
 // every strategy; here the command is leaklab's own worker.
 func TestScaleCommandTarget(t *testing.T) {
+	t.Parallel()
 	bin := testbin.Build(t)
 	cmd, marker := scaleCmd(t, "scale", "--cmd", bin+" scale worker io-bound --fixed", "--path", "/profile?user={i}",
 		"--workers", "2", "--runs", "4", "-d", "200ms", "--warmup", "50ms", "-c", "8")
@@ -232,6 +234,7 @@ func TestScaleCommandTarget(t *testing.T) {
 // Killing leaklab outright (SIGKILL: no chance to clean up) still takes
 // every worker with it.
 func TestScaleKilledLeavesNoWorkers(t *testing.T) {
+	t.Parallel()
 	cmd, marker := scaleCmd(t, "scale", "--service", "io-bound", "--fixed", "--workers", "2",
 		"--strategies", "reuseport", "--runs", "4", "-d", "60s")
 	if err := cmd.Start(); err != nil {
@@ -249,6 +252,7 @@ func TestScaleKilledLeavesNoWorkers(t *testing.T) {
 
 // Bad targets: one line, non-zero exit, nothing left running.
 func TestScaleBadTargetsEndToEnd(t *testing.T) {
+	t.Parallel()
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -294,6 +298,7 @@ func TestScaleBadTargetsEndToEnd(t *testing.T) {
 // counts it: here every worker is killed (SIGKILL, by timeout(1)) 1.5s
 // after it starts, within each 2s run.
 func TestScaleReportCountsRestarts(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("timeout"); err != nil {
 		t.Skip("needs timeout(1) from coreutils")
 	}
