@@ -39,7 +39,7 @@ func TestAlertingRules(t *testing.T) {
 
 // alertFor is the test copy's 'for': long enough that a suspect must last
 // several judgements, short enough for a test.
-const alertFor = "20s"
+const alertFor = "10s"
 
 // TestLeakAlertsEndToEnd runs the real pipeline: sample services (leaky
 // and fixed twins, each its own process) under load, a real 'leaklab
@@ -93,7 +93,7 @@ func TestLeakAlertsEndToEnd(t *testing.T) {
 	var started struct {
 		URL string `json:"url"`
 	}
-	cmd := exec.Command(bin, "collect", "--targets", targets, "--every", "1s", "--detect-window", "30s",
+	cmd := exec.Command(bin, "collect", "--targets", targets, "--every", "1s", "--detect-window", "20s",
 		"--listen", "127.0.0.1:0", "--quiet", "--output", "json")
 	cmd.Env = append(os.Environ(), "LEAKLAB_HOME="+filepath.Join(dir, "home"))
 	collector := testbin.StartJSON(t, cmd, &started)
