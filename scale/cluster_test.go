@@ -293,7 +293,7 @@ func TestLaunchRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer taken.Close()
+	t.Cleanup(func() { taken.Close() }) // the subtests run after this function returns
 	bin := testbin.Build(t)
 	cases := []struct {
 		name     string
@@ -312,6 +312,7 @@ func TestLaunchRefusals(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each waits for its own start timeout; markers keep their processes apart
 			marker := newMarker()
 			c, err := scale.Launch(context.Background(), scale.LaunchOptions{
 				Target:   scale.Target{Name: "target", Argv: tc.argv, Env: []string{markerVar + "=" + marker}},
