@@ -16,6 +16,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/leaklab/leaklab/internal/atomicfile"
 	"github.com/leaklab/leaklab/internal/childproc"
 )
 
@@ -75,36 +77,16 @@ func run(runs, parallel int, warmup time.Duration, keep bool, only, out, jsonOut
 	}
 	if out == "" {
 		writeMarkdown(os.Stdout, rs, command)
-	} else if err := writeFileAtomic(out, func(f *os.File) error { writeMarkdown(f, rs, command); return nil }); err != nil {
+	} else if err := atomicfile.Write(out, func(w io.Writer) error { writeMarkdown(w, rs, command); return nil }); err != nil {
 		return err
 	}
 	if jsonOut != "" {
-		if err := writeFileAtomic(jsonOut, func(f *os.File) error { return writeJSON(f, rs) }); err != nil {
+		if err := atomicfile.Write(jsonOut, func(w io.Writer) error { return writeJSON(w, rs) }); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(os.Stderr, "realworld: %s\n", summarize(rs))
 	return nil
-}
-
-// writeFileAtomic writes path through a temporary name, so that a failed
-// run leaves no half file.
-func writeFileAtomic(path string, write func(*os.File) error) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if err := write(f); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 func selectCases(only string) ([]leakCase, error) {
