@@ -43,8 +43,8 @@ func BenchmarkJudgeWindow(b *testing.B) {
 				live := newLiveProfiles(heap, gor, leak)
 				round := func() {
 					live.next()
-					f.feed("t", ts, profiles.TypeHeap, at, heap, "", process{start: 1})
-					f.feed("t", ts, profiles.TypeGoroutine, at, gor, "", process{start: 1})
+					f.feed("t", ts, profiles.TypeHeap, at, heap, "", process{start: 1}, false)
+					f.feed("t", ts, profiles.TypeGoroutine, at, gor, "", process{start: 1}, false)
 					f.judge("t", ts, at)
 					at = at.Add(DefaultEvery)
 				}
