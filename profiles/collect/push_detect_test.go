@@ -2,6 +2,7 @@ package collect
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -237,6 +238,53 @@ func TestAllocTotals(t *testing.T) {
 			if got[fn] != want {
 				t.Errorf("push %d: %s allocated %d in total, want %d", i, fn, got[fn], want)
 			}
+		}
+	}
+}
+
+// TestPushReplayFromStore: a collector that starts with a pushing
+// target's history in its store rebuilds the target's series from it at
+// the target's first push, when that push continues the stored upload
+// chain; when it does not (the pusher restarted while no collector ran),
+// the history is another process's and is not judged with the new one.
+func TestPushReplayFromStore(t *testing.T) {
+	t.Parallel()
+	const every = 5 * time.Second
+	const app = "leaklab.example"
+	target := PushTargetPrefix + app + "{variant=leaky}"
+	for _, continues := range []bool{true, false} {
+		st, err := profiles.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().Truncate(time.Millisecond).Add(123456 * time.Nanosecond)
+		pushAt := func(i int, count int64) *profiles.Captured {
+			from := now.Add(time.Duration(i-1) * every)
+			meta := profiles.Meta{Target: PushTargetPrefix + app, Type: profiles.TypeGoroutine, Time: from.Add(every).UTC(),
+				Labels: pushLabels(profiles.TypeGoroutine, "a", from, nil)}
+			meta.Labels["variant"], meta.Labels["app"], meta.Labels[LabelCollected] = "leaky", app, "push"
+			return profiles.NewCaptured(meta, goroutineProfile([]int64{count, 3}))
+		}
+		for i := -12; i < 0; i++ { // a minute of growth, stored
+			if _, err := st.Save(pushAt(i, int64(100*(i+13)))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reg := prometheus.NewPedanticRegistry()
+		f := newFleet(Detection{Window: time.Minute}, st, profiles.Limits{}, nil, slog.New(slog.DiscardHandler), reg)
+		f.loadHistory(now.Add(time.Second))
+		live := pushAt(0, 1300)
+		if !continues {
+			live = pushAt(1, 1300) // its period does not start where the stored one ended
+		}
+		f.observePush(live)
+		sus := suspectsOf(f.suspects(), target)
+		restarts := testutil.ToFloat64(f.m.restarts.WithLabelValues(target, "upload_gap"))
+		if continues && (len(sus) != 1 || sus[0].Function != "example.com/app.worker0" || restarts != 0) {
+			t.Errorf("continuing the stored chain: suspects %s, %v restarts; want worker0 from the rebuilt history, no restart", describe(sus), restarts)
+		}
+		if !continues && (len(sus) != 0 || restarts != 1) {
+			t.Errorf("after a gap in the chain: suspects %s, %v restarts; want none and one restart", describe(sus), restarts)
 		}
 	}
 }
