@@ -557,7 +557,7 @@ func newDetectMetrics(reg prometheus.Registerer) *detectMetrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9),
 		}),
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "leaklab_leak_series_restarts_total", Help: "Detection series started afresh because the target is another process than before, by evidence (process_start, binary, counter_reset).",
+			Name: "leaklab_leak_series_restarts_total", Help: "Detection series started afresh because the target is another process than before, by evidence (process_start, binary, counter_reset; for pushing targets session, upload_gap).",
 		}, []string{"target", "reason"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "leaklab_leak_detection_failures_total", Help: "Captured profiles detection could not read, by reason.",
