@@ -209,6 +209,12 @@ type fleet struct {
 	mu        sync.Mutex
 	series    map[string]*targetSeries
 	published map[string][]Suspect // by target, ranked
+	// pushed is when each pushing target last pushed, by the collector's
+	// clock (now): one that stops for a window is forgotten, as a pulled
+	// target that leaves discovery is (sweepPushers).
+	pushed    map[string]time.Time
+	lastSweep time.Time
+	now       func() time.Time
 }
 
 func newFleet(opts Detection, store *profiles.Store, limits profiles.Limits, client *http.Client, log *slog.Logger, reg prometheus.Registerer) *fleet {
@@ -216,7 +222,7 @@ func newFleet(opts Detection, store *profiles.Store, limits profiles.Limits, cli
 		opts.MaxSuspectsPerTarget = DefaultMaxSuspectsPerTarget
 	}
 	return &fleet{opts: opts, store: store, limits: limits, client: client, log: log, m: newDetectMetrics(reg),
-		series: map[string]*targetSeries{}, published: map[string][]Suspect{}}
+		series: map[string]*targetSeries{}, published: map[string][]Suspect{}, pushed: map[string]time.Time{}, now: time.Now}
 }
 
 // detectTypes are the profile types detection reads.
@@ -501,6 +507,10 @@ func (f *fleet) publish(target string, out []Suspect) {
 func (f *fleet) forget(target string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.forgetLocked(target)
+}
+
+func (f *fleet) forgetLocked(target string) {
 	delete(f.series, target)
 	delete(f.published, target)
 	l := prometheus.Labels{"target": target}

@@ -93,6 +93,8 @@ func (f *fleet) observePush(cp *profiles.Captured) {
 	// Never wait for ts.mu holding f.mu: judging, under ts.mu, publishes
 	// under f.mu.
 	f.mu.Lock()
+	f.pushed[target] = f.now()
+	f.sweepPushers()
 	ts := f.series[target]
 	fresh := ts == nil
 	if fresh {
@@ -111,6 +113,27 @@ func (f *fleet) observePush(cp *profiles.Captured) {
 	f.feedPush(target, ts, cp.Meta, cp)
 	if ts.det != nil {
 		f.judge(target, ts, cp.Time)
+	}
+}
+
+// sweepPushers forgets, with f.mu held, the pushing targets that have
+// not pushed for a window: a service that stopped pushing (scaled down,
+// renamed, decommissioned) leaves /suspects and /metrics, and its alert
+// resolves, instead of staying a suspect for ever. It looks at most four
+// times a window, when a push arrives: a silent target goes within a
+// window and a quarter of its last push.
+func (f *fleet) sweepPushers() {
+	now := f.now()
+	if now.Sub(f.lastSweep) < f.opts.Window/4 {
+		return
+	}
+	f.lastSweep = now
+	for target, last := range f.pushed {
+		if now.Sub(last) > f.opts.Window {
+			delete(f.pushed, target)
+			f.forgetLocked(target)
+			f.log.Info("pushing target silent for a window: forgotten", "target", target, "last_push", last)
+		}
 	}
 }
 

@@ -288,3 +288,45 @@ func TestPushReplayFromStore(t *testing.T) {
 		}
 	}
 }
+
+// TestSilentPusherForgotten: a pushing target that stops pushing leaves
+// /suspects and /metrics within a window and a quarter; one that keeps
+// pushing stays.
+func TestSilentPusherForgotten(t *testing.T) {
+	t.Parallel()
+	const every = 5 * time.Second
+	reg := prometheus.NewPedanticRegistry()
+	f := newFleet(Detection{Window: time.Minute}, nil, profiles.Limits{}, nil, slog.New(slog.DiscardHandler), reg)
+	clock := time.Unix(1_800_000_000, 0)
+	f.now = func() time.Time { return clock }
+	push := func(app string, i int, count int64) {
+		from := clock.Add(-every)
+		meta := profiles.Meta{Target: PushTargetPrefix + app, Type: profiles.TypeGoroutine, Time: clock,
+			Labels: pushLabels(profiles.TypeGoroutine, "s", from, nil)}
+		f.observePush(profiles.NewCaptured(meta, goroutineProfile([]int64{count})))
+	}
+	for i := range 13 { // a minute of growth at both
+		push("a", i, int64(100*i))
+		push("b", i, int64(100*i))
+		clock = clock.Add(every)
+	}
+	if len(suspectsOf(f.suspects(), PushTargetPrefix+"a")) != 1 || len(suspectsOf(f.suspects(), PushTargetPrefix+"b")) != 1 {
+		t.Fatalf("after a minute of growth: suspects %s", describe(f.suspects()))
+	}
+	for i := 13; i < 13+20; i++ { // b keeps pushing, a is silent for 1.6 windows
+		push("b", i, 1300)
+		clock = clock.Add(every)
+	}
+	if s := suspectsOf(f.suspects(), PushTargetPrefix+"a"); len(s) != 0 {
+		t.Errorf("a, silent for over a window, is still a suspect: %s", describe(s))
+	}
+	if n := testutil.CollectAndCount(f.m.suspect); n != 0 {
+		t.Errorf("%d suspect series left on /metrics, want none (b has been flat for a window)", n)
+	}
+	if _, ok := f.series[PushTargetPrefix+"a"]; ok {
+		t.Error("a's series is still kept")
+	}
+	if _, ok := f.series[PushTargetPrefix+"b"]; !ok {
+		t.Error("b, still pushing, was forgotten")
+	}
+}
