@@ -151,9 +151,10 @@ func (f *fleet) replayPushes(target string, ts *targetSeries) {
 	}
 }
 
-// feedPush adds one pushed profile to the target's series. A profile
-// older than the series' newest of its type (pushes can cross on the
-// way) is counted and left out: a series only moves forward.
+// feedPush adds one pushed profile to the target's series. A profile of
+// an earlier period than the series' newest, or older than the series'
+// newest of its type (pushes can cross on the way), is counted and left
+// out: a series only moves forward.
 func (f *fleet) feedPush(target string, ts *targetSeries, m profiles.Meta, c *profiles.Captured) {
 	p, err := c.Profile()
 	if err != nil {
@@ -168,7 +169,13 @@ func (f *fleet) feedPush(target string, ts *targetSeries, m profiles.Meta, c *pr
 			pr.allocs = hp.allocs // a count since the start: a fall is a new process
 		}
 	}
+	// pyroscope-go uploads with several connections: a push of one period
+	// can arrive after one of the next, which is no new process.
+	late := ts.det != nil && !pr.until.IsZero() && pr.until.Before(ts.proc.until)
 	if st := ts.stamps[m.Type]; ts.det != nil && len(st) > 0 && !m.Time.After(st[len(st)-1].at) && restartReason(ts.proc, pr) == "" {
+		late = true
+	}
+	if late {
 		f.m.failures.WithLabelValues(target, "out_of_order").Inc()
 		return
 	}

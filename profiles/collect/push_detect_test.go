@@ -330,3 +330,41 @@ func TestSilentPusherForgotten(t *testing.T) {
 		t.Error("b, still pushing, was forgotten")
 	}
 }
+
+// TestPushesCrossing: pyroscope-go uploads over several connections.
+// Pushes of one period cross freely (each type starts where the period
+// does). A push delayed past the next period's looks like a gap in the
+// chain, and starts a new series (history lost, never a verdict); when it
+// arrives, it is older than the series and is left out and counted, not
+// fed backwards or taken for yet another process.
+func TestPushesCrossing(t *testing.T) {
+	t.Parallel()
+	const every = 5 * time.Second
+	reg := prometheus.NewPedanticRegistry()
+	f := newFleet(Detection{Window: time.Minute}, nil, profiles.Limits{}, nil, slog.New(slog.DiscardHandler), reg)
+	start := time.Unix(1_800_000_000, 0)
+	push := func(typ string, period int) {
+		from := start.Add(time.Duration(period) * every)
+		meta := profiles.Meta{Target: PushTargetPrefix + "a", Type: typ, Time: from.Add(every), Labels: pushLabels(typ, "s", from, nil)}
+		f.observePush(profiles.NewCaptured(meta, goroutineProfile([]int64{int64(10 * period)})))
+	}
+	target := PushTargetPrefix + "a"
+	gaps := func() float64 { return testutil.ToFloat64(f.m.restarts.WithLabelValues(target, "upload_gap")) }
+	late := func() float64 { return testutil.ToFloat64(f.m.failures.WithLabelValues(target, "out_of_order")) }
+	for period := range 3 {
+		push(profiles.TypeGoroutine, period)
+		push(profiles.TypeGoroutineLeak, period) // another type of the same period
+	}
+	if gaps() != 0 || late() != 0 {
+		t.Fatalf("pushes in order: %v gaps, %v late", gaps(), late())
+	}
+	push(profiles.TypeGoroutine, 4) // overtakes period 3
+	push(profiles.TypeGoroutine, 3)
+	push(profiles.TypeGoroutine, 5)
+	if gaps() != 1 || late() != 1 {
+		t.Errorf("period 4 before period 3: %v gaps, %v late; want 1 and 1", gaps(), late())
+	}
+	if ts := f.series[target]; ts == nil || len(ts.stamps[profiles.TypeGoroutine]) != 2 {
+		t.Errorf("series %+v: want the new series' periods 4 and 5", ts)
+	}
+}
