@@ -108,7 +108,8 @@ func randomWindowSeries(rng *rand.Rand, n int) (values []float64, shape string) 
 // same verdict for nearly every site. The median slope of a series with a
 // kink (growth that starts or stops within the window) depends on how far
 // apart its points are, through the noise of the pairs close together,
-// hence 20%; steady growth, flat series and random walks stay within 5%.
+// hence 20%; steady growth stays within 1%, flat series and random walks
+// within 0.02 a minute.
 // Measured (go test ./profiles/watch -run TestThinnedWindowKeepsTrend -v):
 // the worst slope used 68% of its allowance, and 2 verdicts of 150 differ,
 // one a growth of exactly the threshold (10 a minute), the other a growth
