@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/leaklab/leaklab/internal/bytesize"
 	"github.com/leaklab/leaklab/leaks"
@@ -13,10 +14,13 @@ type runOptions struct {
 	addr      string
 	fixed     bool
 	pyroscope string
-	maxLeak   string
-	public    bool
-	quiet     bool
-	all       runAllOptions // --all and its flags: see run_all.go
+	// pyroscopeEvery is the push's upload period; zero keeps
+	// pyroscope-go's (15s).
+	pyroscopeEvery time.Duration
+	maxLeak        string
+	public         bool
+	quiet          bool
+	all            runAllOptions // --all and its flags: see run_all.go
 }
 
 func newCmdRun(f *factory) *cobra.Command {
@@ -38,6 +42,7 @@ that the shipped dashboards/stack/prometheus/prometheus.yml reads.`,
   leaklab run unbounded-cache --fixed --addr 127.0.0.1:9090
   leaklab run abandoned-worker --addr 127.0.0.1:0 --output json
   leaklab run session-memorystore --max-leak 64MiB --pyroscope http://127.0.0.1:4040
+  leaklab run unbounded-cache --pyroscope http://127.0.0.1:4040 --pyroscope-upload-rate 5s
   # every service, leaky and fixed, one process each, with a Prometheus targets file
   leaklab run --all --variants both --base-port 9101 --targets-file prometheus/targets/leaklab.json`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -53,6 +58,9 @@ that the shipped dashboards/stack/prometheus/prometheus.yml reads.`,
 			if len(args) != 1 {
 				return usageErrorf("run takes one service name (see 'leaklab services')")
 			}
+			if opts.pyroscopeEvery < 0 || (opts.pyroscopeEvery > 0 && opts.pyroscope == "") {
+				return usageErrorf("--pyroscope-upload-rate takes a positive duration, with --pyroscope")
+			}
 			return nil
 		},
 		ValidArgsFunction: completeServiceNames,
@@ -67,6 +75,7 @@ that the shipped dashboards/stack/prometheus/prometheus.yml reads.`,
 	fl.StringVar(&opts.addr, "addr", leaks.DefaultAddr, "address to listen on (port 0 picks a free port)")
 	fl.BoolVar(&opts.fixed, "fixed", false, "run the fixed twin instead of the leaky variant")
 	fl.StringVar(&opts.pyroscope, "pyroscope", "", "push continuous profiles to this Pyroscope (or 'leaklab collect') URL")
+	fl.DurationVar(&opts.pyroscopeEvery, "pyroscope-upload-rate", 0, "how often the --pyroscope push uploads (default pyroscope-go's 15s)")
 	fl.StringVar(&opts.maxLeak, "max-leak", bytesize.Format(leaks.DefaultMaxLeak), "stop leaking after this much (e.g. 64MiB, 1G)")
 	fl.BoolVar(&opts.public, "public", false, "allow a non-loopback --addr (exposes /debug/pprof to the network)")
 	fl.BoolVar(&opts.quiet, "quiet", false, "log warnings only")
@@ -81,7 +90,8 @@ func runRun(ctx context.Context, f *factory, opts *runOptions, name string) erro
 	}
 	logger := slog.New(slog.NewTextHandler(f.streams.ErrOut, &slog.HandlerOptions{Level: level}))
 	ro := leaks.RunOptions{Name: name, MaxLeak: opts.maxLeak, Options: leaks.Options{
-		Addr: opts.addr, Fixed: opts.fixed, Pyroscope: opts.pyroscope, Public: opts.public, Logger: logger,
+		Addr: opts.addr, Fixed: opts.fixed, Pyroscope: opts.pyroscope, PyroscopeUploadRate: opts.pyroscopeEvery,
+		Public: opts.public, Logger: logger,
 	}}
 	return leaks.Run(ctx, ro, func(r leaks.Running) error {
 		if f.output == outputJSON {

@@ -37,6 +37,8 @@ func TestRunAllUsageErrors(t *testing.T) {
 		{[]string{"run", "--all", "--targets-file", "/no/such/dir/targets.json"}, "directory /no/such/dir does not exist"},
 		{[]string{"run", "unbounded-cache", "--variants", "both"}, "--variants works with --all only"},
 		{[]string{"run", "unbounded-cache", "--targets-file", "t.json"}, "--targets-file works with --all only"},
+		{[]string{"run", "unbounded-cache", "--pyroscope-upload-rate", "5s"}, "--pyroscope-upload-rate takes a positive duration, with --pyroscope"},
+		{[]string{"run", "unbounded-cache", "--pyroscope", "http://127.0.0.1:4040", "--pyroscope-upload-rate", "-1s"}, "positive duration"},
 	} {
 		t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
 			streams, out, errOut := testStreams()

@@ -327,6 +327,10 @@ func (c *Collector) Run(ctx context.Context) (Summary, error) {
 		// collector never removes anything from the store.
 		c.ret.enforce(start)
 	}
+	if c.fleet != nil {
+		// before the listener serves: the first push replays its history
+		c.fleet.loadHistory(start)
+	}
 	var srv *http.Server
 	serveErr := make(chan error, 1)
 	if c.opts.Listener != nil {
@@ -359,9 +363,6 @@ func (c *Collector) Run(ctx context.Context) (Summary, error) {
 		}()
 	}
 
-	if c.fleet != nil {
-		c.fleet.loadHistory(start)
-	}
 	var runErr error
 	if c.opts.Discover != nil {
 		runErr = c.pull(ctx)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,11 +82,19 @@ type TimedPoint struct {
 // time and main module (from its /metrics, when it exports them), the
 // build ID of its executable and its cumulative allocation count (from
 // its heap profiles). Zero values are unknown and never compared.
+//
+// A pushing process says less: pyroscope-go labels its pushes with a
+// session ID and each push covers from the end of the one before
+// (from, until); a push that does not continue that chain comes from
+// another process (or pushes were lost, which starts a new series too).
 type process struct {
 	start   float64
 	module  string
 	buildID string
 	allocs  float64
+	session string    // pyroscope-go's __session_id__
+	from    time.Time // a push's period
+	until   time.Time
 }
 
 // restartReason says why next is not the process prev described, or ""
@@ -94,9 +103,15 @@ func restartReason(prev, next process) string {
 	switch {
 	case prev.start != 0 && next.start != 0 && math.Abs(prev.start-next.start) > 0.005: // clock ticks of 10ms, constant for one process
 		return "process_start"
+	case prev.session != "" && next.session != "" && prev.session != next.session:
+		return "session"
 	case prev.module != "" && next.module != "" && prev.module != next.module,
 		prev.buildID != "" && next.buildID != "" && prev.buildID != next.buildID:
 		return "binary"
+	case !prev.until.IsZero() && !next.from.IsZero() && !near(next.from, prev.until) && !near(next.from, prev.from):
+		// neither the next period of the pusher's nor another type of the
+		// same period
+		return "upload_gap"
 	case prev.allocs > 0 && next.allocs > 0 && next.allocs < allocResetRatio*prev.allocs:
 		return "counter_reset"
 	}
@@ -117,7 +132,21 @@ func (prev process) merge(next process) process {
 	if next.allocs == 0 {
 		next.allocs = prev.allocs
 	}
+	if next.session == "" {
+		next.session = prev.session
+	}
+	if next.until.IsZero() {
+		next.from, next.until = prev.from, prev.until
+	}
 	return next
+}
+
+// near says whether two push times are the same instant, as stored
+// (time labels keep nanoseconds; a millisecond allows for a client that
+// sends less).
+func near(a, b time.Time) bool {
+	d := a.Sub(b)
+	return d < time.Millisecond && d > -time.Millisecond
 }
 
 // heapProcess reads a heap profile's share of a process's identity.
@@ -155,6 +184,13 @@ type targetSeries struct {
 	stamps    map[string][]stamp
 	firstSeen map[suspectKey]time.Time
 	loaded    bool // the store's history has been replayed
+
+	// A pushing target's pushes arrive on any request's goroutine: mu
+	// serialises them. The pulled targets' own goroutine does not take it.
+	mu sync.Mutex
+	// allocs turns a pushing target's delta heap profiles into cumulative
+	// ones (push_detect.go); reset with every new series.
+	allocs *allocTotals
 }
 
 // fleet holds every target's detection state and publishes the verdicts
@@ -173,6 +209,12 @@ type fleet struct {
 	mu        sync.Mutex
 	series    map[string]*targetSeries
 	published map[string][]Suspect // by target, ranked
+	// pushed is when each pushing target last pushed, by the collector's
+	// clock (now): one that stops for a window is forgotten, as a pulled
+	// target that leaves discovery is (sweepPushers).
+	pushed    map[string]time.Time
+	lastSweep time.Time
+	now       func() time.Time
 }
 
 func newFleet(opts Detection, store *profiles.Store, limits profiles.Limits, client *http.Client, log *slog.Logger, reg prometheus.Registerer) *fleet {
@@ -180,7 +222,7 @@ func newFleet(opts Detection, store *profiles.Store, limits profiles.Limits, cli
 		opts.MaxSuspectsPerTarget = DefaultMaxSuspectsPerTarget
 	}
 	return &fleet{opts: opts, store: store, limits: limits, client: client, log: log, m: newDetectMetrics(reg),
-		series: map[string]*targetSeries{}, published: map[string][]Suspect{}}
+		series: map[string]*targetSeries{}, published: map[string][]Suspect{}, pushed: map[string]time.Time{}, now: time.Now}
 }
 
 // detectTypes are the profile types detection reads.
@@ -202,6 +244,9 @@ func (f *fleet) loadHistory(now time.Time) {
 	for _, m := range metas {
 		if detectTypes[m.Type] {
 			t := profiles.StoredTarget(m.Target)
+			if strings.HasPrefix(m.Target, PushTargetPrefix) {
+				t = pushSeries(m)
+			}
 			h[t] = append(h[t], m)
 		}
 	}
@@ -213,7 +258,10 @@ func (f *fleet) loadHistory(now time.Time) {
 func (f *fleet) takeHistory(target string) []profiles.Meta {
 	f.histMu.Lock()
 	defer f.histMu.Unlock()
-	t := profiles.StoredTarget(target)
+	t := target
+	if !strings.HasPrefix(target, PushTargetPrefix) {
+		t = profiles.StoredTarget(target)
+	}
 	h := f.history[t]
 	delete(f.history, t)
 	return h
@@ -255,7 +303,7 @@ func (f *fleet) observe(ctx context.Context, target string, round []*profiles.Ca
 		if at.IsZero() {
 			at = time.Now()
 		}
-		f.feed(target, ts, cp.Type, at, p, cp.ID, pr)
+		f.feed(target, ts, cp.Type, at, p, cp.ID, pr, false)
 		ts.service = cp.Service
 		newest = at
 	}
@@ -294,7 +342,7 @@ func (f *fleet) replay(target string, ts *targetSeries, live process) {
 			pr = heapProcess(p)
 			pr.module = live.module
 		}
-		f.feed(target, ts, m.Type, m.Time, p, m.ID, pr)
+		f.feed(target, ts, m.Type, m.Time, p, m.ID, pr, false)
 		ts.loaded = true
 	}
 	if lastLeak != nil && ts.det != nil {
@@ -309,7 +357,11 @@ func (f *fleet) replay(target string, ts *targetSeries, live process) {
 // feed adds one profile to the series, starting a new series first when
 // the profile comes from another process than the series' (a restart, a
 // crash loop, another binary behind the address).
-func (f *fleet) feed(target string, ts *targetSeries, typ string, at time.Time, p *profile.Profile, id string, pr process) {
+//
+// deltaAllocs says that p is a pushed heap profile whose allocations are
+// those since the previous push (godeltaprof's), to be summed up into the
+// cumulative ones the detector judges retention by.
+func (f *fleet) feed(target string, ts *targetSeries, typ string, at time.Time, p *profile.Profile, id string, pr process, deltaAllocs bool) {
 	if ts.det != nil {
 		if why := restartReason(ts.proc, pr); why != "" {
 			f.m.restarts.WithLabelValues(target, why).Inc()
@@ -332,10 +384,17 @@ func (f *fleet) feed(target string, ts *targetSeries, typ string, at time.Time, 
 		ts.start = at
 		ts.stamps = map[string][]stamp{}
 		ts.firstSeen = map[suspectKey]time.Time{}
+		ts.allocs = nil
 	}
 	ts.proc = ts.proc.merge(pr)
 	switch typ {
 	case profiles.TypeHeap:
+		if deltaAllocs {
+			if ts.allocs == nil {
+				ts.allocs = newAllocTotals()
+			}
+			p = ts.allocs.cumulate(p)
+		}
 		ts.det.AddHeap(at, p, id)
 	case profiles.TypeGoroutine:
 		ts.det.AddGoroutines(at, p, id)
@@ -448,6 +507,10 @@ func (f *fleet) publish(target string, out []Suspect) {
 func (f *fleet) forget(target string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.forgetLocked(target)
+}
+
+func (f *fleet) forgetLocked(target string) {
 	delete(f.series, target)
 	delete(f.published, target)
 	l := prometheus.Labels{"target": target}
@@ -504,7 +567,7 @@ func newDetectMetrics(reg prometheus.Registerer) *detectMetrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9),
 		}),
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "leaklab_leak_series_restarts_total", Help: "Detection series started afresh because the target is another process than before, by evidence (process_start, binary, counter_reset).",
+			Name: "leaklab_leak_series_restarts_total", Help: "Detection series started afresh because the target is another process than before, by evidence (process_start, binary, counter_reset; for pushing targets session, upload_gap).",
 		}, []string{"target", "reason"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "leaklab_leak_detection_failures_total", Help: "Captured profiles detection could not read, by reason.",

@@ -42,8 +42,8 @@ func BenchmarkJudgeRound(b *testing.B) {
 			ts := &targetSeries{}
 			at := time.Unix(1_800_000_000, 0)
 			round := func() {
-				f.feed("t", ts, profiles.TypeHeap, at, heap, "", process{start: 1})
-				f.feed("t", ts, profiles.TypeGoroutine, at, gor, "", process{start: 1})
+				f.feed("t", ts, profiles.TypeHeap, at, heap, "", process{start: 1}, false)
+				f.feed("t", ts, profiles.TypeGoroutine, at, gor, "", process{start: 1}, false)
 				f.judge("t", ts, at)
 				at = at.Add(DefaultEvery)
 			}

@@ -334,7 +334,7 @@ func TestSuspectSeriesBoundedAndGone(t *testing.T) {
 	at := start
 	counts := make([]int64, 5)
 	round := func() {
-		f.feed(target, ts, profiles.TypeGoroutine, at, goroutineProfile(counts), "", process{start: 1})
+		f.feed(target, ts, profiles.TypeGoroutine, at, goroutineProfile(counts), "", process{start: 1}, false)
 		f.judge(target, ts, at)
 		at = at.Add(10 * time.Second)
 	}
@@ -367,7 +367,7 @@ func TestSuspectSeriesBoundedAndGone(t *testing.T) {
 	}
 	// A new process starts a series of its own: its first rounds do not
 	// continue the old one.
-	f.feed(target, ts, profiles.TypeGoroutine, at, goroutineProfile(make([]int64, 5)), "", process{start: 2})
+	f.feed(target, ts, profiles.TypeGoroutine, at, goroutineProfile(make([]int64, 5)), "", process{start: 2}, false)
 	if got := testutil.ToFloat64(f.m.restarts.WithLabelValues(target, "process_start")); got != 1 {
 		t.Errorf("restarts = %v, want 1", got)
 	}

@@ -16,8 +16,11 @@ import (
 
 // BenchmarkJudgeWindow is what one capture round of one target costs the
 // detector (feed its heap and goroutine profile, slide the window, judge
-// it) by how many points the window holds: 40, 120 and 240 rounds at the
-// default 15 s (10 m, 30 m and 1 h; 240 is the detector's bound per site).
+// it) by how many points the window holds: 40, 120, 240 and 960 rounds at
+// the default 15 s (10 m, 30 m, 1 h and 4 h). A window of more than 240
+// snapshots (the detector's bound per site) is judged on every second,
+// fourth, eighth... of them, evenly spread, so from there on a round costs
+// the same however long the window.
 // Unlike BenchmarkJudgeRound, whose profiles never change (every series is
 // flat), each round here moves every site as a live target's do: the
 // sampled heap estimates of an idle service wander around their level,
@@ -27,11 +30,11 @@ import (
 // shared machine inflates), it reports cpu-ns/op: the process's user and
 // system CPU time per round, garbage collection included.
 //
-//	go test ./profiles/collect -run '^$' -bench JudgeWindow -benchtime 300x
+//	go test ./profiles/collect -run '^$' -bench JudgeWindow -benchtime 300x -count 3
 func BenchmarkJudgeWindow(b *testing.B) {
 	heap, gor := loadTestdata(b, "heap-current.pb.gz"), loadTestdata(b, "goroutine-current.pb.gz")
 	for _, leak := range []bool{false, true} {
-		for _, points := range []int{40, 120, 240} {
+		for _, points := range []int{40, 120, 240, 960} {
 			b.Run(fmt.Sprintf("leak=%t/points=%d", leak, points), func(b *testing.B) {
 				window := time.Duration(points) * DefaultEvery
 				f := newFleet(Detection{Window: window}, nil, profiles.Limits{}, http.DefaultClient, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
@@ -40,8 +43,8 @@ func BenchmarkJudgeWindow(b *testing.B) {
 				live := newLiveProfiles(heap, gor, leak)
 				round := func() {
 					live.next()
-					f.feed("t", ts, profiles.TypeHeap, at, heap, "", process{start: 1})
-					f.feed("t", ts, profiles.TypeGoroutine, at, gor, "", process{start: 1})
+					f.feed("t", ts, profiles.TypeHeap, at, heap, "", process{start: 1}, false)
+					f.feed("t", ts, profiles.TypeGoroutine, at, gor, "", process{start: 1}, false)
 					f.judge("t", ts, at)
 					at = at.Add(DefaultEvery)
 				}

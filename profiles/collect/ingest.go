@@ -137,9 +137,12 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) error {
 	if cp.Service == "" {
 		cp.Service = name.App
 	}
-	cp.Labels = map[string]string{}
+	// The pusher's labels, but not those of one process or one push
+	// (__session_id__ and the like), which detection keeps under its own
+	// names (pushLabels).
+	cp.Labels = pushLabels(cp.Type, name.Labels[labelSession], from, types)
 	for k, v := range name.Labels {
-		if !strings.HasPrefix(k, "__") { // __session_id__ and the like change every restart
+		if !strings.HasPrefix(k, "__") {
 			cp.Labels[k] = v
 		}
 	}
@@ -160,6 +163,9 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) error {
 	size, err := c.deliver(cp, raw, fwd)
 	if err != nil {
 		return reject(http.StatusInternalServerError, "store", "cannot store the profile: %v", err)
+	}
+	if c.fleet != nil {
+		c.fleet.observePush(cp)
 	}
 	c.m.pushes.WithLabelValues(cp.Service, cp.Type).Inc()
 	c.m.pushBytes.WithLabelValues(cp.Service, cp.Type).Add(float64(len(raw)))

@@ -47,8 +47,19 @@ func TestPushFromPyroscopeGo(t *testing.T) {
 			m.Labels[LabelCollected] != "push" || m.Labels["app"] != "leaklab.abandoned-worker" {
 			t.Errorf("pushed profile stored as %+v: want service abandoned-worker, variant leaky, collected=push", m)
 		}
-		if _, ok := m.Labels["__session_id__"]; ok {
-			t.Errorf("the per-process session id was kept as a label: %v", m.Labels)
+		// What detection tells processes apart by, under names that are
+		// not the series' labels (pushSeries).
+		if m.Labels[labelSession] == "" {
+			t.Errorf("pushed profile stored without pyroscope-go's session id: %v", m.Labels)
+		}
+		if from, err := time.Parse(time.RFC3339Nano, m.Labels[labelPushFrom]); err != nil || !from.Before(m.Time) {
+			t.Errorf("pushed profile stored with %s=%q, time %s: want the start of the push's period", labelPushFrom, m.Labels[labelPushFrom], m.Time)
+		}
+		if delta := m.Labels[labelDeltaAllocs] == "true"; delta != (m.Type == profiles.TypeHeap) {
+			t.Errorf("%s profile stored with %s=%q: godeltaprof's heap profiles, and only they, count allocations per push", m.Type, labelDeltaAllocs, m.Labels[labelDeltaAllocs])
+		}
+		if want := "push://leaklab.abandoned-worker{service=abandoned-worker,variant=leaky}"; pushSeries(m) != want {
+			t.Errorf("%s profile judged as %q, want %q", m.Type, pushSeries(m), want)
 		}
 		if time.Since(m.Time) > time.Minute || time.Until(m.Time) > time.Minute {
 			t.Errorf("pushed profile time %s is not the push's until time", m.Time)

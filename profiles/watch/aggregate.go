@@ -78,6 +78,12 @@ func (d *Detector) addToNodes(acc nodeAccumulator, stack []string, site string, 
 // recordNodes appends one heap snapshot to every node's series, and to
 // the whole heap's.
 func (d *Detector) recordNodes(t float64, acc nodeAccumulator, total nodeSample, id string) {
+	ser := &d.nodes
+	if d.total != nil {
+		ser.replaceTail(d.total)
+	} else {
+		ser.replaceTail()
+	}
 	if d.total == nil {
 		d.total = &site{key: siteKey{kind: KindHeap, function: WholeHeap}}
 		for _, old := range d.nodes.times {
@@ -89,10 +95,6 @@ func (d *Detector) recordNodes(t float64, acc nodeAccumulator, total nodeSample,
 	d.total.points = append(d.total.points, Point{T: t, V: total.inuse})
 	d.total.allocs = append(d.total.allocs, Point{T: t, V: total.alloc})
 	d.total.allocObjs = append(d.total.allocObjs, Point{T: t, V: total.objs})
-	if len(d.total.points) > maxPoints {
-		d.total.points, d.total.allocs, d.total.allocObjs = decimate(d.total.points), decimate(d.total.allocs), decimate(d.total.allocObjs)
-	}
-	ser := &d.nodes
 	for fn, ns := range acc {
 		k := siteKey{kind: KindHeap, function: fn}
 		st := ser.sites[k]
@@ -113,7 +115,6 @@ func (d *Detector) recordNodes(t float64, acc nodeAccumulator, total nodeSample,
 			st.stack, st.stackWeight = ns.stack, ns.weight
 		}
 	}
-	ser.times = append(ser.times, t)
 	for k, st := range ser.sites {
 		ns := acc[k.function]
 		if ns == nil {
@@ -129,13 +130,7 @@ func (d *Detector) recordNodes(t float64, acc nodeAccumulator, total nodeSample,
 		ser.firstID = id
 	}
 	ser.lastID = id
-	ser.snapshot++
-	if len(ser.times) > maxPoints {
-		ser.times = decimateTimes(ser.times)
-		for _, st := range ser.sites {
-			st.points, st.allocs, st.allocObjs = decimate(st.points), decimate(st.allocs), decimate(st.allocObjs)
-		}
-	}
+	ser.appendTime(t, d.total)
 }
 
 // Part is one site below an aggregated suspect, with its share of the

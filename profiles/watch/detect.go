@@ -67,8 +67,10 @@ const (
 
 	// MinSnapshots is how many snapshots a trend needs.
 	MinSnapshots = 5
-	// maxPoints bounds each site's series; longer watches are decimated,
-	// so memory stays bounded however long the watch runs.
+	// maxPoints bounds each site's series: a longer watch, or a longer
+	// sliding window, is thinned to every other snapshot, then every
+	// fourth, and so on (series.stride), so that both memory and the cost
+	// of judging stay bounded however many snapshots the window holds.
 	maxPoints = 240
 )
 
@@ -142,12 +144,94 @@ type site struct {
 }
 
 // series is every site of one kind, sampled at the same times.
+//
+// It holds at most maxPoints snapshots, evenly spaced: the snapshots whose
+// number (counted from the detector's first) is a multiple of stride, and
+// always the newest, which the next snapshot replaces when it is not on
+// the stride (tailOff). When a snapshot would make it hold more, stride
+// doubles and every other snapshot goes. A sliding window of any length
+// thus holds between maxPoints/2 and maxPoints snapshots spread evenly
+// over it (thinning older snapshots more than recent ones would judge a
+// long window mostly by its last part), and each new snapshot costs O(1)
+// per site, plus O(maxPoints) per site each time stride doubles.
 type series struct {
 	times    []float64
+	index    []int // the number of each snapshot in times
+	stride   int   // 0 reads as 1
+	tailOff  bool  // the last snapshot is not on the stride
 	sites    map[siteKey]*site
 	firstID  string
 	lastID   string
-	snapshot int
+	snapshot int // snapshots fed so far
+}
+
+// replaceTail forgets the newest snapshot when it is off the stride, so
+// that the one being added takes its place; extra are sites sampled at
+// the series' times that are not in its map (the whole heap).
+func (ser *series) replaceTail(extra ...*site) {
+	if !ser.tailOff {
+		return
+	}
+	n := len(ser.times) - 1
+	ser.times, ser.index = ser.times[:n], ser.index[:n]
+	for _, st := range ser.sites {
+		st.keepFirst(n)
+	}
+	for _, st := range extra {
+		st.keepFirst(n)
+	}
+	ser.tailOff = false
+}
+
+// appendTime records the time of the snapshot being added, after every
+// site got its point.
+func (ser *series) appendTime(t float64, extra ...*site) {
+	i := ser.snapshot
+	ser.snapshot++
+	ser.times, ser.index = append(ser.times, t), append(ser.index, i)
+	ser.stride = max(ser.stride, 1)
+	if len(ser.times) > maxPoints {
+		ser.stride *= 2
+		keep := make([]bool, len(ser.index))
+		for j, k := range ser.index {
+			keep[j] = k%ser.stride == 0 || j == len(ser.index)-1
+		}
+		ser.times, ser.index = thin(ser.times, keep), thin(ser.index, keep)
+		for _, st := range ser.sites {
+			st.thin(keep)
+		}
+		for _, st := range extra {
+			st.thin(keep)
+		}
+	}
+	ser.tailOff = i%ser.stride != 0
+}
+
+// keepFirst keeps a site's first n points.
+func (st *site) keepFirst(n int) {
+	st.points = st.points[:min(n, len(st.points))]
+	if st.allocs != nil {
+		st.allocs, st.allocObjs = st.allocs[:min(n, len(st.allocs))], st.allocObjs[:min(n, len(st.allocObjs))]
+	}
+}
+
+// thin keeps the site's points whose keep is true.
+func (st *site) thin(keep []bool) {
+	st.points = thin(st.points, keep)
+	if st.allocs != nil {
+		st.allocs, st.allocObjs = thin(st.allocs, keep), thin(st.allocObjs, keep)
+	}
+}
+
+// thin keeps, in place, the elements of s whose keep is true.
+func thin[T any](s []T, keep []bool) []T {
+	out := s[:0]
+	for j, v := range s {
+		if j < len(keep) && keep[j] {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // Detector turns a stream of snapshots into suspects. It keeps, per site,
@@ -224,6 +308,7 @@ func sampleIndex(p *profile.Profile, typ string) int {
 
 func (d *Detector) add(ser *series, kind string, at time.Time, p *profile.Profile, idx, allocIdx, objIdx int, id string) {
 	t := at.Sub(d.start).Seconds()
+	ser.replaceTail()
 	values, allocs, objs := map[siteKey]float64{}, map[siteKey]float64{}, map[siteKey]float64{}
 	callers := map[string]float64{} // heap only: bytes allocated through the HTTP client, by own caller
 	nodes := nodeAccumulator{}      // heap only: values per call-graph node
@@ -268,7 +353,6 @@ func (d *Detector) add(ser *series, kind string, at time.Time, p *profile.Profil
 	if allocIdx >= 0 {
 		d.recordNodes(t, nodes, total, id)
 	}
-	ser.times = append(ser.times, t)
 	for k, st := range ser.sites {
 		st.points = append(st.points, Point{T: t, V: values[k]})
 		if allocIdx >= 0 {
@@ -281,38 +365,7 @@ func (d *Detector) add(ser *series, kind string, at time.Time, p *profile.Profil
 		ser.firstID = id
 	}
 	ser.lastID = id
-	ser.snapshot++
-	if len(ser.times) > maxPoints {
-		ser.times = decimateTimes(ser.times)
-		for _, st := range ser.sites {
-			st.points = decimate(st.points)
-			if st.allocs != nil {
-				st.allocs, st.allocObjs = decimate(st.allocs), decimate(st.allocObjs)
-			}
-		}
-	}
-}
-
-// decimate keeps every other point (and always the last), halving a
-// series while keeping its shape and both ends.
-func decimate(pts []Point) []Point {
-	out := pts[:0]
-	for i, p := range pts {
-		if i%2 == 0 || i == len(pts)-1 {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func decimateTimes(ts []float64) []float64 {
-	out := ts[:0]
-	for i, t := range ts {
-		if i%2 == 0 || i == len(ts)-1 {
-			out = append(out, t)
-		}
-	}
-	return out
+	ser.appendTime(t)
 }
 
 // siteOf names a sample's site: the first own-code frame (leaf first,

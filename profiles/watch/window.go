@@ -28,7 +28,7 @@ func (d *Detector) DropBefore(t time.Time) {
 		if n == 0 {
 			continue
 		}
-		ser.times = ser.times[n:]
+		ser.times, ser.index = ser.times[n:], ser.index[min(n, len(ser.index)):]
 		for k, st := range ser.sites {
 			st.points = st.points[min(n, len(st.points)):]
 			if st.allocs != nil {
