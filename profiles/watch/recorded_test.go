@@ -196,7 +196,7 @@ func heapVerdicts(rep *watch.Report) string {
 // The recorded watches of the tests below.
 var (
 	// healthyRecording: three 30 s watches of the healthy workload.
-	healthyRecording = recording{name: "healthy", mode: "healthy", watches: 3, attempts: 1,
+	healthyRecording = recording{name: "healthy", mode: "healthy", watches: 3, attempts: 2,
 		opts: watch.Options{Every: 2 * time.Second, For: 30 * time.Second}}
 	// heapLeakRecording: the default one-minute watch of a 6 MB/min leak.
 	heapLeakRecording = recording{name: "heapleak", mode: "heapleak", watches: 1, attempts: 2,

@@ -288,11 +288,16 @@ func suspectNames(rep *watch.Report) []string {
 
 // A levelling cache, a pool of 300 parked workers, bursts of short-lived
 // goroutines, heavy allocation churn and a site where goroutines come and
-// go at random are healthy. Three recorded 30 s watches (healthyRecording),
-// to catch a flaky verdict. One false alarm among the three is logged, not
-// failed: the simulations in power_test.go put a one-minute watch's false
-// alarms on a cache at up to 2.5%, so one now and then is the detector's
-// known rate, and two in three watches are a detector gone wrong.
+// go at random are healthy: no suspect in any of three recorded 30 s
+// watches (healthyRecording), each of a fresh workload.
+//
+// Live, one false alarm among three watches was logged, not failed: the
+// simulations in power_test.go put a one-minute watch's false alarms on a
+// cache at up to 2.5%, so one now and then is the detector's known rate,
+// and two in three watches are a detector gone wrong. A replay is the
+// same every time, so it wants none: -update records three more watches
+// when one of the three alarms (all three clean again: about 93% at that
+// rate), and fails when two recordings in a row alarm.
 func TestHealthyWorkloadHasNoSuspects(t *testing.T) {
 	t.Parallel()
 	replayRecording(t, healthyRecording, func(t *testing.T, watches []replayed) string {
@@ -302,13 +307,7 @@ func TestHealthyWorkloadHasNoSuspects(t *testing.T) {
 				alarms = append(alarms, fmt.Sprintf("watch %d: healthy workload reported %v", i, suspectNames(w.rep)))
 			}
 		}
-		if len(alarms) > 1 {
-			return strings.Join(alarms, "\n")
-		}
-		for _, a := range alarms {
-			t.Log(a, "(one false alarm in three watches: logged, not failed)")
-		}
-		return ""
+		return strings.Join(alarms, "\n")
 	})
 }
 
