@@ -456,6 +456,15 @@ func TestAutoDecidesSlowLeak(t *testing.T) {
 // they are judged, the watch names the leak with the turnover of its
 // goroutines and ends before its longest. The auto verdict under noise is
 // TestAutoDecidesSlowLeak's, replayed; this one is about the live loop.
+//
+// The leaked goroutines' descriptors are heap (runtime.malg), 300 a
+// minute, about one sampled allocation in four minutes: one sampled step
+// is a site growing undecided, which an auto watch rightly keeps watching:
+// at the default floor, 4 runs of 10 watched on (14 to 31 snapshots, one
+// to its longest). The watch sets the smallest heap growth it reports far
+// above that, so that only the goroutines decide: 8 runs of 8 then
+// stopped at the first snapshot they could (12), on 2026-12-03
+// (go test ./profiles/watch -run TestAutoStopsWhenDecided -count=8 -v).
 func TestAutoStopsWhenDecided(t *testing.T) {
 	if testing.Short() {
 		t.Skip("watches for up to 30 s; skipped with -short")
@@ -463,7 +472,7 @@ func TestAutoStopsWhenDecided(t *testing.T) {
 	t.Parallel()
 	want := "github.com/leaklab/leaklab/profiles/watch_test.handleJob"
 	opts := watch.Options{Auto: true, Every: time.Second, For: 10 * time.Second, MaxFor: 30 * time.Second,
-		DetectorOptions: watch.DetectorOptions{Own: workloadCode}}
+		DetectorOptions: watch.DetectorOptions{Own: workloadCode, MinHeapGrowth: 64 << 20}}
 	most := int(opts.MaxFor/opts.Every) + 1
 	rep := watchWorkloadWith(t, "fastleak", opts)
 	if rep == nil {
@@ -480,7 +489,7 @@ func TestAutoStopsWhenDecided(t *testing.T) {
 	}
 	t.Logf("decided after %d snapshots: %s %+v", rep.Snapshots, s.Confidence, s.Evidence)
 	if !rep.Auto || rep.Incomplete != "" || rep.Snapshots >= most {
-		t.Errorf("auto %v, incomplete %q, %d snapshots: want an auto watch that stopped on its own before its longest (%d)", rep.Auto, rep.Incomplete, rep.Snapshots, most)
+		t.Errorf("auto %v, incomplete %q, %d snapshots: want an auto watch that stopped on its own before its longest (%d); undecided %+v", rep.Auto, rep.Incomplete, rep.Snapshots, most, rep.Undecided)
 	}
 	// an auto watch takes its last goroutine dump when it decides to stop
 	if !rep.GoroutineIDs || s.Evidence.Turnover == nil || s.Evidence.Turnover.Arrived == 0 || s.Evidence.Turnover.Departed != 0 {
