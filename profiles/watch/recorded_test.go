@@ -15,10 +15,10 @@ import (
 	"github.com/leaklab/leaklab/profiles/watch"
 )
 
-// update re-records the watch fixtures in testdata/watches from live
-// workloads (workload_test.go):
+// update records the watches in testdata/watches again from live
+// workloads (workload_test.go), in at most about two minutes:
 //
-//	go test ./profiles/watch -run Recorded -update
+//	go test ./profiles/watch -run 'Healthy|SmallHeapLeak|Diffuse|AutoDecidesSlowLeak$' -update -v
 var update = flag.Bool("update", false, "record the watches in testdata/watches anew, from live workloads")
 
 // A recording is a real watch (or several) of a workload, kept as the
