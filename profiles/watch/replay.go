@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -13,6 +14,12 @@ import (
 type ReplayOptions struct {
 	DetectorOptions
 	Since, Until time.Time // zero: no bound
+	// Auto replays the snapshots as an Auto watch (Options.Auto) of a
+	// snapshot every Every, at least For long and at most MaxFor, would
+	// have judged them: it stops at the snapshot where that watch would
+	// have decided to stop. Every, For and MaxFor default as Run's.
+	Auto               bool
+	Every, For, MaxFor time.Duration
 }
 
 // Replay runs the detector over the heap and goroutine profiles of target
@@ -57,38 +64,64 @@ func Replay(ctx context.Context, store *profiles.Store, target string, opts Repl
 	}
 	det := opts.DetectorOptions.NewDetector(start)
 	rep := &Report{Target: base, Started: start.UTC(), Own: opts.Own, GoroutineIDsOff: "the store keeps no goroutine dumps"}
-	feed := func(metas []profiles.Meta, add func(time.Time, *profile.Profile, string)) error {
-		for _, m := range metas {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			p, err := loadProfile(store, m)
-			if err != nil {
-				rep.Failures++
-				continue
-			}
-			add(m.Time, p, m.ID)
-			if m.Time.After(rep.Ended) {
-				rep.Ended = m.Time.UTC()
+	feed := func(m profiles.Meta, add func(time.Time, *profile.Profile, string)) {
+		p, err := loadProfile(store, m)
+		if err != nil {
+			rep.Failures++
+			return
+		}
+		add(m.Time, p, m.ID)
+		if m.Time.After(rep.Ended) {
+			rep.Ended = m.Time.UTC()
+		}
+	}
+	var auto *autoDecision
+	if opts.Auto {
+		opts.Every, opts.For, opts.MaxFor = cmp.Or(opts.Every, DefaultEvery), cmp.Or(opts.For, DefaultFor), cmp.Or(opts.MaxFor, DefaultMaxFor)
+		auto = newAutoDecision(opts.Every, opts.For, opts.MaxFor)
+	}
+	// Snapshot n is the n-th heap profile and the n-th goroutine profile,
+	// fed in that order, as a watch takes and feeds them.
+	n := max(len(heaps), len(gors))
+	fed := 0
+	for fed < n {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if fed < len(heaps) {
+			feed(heaps[fed], det.AddHeap)
+		}
+		if fed < len(gors) {
+			feed(gors[fed], det.AddGoroutines)
+		}
+		fed++
+		if auto != nil {
+			if _, stop := auto.look(det, fed); stop || fed == auto.most {
+				break
 			}
 		}
-		return nil
 	}
-	if err := feed(heaps, det.AddHeap); err != nil {
-		return nil, err
-	}
-	if err := feed(gors, det.AddGoroutines); err != nil {
-		return nil, err
-	}
-	rep.Snapshots = max(len(heaps), len(gors)) - rep.Failures
+	rep.Snapshots = fed - rep.Failures
 	if leaks, err := store.List(filter(profiles.TypeGoroutineLeak)); err == nil && len(leaks) > 0 {
-		last := leaks[len(leaks)-1]
-		if p, err := loadProfile(store, last); err == nil {
-			det.AddGoroutineLeaks(p, last.ID)
-			rep.GoroutineLeakProfile = true
+		// the last one taken with the snapshots fed, none after
+		last := len(leaks) - 1
+		if fed < n {
+			next := earliest(heaps[min(fed, len(heaps)):], gors[min(fed, len(gors)):])
+			for last >= 0 && !leaks[last].Time.Before(next) {
+				last--
+			}
+		}
+		if last >= 0 {
+			if p, err := loadProfile(store, leaks[last]); err == nil {
+				det.AddGoroutineLeaks(p, leaks[last].ID)
+				rep.GoroutineLeakProfile = true
+			}
 		}
 	}
-	if n := max(len(heaps), len(gors)); n > 1 {
+	switch {
+	case auto != nil:
+		rep.Auto, rep.Every, rep.For, rep.MaxFor = true, opts.Every.Seconds(), opts.For.Seconds(), opts.MaxFor.Seconds()
+	case n > 1:
 		rep.For = rep.Ended.Sub(rep.Started).Seconds()
 		rep.Every = rep.For / float64(n-1)
 	}

@@ -66,6 +66,8 @@ func TestWatchRetainersNamesTheRetainer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("watches two services for 20 s each; skipped with -short")
 	}
+	// in parallel with the package's other tests, not before them
+	t.Parallel()
 	for _, name := range []string{"unbounded-cache", "session-memorystore"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -134,6 +136,7 @@ func watchWithRetainers(t *testing.T, svc *leaks.Service) (watch.Report, *watch.
 // TestWatchRetainersRefused: a snapshot that cannot be taken leaves the
 // watch to report, with one line saying why there are no chains.
 func TestWatchRetainersRefused(t *testing.T) {
+	t.Parallel()
 	s := testbin.StartService(t, "unbounded-cache", false)
 	t.Run("own child", func(t *testing.T) {
 		// this test process is the service's parent, which cannot trace it

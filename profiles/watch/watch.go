@@ -180,12 +180,12 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 	rep := &Report{Target: base, Started: start.UTC(), Every: opts.Every.Seconds(), For: opts.For.Seconds(), Own: opts.Own, GoroutineLeakProfile: true}
 	det := opts.DetectorOptions.NewDetector(start)
 	total := int(opts.For/opts.Every) + 1
-	least := total // an Auto watch judges from here on
+	var auto *autoDecision
 	if opts.Auto {
-		total = int(opts.MaxFor/opts.Every) + 1
+		auto = newAutoDecision(opts.Every, opts.For, opts.MaxFor)
+		total = auto.most
 		rep.Auto, rep.MaxFor = true, opts.MaxFor.Seconds()
 	}
-	decidedLooks := 0
 	startRetainers(ctx, base, opts, rep)
 
 	tick := time.NewTicker(opts.Every)
@@ -214,19 +214,12 @@ func Run(ctx context.Context, target string, opts Options) (*Report, error) {
 		if err == nil && n == 0 {
 			takeRetainers(opts, rep, false)
 		}
-		undecided, stop := -1, false
-		if err == nil && opts.Auto && n+1 >= least {
-			suspects := det.Suspects()
-			undecided = len(det.Undecided(suspects))
-			if undecided == 0 {
-				decidedLooks++
-			} else {
-				decidedLooks = 0
-			}
-			stop = autoStop(decidedLooks, n+1, least, len(suspects) > 0)
+		undecided, stop := 0, false
+		if err == nil && auto != nil {
+			undecided, stop = auto.look(det, n+1)
 		}
 		if opts.Progress != nil {
-			opts.Progress(Progress{Snapshot: n + 1, Total: total, Elapsed: time.Since(start), Err: err, Undecided: max(undecided, 0)})
+			opts.Progress(Progress{Snapshot: n + 1, Total: total, Elapsed: time.Since(start), Err: err, Undecided: undecided})
 		}
 		if err == nil {
 			rep.Snapshots++
@@ -307,6 +300,39 @@ func readLiveHeap(ctx context.Context, base string, rep *Report) {
 	if mins := now.Sub(rep.LiveHeap.FirstAt).Minutes(); mins > 0 {
 		rep.LiveHeap.GrowthPerMinute = round((v - rep.LiveHeap.First) / mins)
 	}
+}
+
+// autoDecision is an Auto watch's decision when to stop, one look after
+// each snapshot: the same for a live watch (Run) and a replay of its
+// snapshots (Replay with Auto), so that a replay stops where the watch
+// did.
+type autoDecision struct {
+	least, most  int // snapshots of the shortest watch and of the longest
+	decidedLooks int // looks in a row with nothing undecided
+}
+
+// newAutoDecision decides for a watch with a snapshot every every, at
+// least least long and at most most.
+func newAutoDecision(every, least, most time.Duration) *autoDecision {
+	return &autoDecision{least: int(least/every) + 1, most: int(most/every) + 1}
+}
+
+// look judges what the detector has after snapshots snapshots (failed
+// ones included, as a watch counts its ticks): how many sites grow
+// undecided, and whether the watch has decided and stops. Before the
+// shortest watch is over it judges nothing.
+func (a *autoDecision) look(det *Detector, snapshots int) (undecided int, stop bool) {
+	if snapshots < a.least {
+		return 0, false
+	}
+	suspects := det.Suspects()
+	undecided = len(det.Undecided(suspects))
+	if undecided == 0 {
+		a.decidedLooks++
+	} else {
+		a.decidedLooks = 0
+	}
+	return undecided, autoStop(a.decidedLooks, snapshots, a.least, len(suspects) > 0)
 }
 
 // autoStop says whether an Auto watch has decided, after snapshots

@@ -9,7 +9,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/exec"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,6 +56,15 @@ func serveWorkload(mode string) {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	go http.Serve(ln, mux)
 
+	if mode == "fastleak" {
+		// A fast goroutine leak, 300 a minute, beside a parked pool and
+		// nothing else that grows or wanders: what a watch decides in the
+		// fewest snapshots.
+		go parkedPool(300)
+		go stuckJobs(time.Second / 5)
+		fmt.Printf("{\"url\": \"http://%s\"}\n", ln.Addr())
+		select {}
+	}
 	go levellingCache()
 	go parkedPool(300)
 	go goroutineBursts()
@@ -254,13 +263,17 @@ func startWorkload(t *testing.T, mode string) string {
 	return started.URL
 }
 
-func watchWorkload(t *testing.T, mode string, every, dur time.Duration) *watch.Report {
+// watchWorkloadWith starts a workload in a fresh process and watches it;
+// it may run in a goroutine of its own, so it reports a failed watch with
+// t.Errorf and returns nil.
+func watchWorkloadWith(t *testing.T, mode string, opts watch.Options) *watch.Report {
 	t.Helper()
 	url := startWorkload(t, mode)
 	time.Sleep(2 * time.Second) // let the pool and the first bursts start; the cache keeps filling after this
-	rep, err := watch.Run(context.Background(), url, watch.Options{Every: every, For: dur, DetectorOptions: watch.DetectorOptions{Own: workloadCode}})
+	rep, err := watch.Run(context.Background(), url, opts)
 	if err != nil {
-		t.Fatal(err)
+		t.Errorf("watch of the %s workload: %v", mode, err)
+		return nil
 	}
 	return rep
 }
@@ -275,76 +288,59 @@ func suspectNames(rep *watch.Report) []string {
 
 // A levelling cache, a pool of 300 parked workers, bursts of short-lived
 // goroutines, heavy allocation churn and a site where goroutines come and
-// go at random are healthy. Three watches at once, to catch a flaky
-// verdict. One false alarm among the three is logged, not failed: the
+// go at random are healthy: no suspect in any of three recorded 30 s
+// watches (healthyRecording), each of a fresh workload.
+//
+// Live, one false alarm among three watches was logged, not failed: the
 // simulations in power_test.go put a one-minute watch's false alarms on a
 // cache at up to 2.5%, so one now and then is the detector's known rate,
-// and two in three watches are a detector gone wrong.
+// and two in three watches are a detector gone wrong. A replay is the
+// same every time, so it wants none: -update records three more watches
+// when one of the three alarms (all three clean again: about 93% at that
+// rate), and fails when two recordings in a row alarm.
 func TestHealthyWorkloadHasNoSuspects(t *testing.T) {
-	if testing.Short() {
-		t.Skip("watches for 30s; skipped with -short")
-	}
 	t.Parallel()
-	var wg sync.WaitGroup
-	reps := make([]*watch.Report, 3)
-	for i := range reps {
-		wg.Go(func() { reps[i] = watchWorkload(t, "healthy", 2*time.Second, 30*time.Second) })
-	}
-	wg.Wait()
-	var alarms []string
-	for i, rep := range reps {
-		if rep == nil {
-			continue
+	replayRecording(t, healthyRecording, func(t *testing.T, watches []replayed) string {
+		var alarms []string
+		for i, w := range watches {
+			if len(w.rep.Suspects) > 0 {
+				alarms = append(alarms, fmt.Sprintf("watch %d: healthy workload reported %v", i, suspectNames(w.rep)))
+			}
 		}
-		if len(rep.Suspects) > 0 {
-			alarms = append(alarms, fmt.Sprintf("watch %d: healthy workload reported %v", i, suspectNames(rep)))
-		}
-	}
-	for _, a := range alarms {
-		if len(alarms) > 1 {
-			t.Error(a)
-		} else {
-			t.Log(a, "(one false alarm in three watches: logged, not failed)")
-		}
-	}
+		return strings.Join(alarms, "\n")
+	})
 }
 
 // A leak of 6 MB a minute in small objects, under the same noise, is
-// found by the default one-minute watch.
+// found by the default one-minute watch (heapLeakRecording).
+//
+// The heap profiler samples one allocation per ~512 KiB, so this leak is
+// about a dozen samples a minute, and about one one-minute watch in 75
+// misses it by chance (TestHeapDetectorPower measures that on simulated
+// series): -update records a second watch on a fresh workload when the
+// first misses, so that it fails on a broken detector, not on bad luck.
 func TestFindsSmallHeapLeakInOneMinute(t *testing.T) {
-	if testing.Short() {
-		t.Skip("watches for a minute; skipped with -short")
-	}
 	t.Parallel()
-	// The heap profiler samples one allocation per ~512 KiB, so this leak
-	// is about a dozen samples a minute, and about one one-minute watch in
-	// 75 misses it by chance (TestHeapDetectorPower measures that on
-	// simulated series). A second watch on a fresh workload makes this test
-	// fail on a broken detector, not on bad luck.
 	want := "github.com/leaklab/leaklab/profiles/watch_test.leakSmallObjects"
-	for attempt := 1; ; attempt++ {
-		rep := watchWorkload(t, "heapleak", watch.DefaultEvery, watch.DefaultFor)
+	replayRecording(t, heapLeakRecording, func(t *testing.T, watches []replayed) string {
+		rep := watches[0].rep
 		s, found := findSuspect(rep, watch.KindHeap, want)
-		if !found && attempt == 1 {
-			t.Logf("watch 1 missed the leak; top growing %+v", rep.TopGrowing)
-			continue
-		}
 		if !found {
-			t.Fatalf("%s not among the suspects %v in two watches; top growing %+v", want, suspectNames(rep), rep.TopGrowing)
+			return fmt.Sprintf("%s not among the suspects %v; top growing %+v", want, suspectNames(rep), rep.TopGrowing)
 		}
-		t.Logf("found by watch %d: %s %+v", attempt, s.Confidence, s.Evidence)
+		t.Logf("found: %s %+v", s.Confidence, s.Evidence)
 		// One watch's estimate from a dozen samples is rough (in simulation,
 		// 1% of watches estimate below a third of the true rate), so this
 		// only catches a wrong unit or scale; TestHeapDetectorPower checks
 		// that the estimate is right on average.
 		if s.GrowthPerMinute < 1<<20 || s.GrowthPerMinute > 24<<20 {
-			t.Errorf("growth %.0f bytes/min, want about 6 MB/min", s.GrowthPerMinute)
+			return fmt.Sprintf("growth %.0f bytes/min, want about 6 MB/min", s.GrowthPerMinute)
 		}
 		if len(rep.Suspects) > 1 {
-			t.Errorf("only the leak should be reported: %v", suspectNames(rep))
+			return fmt.Sprintf("only the leak should be reported: %v", suspectNames(rep))
 		}
-		return
-	}
+		return ""
+	})
 }
 
 func findSuspect(rep *watch.Report, kind, function string) (watch.Suspect, bool) {
@@ -367,7 +363,10 @@ func TestFindsGoroutineLeakIn20Seconds(t *testing.T) {
 	t.Parallel()
 	want := "github.com/leaklab/leaklab/profiles/watch_test.handleJob"
 	for attempt := 1; attempt <= 2; attempt++ {
-		rep := watchWorkload(t, "goroutineleak", 2*time.Second, 20*time.Second)
+		rep := watchWorkloadWith(t, "goroutineleak", watch.Options{Every: 2 * time.Second, For: 20 * time.Second, DetectorOptions: watch.DetectorOptions{Own: workloadCode}})
+		if rep == nil {
+			return
+		}
 		for _, s := range rep.Suspects {
 			if s.Kind == watch.KindGoroutine && s.Function == want && s.WaitState == "chan receive" {
 				t.Logf("found by watch %d: %s %+v", attempt, s.Confidence, s.Evidence)
@@ -382,85 +381,118 @@ func TestFindsGoroutineLeakIn20Seconds(t *testing.T) {
 // Growth spread over four allocation sites below one index, each too slow
 // for its own samples, under a router that allocates eight times as much
 // garbage on the same stacks: watch names the index (where the growth
-// comes together), lists its parts, and never the router. Each of the
-// four sites is about four samples a minute, so whether one watch can
-// judge the index is chance too: 7 of the first 8 watches named it on the
-// shared development machine (go test -run TestNamesDiffuse -count=4,
-// twice), so a miss gets up to two more watches on fresh workloads (three
-// misses in a row: about 0.2% at that rate; a broken detector misses all).
+// comes together), lists its parts, and never the router
+// (diffuseRecording). Each of the four sites is about four samples a
+// minute, so whether one watch can judge the index is chance too: 7 of
+// the first 8 live watches named it on the shared development machine
+// (go test -run TestNamesDiffuse -count=4, twice), so -update records up
+// to two more watches on fresh workloads when one misses (three misses in
+// a row: about 0.2% at that rate; a broken detector misses all).
 func TestNamesDiffuseGrowthWhereItComesTogether(t *testing.T) {
-	if testing.Short() {
-		t.Skip("watches for a minute; skipped with -short")
-	}
 	t.Parallel()
 	want := "github.com/leaklab/leaklab/profiles/watch_test.(*diffuseIndex).add"
-	for attempt := 1; ; attempt++ {
-		rep := watchWorkload(t, "diffuse", watch.DefaultEvery, watch.DefaultFor)
+	replayRecording(t, diffuseRecording, func(t *testing.T, watches []replayed) string {
+		rep := watches[0].rep
 		for _, s := range rep.Suspects {
 			if s.Function == "github.com/leaklab/leaklab/profiles/watch_test.dispatchRequests" {
-				t.Fatalf("the router was named: %v", suspectNames(rep))
+				return fmt.Sprintf("the router was named: %v", suspectNames(rep))
 			}
 		}
 		s, found := findSuspect(rep, watch.KindHeap, want)
-		if !found && attempt < 3 {
-			t.Logf("watch %d did not name the index: %v; top growing %+v", attempt, suspectNames(rep), rep.TopGrowing)
-			continue
-		}
 		if !found {
-			t.Fatalf("%s not among the suspects %v in three watches; top growing %+v", want, suspectNames(rep), rep.TopGrowing)
+			return fmt.Sprintf("%s not among the suspects %v; top growing %+v", want, suspectNames(rep), rep.TopGrowing)
 		}
-		t.Logf("found by watch %d: %s %+v parts %+v", attempt, s.Confidence, s.Evidence, s.Parts)
+		t.Logf("found: %s %+v parts %+v", s.Confidence, s.Evidence, s.Parts)
 		if !s.Aggregated || len(s.Parts) < 2 {
-			t.Errorf("want an aggregated suspect with its parts, got aggregated=%v parts=%+v", s.Aggregated, s.Parts)
+			return fmt.Sprintf("want an aggregated suspect with its parts, got aggregated=%v parts=%+v", s.Aggregated, s.Parts)
 		}
-		return
-	}
+		return ""
+	})
 }
 
 // A leak of 2 MiB a minute is four sampled allocations a minute: one
 // minute often cannot decide it. With Auto the watch keeps going while it
-// grows undecided, and decides it (a likely suspect, named right). A miss
-// gets one more watch, as for the faster leak. TestAutoDecidesSlowLeaks
-// measures the rate at five minutes on simulated series.
+// grows undecided, and decides it (a likely suspect, named right).
+// TestAutoDecidesSlowLeaks measures the rate at five minutes on simulated
+// series; -update records one more watch when one misses, as for the
+// faster leak.
 //
-// The live watch runs at twice the speed, so that two fit well in the go
-// test binary's default ten-minute timeout and the package's tests do not
-// wait on it: every duration halved (snapshots every 2.5 s, at least
-// 30 s, at most 2 minutes) and every rate doubled (the leak 4 MiB a
-// minute, the smallest growth reported 2 MiB a minute). The detector
-// sees the same thing: the same sampled allocations per snapshot, the
-// same number of snapshots, the same leak against its floor.
+// The recorded watch (slowLeakRecording) ran at twice the speed, so that
+// recording it takes at most two minutes: every duration halved
+// (snapshots every 2.5 s, at least 30 s, at most 2 minutes) and every rate
+// doubled (the leak 4 MiB a minute, the smallest growth reported 2 MiB a
+// minute). The detector sees the same thing: the same sampled allocations
+// per snapshot, the same number of snapshots, the same leak against its
+// floor. The replay is an Auto one too, and must stop where the live
+// watch did: it feeds the snapshots one at a time, and the decision to
+// stop is the live watch's own code. TestAutoStopsWhenDecided watches
+// live.
 func TestAutoDecidesSlowLeak(t *testing.T) {
+	t.Parallel()
+	want := "github.com/leaklab/leaklab/profiles/watch_test.leakSmallObjects"
+	opts := slowLeakRecording.opts
+	replayRecording(t, slowLeakRecording, func(t *testing.T, watches []replayed) string {
+		rep := watches[0].rep
+		s, found := findSuspect(rep, watch.KindHeap, want)
+		if !found || s.Confidence != watch.Likely {
+			return fmt.Sprintf("%s not a likely suspect after an auto watch of %d snapshots: %v; undecided %+v", want, rep.Snapshots, suspectNames(rep), rep.Undecided)
+		}
+		t.Logf("decided after %d snapshots: %s %+v", rep.Snapshots, s.Confidence, s.Evidence)
+		if maxSnapshots := int(opts.MaxFor/opts.Every) + 1; !rep.Auto || rep.Snapshots > maxSnapshots {
+			return fmt.Sprintf("auto %v, %d snapshots: want an auto watch of at most %d", rep.Auto, rep.Snapshots, maxSnapshots)
+		}
+		if rep.Snapshots != watches[0].recorded {
+			return fmt.Sprintf("the replay stopped after %d snapshots, the live watch after %d: the auto decision is not the live watch's (re-record with -update if the detector changed on purpose)",
+				rep.Snapshots, watches[0].recorded)
+		}
+		return ""
+	})
+}
+
+// An Auto watch of a live target stops on its own once it has decided,
+// and then takes its last goroutine dump, so that goroutine sites are
+// judged with the evidence of IDs: on a fast goroutine leak (300 a
+// minute, beside a parked pool), which goroutine counts decide as soon as
+// they are judged, the watch names the leak with the turnover of its
+// goroutines and ends before its longest. The auto verdict under noise is
+// TestAutoDecidesSlowLeak's, replayed; this one is about the live loop.
+//
+// The leaked goroutines' descriptors are heap (runtime.malg), 300 a
+// minute, about one sampled allocation in four minutes: one sampled step
+// is a site growing undecided, which an auto watch rightly keeps watching:
+// at the default floor, 4 runs of 10 watched on (14 to 31 snapshots, one
+// to its longest). The watch sets the smallest heap growth it reports far
+// above that, so that only the goroutines decide: 8 runs of 8 then
+// stopped at the first snapshot they could (12), on 2026-12-03
+// (go test ./profiles/watch -run TestAutoStopsWhenDecided -count=8 -v).
+func TestAutoStopsWhenDecided(t *testing.T) {
 	if testing.Short() {
-		t.Skip("watches for up to two minutes; skipped with -short")
+		t.Skip("watches for up to 30 s; skipped with -short")
 	}
 	t.Parallel()
-	const speedup = 2
-	every, least, most := watch.DefaultEvery/speedup, watch.DefaultFor/speedup, 4*time.Minute/speedup
-	want := "github.com/leaklab/leaklab/profiles/watch_test.leakSmallObjects"
-	for attempt := 1; ; attempt++ {
-		url := startWorkload(t, "slowleak-2x")
-		rep, err := watch.Run(context.Background(), url, watch.Options{Auto: true, Every: every, For: least, MaxFor: most,
-			DetectorOptions: watch.DetectorOptions{Own: workloadCode, MinHeapGrowth: speedup * watch.DefaultMinHeapGrowth}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, found := findSuspect(rep, watch.KindHeap, want)
-		if (!found || s.Confidence != watch.Likely) && attempt == 1 {
-			t.Logf("watch 1 (%d snapshots) did not decide: %v; undecided %+v", rep.Snapshots, suspectNames(rep), rep.Undecided)
-			continue
-		}
-		if !found || s.Confidence != watch.Likely {
-			t.Fatalf("%s not a likely suspect after two auto watches: %v; undecided %+v", want, suspectNames(rep), rep.Undecided)
-		}
-		t.Logf("decided by watch %d after %d snapshots (%.0f s): %s %+v", attempt, rep.Snapshots, rep.Ended.Sub(rep.Started).Seconds(), s.Confidence, s.Evidence)
-		if maxSnapshots := int(most/every) + 1; !rep.Auto || rep.Snapshots > maxSnapshots {
-			t.Errorf("auto %v, %d snapshots: want an auto watch of at most %d", rep.Auto, rep.Snapshots, maxSnapshots)
-		}
-		// an auto watch takes its last goroutine dump when it decides to stop
-		if !rep.GoroutineIDs {
-			t.Errorf("no goroutine-ID evidence: %s", rep.GoroutineIDsOff)
-		}
+	want := "github.com/leaklab/leaklab/profiles/watch_test.handleJob"
+	opts := watch.Options{Auto: true, Every: time.Second, For: 10 * time.Second, MaxFor: 30 * time.Second,
+		DetectorOptions: watch.DetectorOptions{Own: workloadCode, MinHeapGrowth: 64 << 20}}
+	most := int(opts.MaxFor/opts.Every) + 1
+	rep := watchWorkloadWith(t, "fastleak", opts)
+	if rep == nil {
 		return
+	}
+	var s *watch.Suspect
+	for i := range rep.Suspects {
+		if c := rep.Suspects[i]; c.Kind == watch.KindGoroutine && c.Function == want && c.WaitState == "chan receive" {
+			s = &rep.Suspects[i]
+		}
+	}
+	if s == nil || s.Confidence != watch.Likely {
+		t.Fatalf("%s [chan receive] not a likely suspect of an auto watch of %d snapshots: %v; undecided %+v", want, rep.Snapshots, suspectNames(rep), rep.Undecided)
+	}
+	t.Logf("decided after %d snapshots: %s %+v", rep.Snapshots, s.Confidence, s.Evidence)
+	if !rep.Auto || rep.Incomplete != "" || rep.Snapshots >= most {
+		t.Errorf("auto %v, incomplete %q, %d snapshots: want an auto watch that stopped on its own before its longest (%d); undecided %+v", rep.Auto, rep.Incomplete, rep.Snapshots, most, rep.Undecided)
+	}
+	// an auto watch takes its last goroutine dump when it decides to stop
+	if !rep.GoroutineIDs || s.Evidence.Turnover == nil || s.Evidence.Turnover.Arrived == 0 || s.Evidence.Turnover.Departed != 0 {
+		t.Errorf("no goroutine-ID evidence of the leak: %s; turnover %+v", rep.GoroutineIDsOff, s.Evidence.Turnover)
 	}
 }
