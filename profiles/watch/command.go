@@ -61,7 +61,7 @@ func (c CommandOptions) Run(ctx context.Context) (*Report, error) {
 		}
 	}
 	if c.FromStore {
-		ro := ReplayOptions{DetectorOptions: do}
+		ro := ReplayOptions{DetectorOptions: do, Auto: c.Auto, Every: c.Every, For: c.For, MaxFor: c.MaxFor}
 		now := time.Now()
 		if c.Since > 0 {
 			ro.Since = now.Add(-c.Since)
