@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/leaklab/leaklab/internal/testbin"
 )
 
 // The suite's bar for the detector. With the detector of 2026-12-03
@@ -33,12 +35,9 @@ const (
 // recall 7 of 9, culprit right in 7 of 7, growth confirmed in 9 of 9, no
 // false alarm (REALWORLD_PARALLEL=16 go test ./scripts/realworld -v).
 func TestRealWorld(t *testing.T) {
-	if os.Getenv("LEAKLAB_REALWORLD") != "1" {
-		// The long tier: a round of one-minute watches of third-party
-		// servers would double the time of go test ./... on a two-core
-		// machine. CI runs it as a step of its own (.ci/run).
-		t.Skip("SKIPPED, NOT RUN: the real-world suite (about 90 s) runs with LEAKLAB_REALWORLD=1 go test ./scripts/realworld; CI runs it")
-	}
+	// A round of one-minute watches of third-party servers would make go
+	// test ./... half as long again on a two-core machine.
+	testbin.NeedLongTier(t, "the real-world suite (about 90 s)")
 	if missing := missingBinaries(cases); len(missing) > 0 {
 		msg := "realworld: missing servers " + strings.Join(missing, ", ") + "; install them with: apt-get install " + strings.Join(missingPackages(cases), " ")
 		if os.Getenv("LEAKLAB_CI") == "1" {
