@@ -125,8 +125,10 @@ func InferOwnCode(ps ...*profile.Profile) (OwnCode, bool) {
 	// A module build with full paths: own packages are those whose files
 	// are not in the module cache.
 	count := map[string]int{}
+	goroot := gorootSrc(files)
 	for fn, file := range files {
-		if isStdlibFunc(fn) || strings.HasPrefix(fn, "main.") || fromModuleCache(file) || !strings.HasPrefix(file, "/") {
+		if isStdlibFunc(fn) || strings.HasPrefix(fn, "main.") || fromModuleCache(file) || !strings.HasPrefix(file, "/") ||
+			(goroot != "" && strings.HasPrefix(file, goroot)) {
 			continue
 		}
 		if pkg := packageOf(fn); isDomain(pkg) {
@@ -144,4 +146,22 @@ func InferOwnCode(ps ...*profile.Profile) (OwnCode, bool) {
 	o := OwnCodeFor(roots...)
 	o.Source = OwnFromLocalSrc
 	return o, true
+}
+
+// gorootSrc returns the standard library's source directory of the build
+// the profiles come from ("/usr/local/go/src/"), read off the files of
+// its runtime functions, or "" when none has one. A library's
+// instantiation of a standard generic (sync.OnceValues, slices.SortFunc)
+// is named after the library but compiled from the standard library's
+// file: that file says nothing about whose source the library is.
+func gorootSrc(files map[string]string) string {
+	for fn, file := range files {
+		if !strings.HasPrefix(fn, "runtime.") {
+			continue
+		}
+		if i := strings.LastIndex(file, "/src/runtime/"); i >= 0 {
+			return file[:i+len("/src/")]
+		}
+	}
+	return ""
 }

@@ -58,6 +58,17 @@ func TestInferOwnCode(t *testing.T) {
 			want: []string{"github.com/acme/orders"}, source: OwnFromLocalSrc,
 		},
 		{
+			name: "a library's instantiation of a standard generic is compiled from the standard library's file",
+			funcs: [][2]string{
+				{"main.main", "/home/dev/orders/cmd/orders/main.go"},
+				{"github.com/acme/orders/store.(*Index).Add", "/home/dev/orders/store/index.go"},
+				{"runtime.mallocgc", "/usr/local/go/src/runtime/malloc.go"},
+				{"github.com/cilium/ebpf/internal/mountinfo.init.OnceValues[...].func2", "/usr/local/go/src/sync/oncefunc.go"},
+				{"github.com/cilium/ebpf/internal/mountinfo.Read", "/root/go/pkg/mod/github.com/cilium/ebpf@v0.22.0/internal/mountinfo/mountinfo.go"},
+			},
+			want: []string{"github.com/acme/orders"}, source: OwnFromLocalSrc,
+		},
+		{
 			name: "no package main in the profiles",
 			funcs: [][2]string{
 				{"github.com/acme/orders/store.(*Index).Add", "/home/dev/orders/store/index.go"},
