@@ -17,7 +17,7 @@ var update = flag.Bool("update", false, "rewrite the golden text reports under t
 // 'go test ./cmd/leaklab -run TestGoldenReports -update' rewrites them
 // after a deliberate change. Reports of live services (capture, watch,
 // load, scale, collect) vary from run to run and are checked by the end
-// to end tests instead.
+// to end tests instead, except watch --from-store on a recorded watch.
 func TestGoldenReports(t *testing.T) {
 	t.Parallel()
 	const testdata = "../../profiles/testdata/"
@@ -42,38 +42,50 @@ func TestGoldenReports(t *testing.T) {
 		name  string
 		args  []string
 		store bool // the heap fixture is stored first, as ID
+		// watch is a recorded watch of profiles/watch/testdata/watches,
+		// copied in as the store; its target is TARGET in the args and the
+		// report.
+		watch string
 	}{
-		{"services", []string{"services"}, false},
-		{"services-unbounded-cache", []string{"services", "unbounded-cache"}, false},
-		{"diff-heap", []string{"diff", testdata + "heap-base.pb.gz", testdata + "heap-current.pb.gz"}, false},
-		{"diff-heap-by-line", []string{"diff", testdata + "heap-base.pb.gz", testdata + "heap-current.pb.gz", "--by", "line", "--top", "5"}, false},
-		{"diff-heap-by-stack", []string{"diff", testdata + "heap-base.pb.gz", testdata + "heap-current.pb.gz", "--by", "stack", "--top", "3"}, false},
-		{"escape-lesson", []string{"escape", "-C", lessonDir}, false},
-		{"exercise-list", []string{"exercise", "list"}, false},
-		{"exercise-hint", []string{"exercise", "hint", "unbounded-cache"}, false},
-		{"exercise-solution", []string{"exercise", "solution", "unbounded-cache"}, false},
-		{"exercise-check-not-a-leak", []string{"exercise", "check", "cpu-bound", "--answer", "noSuchFunction"}, false},
-		{"dashboards-export", []string{"dashboards", "export", "DIR"}, false},
-		{"profiles-ls", []string{"profiles", "ls"}, true},
-		{"profiles-show", []string{"profiles", "show", "ID", "--top", "3"}, true},
+		{"services", []string{"services"}, false, ""},
+		{"services-unbounded-cache", []string{"services", "unbounded-cache"}, false, ""},
+		{"diff-heap", []string{"diff", testdata + "heap-base.pb.gz", testdata + "heap-current.pb.gz"}, false, ""},
+		{"diff-heap-by-line", []string{"diff", testdata + "heap-base.pb.gz", testdata + "heap-current.pb.gz", "--by", "line", "--top", "5"}, false, ""},
+		{"diff-heap-by-stack", []string{"diff", testdata + "heap-base.pb.gz", testdata + "heap-current.pb.gz", "--by", "stack", "--top", "3"}, false, ""},
+		{"escape-lesson", []string{"escape", "-C", lessonDir}, false, ""},
+		{"exercise-list", []string{"exercise", "list"}, false, ""},
+		{"exercise-hint", []string{"exercise", "hint", "unbounded-cache"}, false, ""},
+		{"exercise-solution", []string{"exercise", "solution", "unbounded-cache"}, false, ""},
+		{"exercise-check-not-a-leak", []string{"exercise", "check", "cpu-bound", "--answer", "noSuchFunction"}, false, ""},
+		{"dashboards-export", []string{"dashboards", "export", "DIR"}, false, ""},
+		{"profiles-ls", []string{"profiles", "ls"}, true, ""},
+		{"profiles-show", []string{"profiles", "show", "ID", "--top", "3"}, true, ""},
+		{"watch-from-store", []string{"watch", "TARGET", "--from-store"}, false, "heapleak"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			home := t.TempDir()
 			dir := filepath.Join(t.TempDir(), "export")
-			id := "(none)"
+			id, target := "(none)", "(none)"
 			if tc.store {
 				id = saveFixture(t, home)
 			}
+			if tc.watch != "" {
+				target = copyRecordedWatch(t, tc.watch, home)
+			}
 			args := make([]string, len(tc.args))
 			for i, a := range tc.args {
-				args[i] = strings.ReplaceAll(strings.ReplaceAll(a, "DIR", dir), "ID", id)
+				args[i] = strings.NewReplacer("DIR", dir, "ID", id, "TARGET", target).Replace(a)
 			}
 			out, errOut, code := leaklabIn(t, home, args...)
-			if code != exitOK {
-				t.Fatalf("leaklab %s: exit %d\n%s", strings.Join(tc.args, " "), code, errOut)
+			want := exitOK
+			if tc.watch != "" {
+				want = exitFound // the recorded watch is of a leak
 			}
-			got := strings.ReplaceAll(strings.ReplaceAll(out, dir, "DIR"), id, "ID")
+			if code != want {
+				t.Fatalf("leaklab %s: exit %d, want %d\n%s", strings.Join(tc.args, " "), code, want, errOut)
+			}
+			got := strings.NewReplacer(dir, "DIR", id, "ID", target, "TARGET").Replace(out)
 			golden := filepath.Join("testdata", "golden", tc.name+".txt")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
@@ -84,12 +96,12 @@ func TestGoldenReports(t *testing.T) {
 				}
 				return
 			}
-			want, err := os.ReadFile(golden)
+			wantOut, err := os.ReadFile(golden)
 			if err != nil {
 				t.Fatalf("%v (write it with -update)", err)
 			}
-			if got != string(want) {
-				t.Errorf("leaklab %s differs from %s (rewrite it with -update if the change is meant):\n%s", strings.Join(tc.args, " "), golden, lineDiff(string(want), got))
+			if got != string(wantOut) {
+				t.Errorf("leaklab %s differs from %s (rewrite it with -update if the change is meant):\n%s", strings.Join(tc.args, " "), golden, lineDiff(string(wantOut), got))
 			}
 		})
 	}
@@ -111,4 +123,22 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return "(same lines)"
+}
+
+// copyRecordedWatch copies the recorded watch name (a profile store, see
+// profiles/watch's recorded_test.go) into home and returns its target.
+func copyRecordedWatch(t *testing.T, name, home string) string {
+	t.Helper()
+	if err := os.CopyFS(home, os.DirFS(filepath.Join("..", "..", "profiles", "watch", "testdata", "watches", name))); err != nil {
+		t.Fatal(err)
+	}
+	store, err := profiles.Open(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metas, err := store.List(profiles.Filter{})
+	if err != nil || len(metas) == 0 {
+		t.Fatalf("recorded watch %s: no profiles (%v)", name, err)
+	}
+	return metas[0].Target
 }
