@@ -131,82 +131,16 @@ func TestDetectAcrossFleet(t *testing.T) {
 	if restarted.fixed || restarted.svc.Kind != leaks.KindHeap {
 		t.Fatal("the restart is meant for a leaky heap service")
 	}
-	// restartedAt is when the test killed the target; restartSeen when
-	// the collector had counted the new process.
-	var restartedAt, restartSeen time.Time
-
-	// Poll the verdicts: leaky targets must come to have their culprit;
-	// a fixed twin must not stay a suspect for fleetSteady.
-	found := map[string]bool{}
-	suspectSince := map[string]time.Time{}
-	deadline := time.Now().Add(4 * time.Minute)
-	for {
-		now := time.Now()
-		if !restartedAt.IsZero() && restartSeen.IsZero() && testutil.ToFloat64(r.c.fleet.m.restarts.WithLabelValues(restarted.url, "process_start")) > 0 {
-			restartSeen = now
-		}
-		sus := r.c.Suspects()
-		for _, ft := range targets {
-			mine := suspectsOf(sus, ft.url)
-			if ft.fixed {
-				if len(mine) == 0 {
-					delete(suspectSince, ft.url)
-					continue
-				}
-				if suspectSince[ft.url].IsZero() {
-					suspectSince[ft.url] = now
-					t.Logf("%s: suspect for now: %s", ft.name(), describe(mine))
-				}
-				if now.Sub(suspectSince[ft.url]) > fleetSteady {
-					t.Fatalf("%s, a fixed twin, has been a suspect for over %s: %s", ft.name(), fleetSteady, describe(mine))
-				}
-				continue
-			}
-			for _, s := range mine {
-				if s.Function != ft.svc.Culprit {
-					continue
-				}
-				if ft == restarted && !restartedAt.IsZero() {
-					if restartSeen.IsZero() || s.LastJudged.Before(restartSeen) {
-						continue // judged before the collector saw the new process
-					}
-					if s.Points[0].Time.Before(restartedAt) {
-						t.Fatalf("%s: a suspect after the restart has points of the old process: first point %s, restart at %s", ft.name(), s.Points[0].Time, restartedAt)
-					}
-				}
-				if !found[ft.url] {
-					t.Logf("%s: culprit found: %s", ft.name(), describe(mine))
-				}
-				found[ft.url] = true
-			}
-		}
-		// Once the restarted target's culprit has been found, restart it
-		// and look for the culprit again, in the new process's series.
-		if found[restarted.url] && restartedAt.IsZero() {
-			restarted.proc.Kill() // as a crash would
-			restartedAt = time.Now()
-			restarted.proc = testbin.StartServiceWith(t, bin, restarted.svc.Name, false, "--addr", restarted.addr)
-			delete(found, restarted.url)
-			t.Logf("%s restarted", restarted.name())
-		}
-		all := !restartedAt.IsZero()
-		for _, ft := range targets {
-			all = all && (ft.fixed || found[ft.url])
-		}
-		if all {
-			break
-		}
-		if now.After(deadline) {
-			var missing []string
-			for _, ft := range targets {
-				if !ft.fixed && !found[ft.url] {
-					missing = append(missing, ft.name()+" "+describe(suspectsOf(sus, ft.url)))
-				}
-			}
-			t.Fatalf("after %s, leaky targets without their culprit as suspect: %v", 4*time.Minute, missing)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	fleetVerdicts{
+		targets: targets, restarted: restarted, what: "leaky targets",
+		series: func(ft *fleetTarget) string { return ft.url },
+		restarts: func() float64 {
+			return testutil.ToFloat64(r.c.fleet.m.restarts.WithLabelValues(restarted.url, "process_start"))
+		},
+		restart: func() *testbin.Service {
+			return testbin.StartServiceWith(t, bin, restarted.svc.Name, false, "--addr", restarted.addr)
+		},
+	}.follow(t, r.c)
 
 	body := get(t, r.url+"/metrics")
 	if !strings.Contains(body, `leaklab_leak_series_restarts_total{reason="process_start",target="`+restarted.url+`"}`) {
@@ -651,5 +585,97 @@ scrape_configs:
 	}
 	if len(kept) == 0 || len(kept) == len(addrs) {
 		t.Errorf("Prometheus kept %d of %d targets: not a split", len(kept), len(addrs))
+	}
+}
+
+// fleetVerdicts is how the fleet tests (pulled and pushed) follow the
+// collector's verdicts, every half second for at most four minutes: every
+// leaky target must come to have its culprit as a suspect; a fixed twin
+// must never stay a suspect for fleetSteady; and once restarted's culprit
+// has been found, restarted is killed (as a crash would) and started
+// again, and its culprit must be found again, judged after the collector
+// counted the new process and with points of the new process only.
+type fleetVerdicts struct {
+	targets   []*fleetTarget
+	restarted *fleetTarget
+	what      string                    // the leaky targets, in the failure message
+	series    func(*fleetTarget) string // a target's name on the collector
+	restarts  func() float64            // the restarts the collector counted of restarted's series
+	restart   func() *testbin.Service   // starts restarted again, on its address
+}
+
+func (f fleetVerdicts) follow(t *testing.T, c *Collector) {
+	t.Helper()
+	// restartedAt is when the test killed the target; restartSeen when
+	// the collector had counted the new process.
+	var restartedAt, restartSeen time.Time
+	found := map[*fleetTarget]bool{}
+	suspectSince := map[*fleetTarget]time.Time{}
+	const limit = 4 * time.Minute
+	deadline := time.Now().Add(limit)
+	for {
+		now := time.Now()
+		if !restartedAt.IsZero() && restartSeen.IsZero() && f.restarts() > 0 {
+			restartSeen = now
+		}
+		sus := c.Suspects()
+		for _, ft := range f.targets {
+			mine := suspectsOf(sus, f.series(ft))
+			if ft.fixed {
+				if len(mine) == 0 {
+					delete(suspectSince, ft)
+					continue
+				}
+				if suspectSince[ft].IsZero() {
+					suspectSince[ft] = now
+					t.Logf("%s: suspect for now: %s", ft.name(), describe(mine))
+				}
+				if now.Sub(suspectSince[ft]) > fleetSteady {
+					t.Fatalf("%s, a fixed twin, has been a suspect for over %s: %s", ft.name(), fleetSteady, describe(mine))
+				}
+				continue
+			}
+			for _, s := range mine {
+				if s.Function != ft.svc.Culprit {
+					continue
+				}
+				if ft == f.restarted && !restartedAt.IsZero() {
+					if restartSeen.IsZero() || s.LastJudged.Before(restartSeen) {
+						continue // judged before the collector saw the new process
+					}
+					if s.Points[0].Time.Before(restartedAt) {
+						t.Fatalf("%s: a suspect after the restart has points of the old process: first point %s, restart at %s", ft.name(), s.Points[0].Time, restartedAt)
+					}
+				}
+				if !found[ft] {
+					t.Logf("%s: culprit found: %s", ft.name(), describe(mine))
+				}
+				found[ft] = true
+			}
+		}
+		if found[f.restarted] && restartedAt.IsZero() {
+			f.restarted.proc.Kill() // as a crash would
+			restartedAt = time.Now()
+			f.restarted.proc = f.restart()
+			delete(found, f.restarted)
+			t.Logf("%s restarted", f.restarted.name())
+		}
+		all := !restartedAt.IsZero()
+		for _, ft := range f.targets {
+			all = all && (ft.fixed || found[ft])
+		}
+		if all {
+			return
+		}
+		if now.After(deadline) {
+			var missing []string
+			for _, ft := range f.targets {
+				if !ft.fixed && !found[ft] {
+					missing = append(missing, ft.name()+" "+describe(suspectsOf(sus, f.series(ft))))
+				}
+			}
+			t.Fatalf("after %s, %s without their culprit as suspect: %v (restart seen: %t)", limit, f.what, missing, !restartSeen.IsZero())
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }

@@ -63,82 +63,20 @@ func TestDetectPushed(t *testing.T) {
 	if restarted.fixed || restarted.svc.Kind != leaks.KindHeap {
 		t.Fatal("the restart is meant for a leaky heap service")
 	}
-	restarts := func() float64 {
-		n := 0.0
-		for _, why := range []string{"session", "upload_gap", "counter_reset", "binary"} {
-			n += testutil.ToFloat64(r.c.fleet.m.restarts.WithLabelValues(series[restarted], why))
-		}
-		return n
-	}
-	var restartedAt, restartSeen time.Time
-	found := map[*fleetTarget]bool{}
-	suspectSince := map[*fleetTarget]time.Time{}
-	deadline := time.Now().Add(4 * time.Minute)
-	for {
-		now := time.Now()
-		if !restartedAt.IsZero() && restartSeen.IsZero() && restarts() > 0 {
-			restartSeen = now
-		}
-		sus := r.c.Suspects()
-		for _, ft := range targets {
-			mine := suspectsOf(sus, series[ft])
-			if ft.fixed {
-				if len(mine) == 0 {
-					delete(suspectSince, ft)
-					continue
-				}
-				if suspectSince[ft].IsZero() {
-					suspectSince[ft] = now
-					t.Logf("%s: suspect for now: %s", ft.name(), describe(mine))
-				}
-				if now.Sub(suspectSince[ft]) > fleetSteady {
-					t.Fatalf("%s, a fixed twin, has been a suspect for over %s: %s", ft.name(), fleetSteady, describe(mine))
-				}
-				continue
+	fleetVerdicts{
+		targets: targets, restarted: restarted, what: "leaky pushing targets",
+		series: func(ft *fleetTarget) string { return series[ft] },
+		restarts: func() float64 {
+			n := 0.0
+			for _, why := range []string{"session", "upload_gap", "counter_reset", "binary"} {
+				n += testutil.ToFloat64(r.c.fleet.m.restarts.WithLabelValues(series[restarted], why))
 			}
-			for _, s := range mine {
-				if s.Function != ft.svc.Culprit {
-					continue
-				}
-				if ft == restarted && !restartedAt.IsZero() {
-					if restartSeen.IsZero() || s.LastJudged.Before(restartSeen) {
-						continue // judged before the collector saw the new process
-					}
-					if s.Points[0].Time.Before(restartedAt) {
-						t.Fatalf("%s: a suspect after the restart has points of the old process: first point %s, restart at %s", ft.name(), s.Points[0].Time, restartedAt)
-					}
-				}
-				if !found[ft] {
-					t.Logf("%s: culprit found: %s", ft.name(), describe(mine))
-				}
-				found[ft] = true
-			}
-		}
-		if found[restarted] && restartedAt.IsZero() {
-			restarted.proc.Kill() // as a crash would: no last push
-			restartedAt = time.Now()
-			restarted.proc = testbin.StartServiceWith(t, bin, restarted.svc.Name, false, append([]string{"--addr", restarted.addr}, push...)...)
-			delete(found, restarted)
-			t.Logf("%s restarted", restarted.name())
-		}
-		all := !restartedAt.IsZero()
-		for _, ft := range targets {
-			all = all && (ft.fixed || found[ft])
-		}
-		if all {
-			break
-		}
-		if now.After(deadline) {
-			var missing []string
-			for _, ft := range targets {
-				if !ft.fixed && !found[ft] {
-					missing = append(missing, ft.name()+" "+describe(suspectsOf(sus, series[ft])))
-				}
-			}
-			t.Fatalf("after %s, leaky pushing targets without their culprit as suspect: %v (restart seen: %t)", 4*time.Minute, missing, !restartSeen.IsZero())
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+			return n
+		},
+		restart: func() *testbin.Service { // killed with no last push
+			return testbin.StartServiceWith(t, bin, restarted.svc.Name, false, append([]string{"--addr", restarted.addr}, push...)...)
+		},
+	}.follow(t, r.c)
 
 	body := get(t, r.url+"/metrics")
 	t.Logf("restarts counted:\n%s", grepLines(body, "leaklab_leak_series_restarts_total"))
