@@ -82,6 +82,14 @@ func pushSeries(m profiles.Meta) string {
 	return m.Target + "{" + strings.Join(kv, ",") + "}"
 }
 
+// maxPushTargets bounds the pushing targets judged at once (pushes of
+// another label set are stored but not judged, and counted as detection
+// failures "too_many_push_targets"): pulled targets are as many as
+// discovery lists, but pushers name themselves, and a pusher that sent
+// new labels with every push would otherwise grow the collector's memory
+// by a detector each time. A target silent for a window frees its place.
+const maxPushTargets = 2000
+
 // observePush feeds one pushed profile, as stored, to its target's
 // detector (the target is pushSeries's) and judges the target again: a pushing service is judged as a pulled one is, by
 // the same code, once per push instead of once per round.
@@ -93,10 +101,17 @@ func (f *fleet) observePush(cp *profiles.Captured) {
 	// Never wait for ts.mu holding f.mu: judging, under ts.mu, publishes
 	// under f.mu.
 	f.mu.Lock()
-	f.pushed[target] = f.now()
 	f.sweepPushers()
 	ts := f.series[target]
 	fresh := ts == nil
+	if fresh && len(f.pushed) >= maxPushTargets {
+		f.mu.Unlock()
+		// Counted under the application, not the label set: a pusher that
+		// sends new labels with every push must not grow /metrics either.
+		f.m.failures.WithLabelValues(cp.Target, "too_many_push_targets").Inc()
+		return
+	}
+	f.pushed[target] = f.now()
 	if fresh {
 		ts = &targetSeries{}
 		ts.mu.Lock() // nobody else can hold it yet

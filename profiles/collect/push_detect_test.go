@@ -2,6 +2,7 @@ package collect
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -304,5 +305,38 @@ func TestPushesCrossing(t *testing.T) {
 	}
 	if ts := f.series[target]; ts == nil || len(ts.stamps[profiles.TypeGoroutine]) != 2 {
 		t.Errorf("series %+v: want the new series' periods 4 and 5", ts)
+	}
+}
+
+// TestPushTargetsBounded: a pusher that names itself anew with every push
+// (a new label value each time) gets at most maxPushTargets detectors;
+// the pushes past that are counted under the application, and a target
+// that was already judged keeps being judged.
+func TestPushTargetsBounded(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewPedanticRegistry()
+	f := newFleet(Detection{Window: time.Minute}, nil, profiles.Limits{}, nil, slog.New(slog.DiscardHandler), reg)
+	now := time.Unix(1_800_000_000, 0)
+	f.now = func() time.Time { return now }
+	push := func(instance string) {
+		labels := pushLabels(profiles.TypeGoroutine, "s", now.Add(-time.Second), nil)
+		labels["instance"] = instance
+		meta := profiles.Meta{Target: PushTargetPrefix + "a", Type: profiles.TypeGoroutine, Time: now, Labels: labels}
+		f.observePush(profiles.NewCaptured(meta, goroutineProfile([]int64{1})))
+	}
+	for i := range maxPushTargets + 50 {
+		push(fmt.Sprint(i))
+	}
+	if n := len(f.series); n != maxPushTargets {
+		t.Errorf("%d pushing targets judged, want at most %d", n, maxPushTargets)
+	}
+	if got := testutil.ToFloat64(f.m.failures.WithLabelValues(PushTargetPrefix+"a", "too_many_push_targets")); got != 50 {
+		t.Errorf("%v pushes counted as too_many_push_targets, want 50", got)
+	}
+	before := len(f.series[PushTargetPrefix+"a{instance=0}"].stamps[profiles.TypeGoroutine])
+	now = now.Add(time.Second)
+	push("0") // judged before the cap was reached: still judged
+	if after := len(f.series[PushTargetPrefix+"a{instance=0}"].stamps[profiles.TypeGoroutine]); after != before+1 {
+		t.Errorf("a judged target's push was not fed: %d stamps, then %d", before, after)
 	}
 }
