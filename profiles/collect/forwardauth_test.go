@@ -73,7 +73,7 @@ func TestForwardAuth(t *testing.T) {
 			defer pyro.Close()
 			logs := &testbin.SyncBuffer{}
 			r := startCollector(t, Options{
-				Discover: StaticTargets{{URL: svc.URL()}}, Every: 200 * time.Millisecond, Types: []string{profiles.TypeGoroutine},
+				Discover: StaticTargets{{URL: svc.URL()}}, Every: 200 * time.Millisecond, Timeout: captureTimeout, Types: []string{profiles.TypeGoroutine},
 				Forward: pyro.URL, ForwardAuth: tc.auth, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 			}, false)
 			testbin.WaitFor(t, 30*time.Second, "forwarded requests", func() bool {

@@ -384,7 +384,7 @@ func TestForward(t *testing.T) {
 
 	r := startCollector(t, Options{
 		Discover: StaticTargets{{URL: svc.URL(), Labels: map[string]string{"job": "demo"}}},
-		Every:    200 * time.Millisecond, Forward: pyro.URL,
+		Every:    200 * time.Millisecond, Timeout: captureTimeout, Forward: pyro.URL,
 	}, true)
 	heap := realHeapProfile(t)
 	push := "name=" + url.QueryEscape("pushed.app{service=pushed,variant=fixed}") + fmt.Sprintf("&from=%d&until=%d&spyName=gospy", time.Now().Add(-10*time.Second).UnixNano(), time.Now().UnixNano())
@@ -433,7 +433,7 @@ func TestForwardToAnotherCollector(t *testing.T) {
 	downstream := startCollector(t, Options{}, true)
 	startCollector(t, Options{
 		Discover: StaticTargets{{URL: svc.URL(), Labels: map[string]string{"job": "edge"}}},
-		Every:    200 * time.Millisecond, Forward: downstream.url,
+		Every:    200 * time.Millisecond, Timeout: captureTimeout, Forward: downstream.url,
 	}, false)
 	target := PushTargetPrefix + "abandoned-worker"
 	testbin.WaitFor(t, 90*time.Second, "the downstream collector to store forwarded heap and goroutine profiles", func() bool {
@@ -462,7 +462,7 @@ func TestForwardFailureDoesNotStopCollection(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := startCollector(t, Options{
-		Discover: StaticTargets{{URL: svc.URL()}}, Every: 200 * time.Millisecond, Store: st, Forward: down.URL,
+		Discover: StaticTargets{{URL: svc.URL()}}, Every: 200 * time.Millisecond, Timeout: captureTimeout, Store: st, Forward: down.URL,
 	}, false)
 	testbin.WaitFor(t, 60*time.Second, "a failed forward while the store fills", func() bool {
 		return r.c.Summary().ForwardFailed >= 1 && len(list(t, st, profiles.Filter{})) >= 4

@@ -3,6 +3,7 @@ package collect
 import (
 	"os"
 	"testing"
+	"time"
 
 	"github.com/leaklab/leaklab/internal/testbin"
 )
@@ -15,6 +16,13 @@ import (
 // captures miss their rounds' deadlines, so the default (GOMAXPROCS)
 // stays.
 const collectTestParallel = 8
+
+// captureTimeout is the capture timeout of tests that collect every 200
+// ms and wait for what they forward or store: the default (the interval)
+// failed every heap capture ('?gc=1') while the package's fleet tests
+// loaded the machine, and TestForwardToAnotherCollector waited 90 s for a
+// heap profile that was never taken (CI, 2026-12-03).
+const captureTimeout = 10 * time.Second
 
 func TestMain(m *testing.M) {
 	if !testbin.RaceEnabled {

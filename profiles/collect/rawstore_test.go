@@ -49,7 +49,7 @@ func TestStoresProfilesAsReceived(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := startCollector(t, Options{
-		Discover: StaticTargets{{URL: target}}, Every: 200 * time.Millisecond, Store: st, Forward: pyro.URL,
+		Discover: StaticTargets{{URL: target}}, Every: 200 * time.Millisecond, Timeout: captureTimeout, Store: st, Forward: pyro.URL,
 	}, true)
 	heap := realHeapProfile(t)
 	push := "name=" + url.QueryEscape("pushed.app{service=pushed}") + fmt.Sprintf("&from=%d&until=%d", time.Now().Add(-10*time.Second).UnixNano(), time.Now().UnixNano())
