@@ -199,6 +199,17 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// SampleTypeIndex returns the index of p's sample type named typ
+// ("inuse_space", "alloc_objects"...), or -1 when p has none.
+func SampleTypeIndex(p *profile.Profile, typ string) int {
+	for i, st := range p.SampleType {
+		if st.Type == typ {
+			return i
+		}
+	}
+	return -1
+}
+
 func sampleTypesOf(p *profile.Profile) []ValueType {
 	out := make([]ValueType, len(p.SampleType))
 	for i, st := range p.SampleType {

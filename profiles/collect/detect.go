@@ -155,11 +155,9 @@ func heapProcess(p *profile.Profile) process {
 	if len(p.Mapping) > 0 {
 		pr.buildID = p.Mapping[0].BuildID
 	}
-	for i, st := range p.SampleType {
-		if st.Type == "alloc_objects" {
-			for _, s := range p.Sample {
-				pr.allocs += float64(s.Value[i])
-			}
+	if i := profiles.SampleTypeIndex(p, "alloc_objects"); i >= 0 {
+		for _, s := range p.Sample {
+			pr.allocs += float64(s.Value[i])
 		}
 	}
 	return pr

@@ -224,15 +224,7 @@ func newAllocTotals() *allocTotals { return &allocTotals{byStack: map[string]*al
 // added point at locations of earlier profiles: p is for the detector,
 // which reads function names, not for writing out.
 func (a *allocTotals) cumulate(p *profile.Profile) *profile.Profile {
-	objs, space := -1, -1
-	for i, st := range p.SampleType {
-		switch st.Type {
-		case "alloc_objects":
-			objs = i
-		case "alloc_space":
-			space = i
-		}
-	}
+	objs, space := profiles.SampleTypeIndex(p, "alloc_objects"), profiles.SampleTypeIndex(p, "alloc_space")
 	if objs < 0 || space < 0 {
 		return p
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/google/pprof/profile"
+	"github.com/leaklab/leaklab/profiles"
 )
 
 // Cost is what an allocation profile recorded at a finding's line.
@@ -123,15 +124,7 @@ func Price(r *Report, p *profile.Profile) (*Pricing, error) {
 // allocIndexes finds the alloc_space and alloc_objects sample types,
 // which pricing needs.
 func allocIndexes(p *profile.Profile) (space, objects int, err error) {
-	space, objects = -1, -1
-	for i, st := range p.SampleType {
-		switch st.Type {
-		case "alloc_space":
-			space = i
-		case "alloc_objects":
-			objects = i
-		}
-	}
+	space, objects = profiles.SampleTypeIndex(p, "alloc_space"), profiles.SampleTypeIndex(p, "alloc_objects")
 	if space < 0 || objects < 0 {
 		var types []string
 		for _, st := range p.SampleType {

@@ -271,7 +271,7 @@ func NewDetector(start time.Time, own OwnCode) *Detector {
 // AddHeap feeds a heap profile; the in-use bytes of each site are taken
 // from the profile's scaled estimates (inuse_space).
 func (d *Detector) AddHeap(at time.Time, p *profile.Profile, id string) {
-	idx, allocIdx, objIdx := sampleIndex(p, "inuse_space"), sampleIndex(p, "alloc_space"), sampleIndex(p, "alloc_objects")
+	idx, allocIdx, objIdx := profiles.SampleTypeIndex(p, "inuse_space"), profiles.SampleTypeIndex(p, "alloc_space"), profiles.SampleTypeIndex(p, "alloc_objects")
 	if idx < 0 || allocIdx < 0 || objIdx < 0 {
 		return
 	}
@@ -295,15 +295,6 @@ func (d *Detector) AddGoroutineLeaks(p *profile.Profile, id string) {
 		k, _, _ := d.siteOf(KindGoroutine, s)
 		d.leaks[k] += s.Value[0]
 	}
-}
-
-func sampleIndex(p *profile.Profile, typ string) int {
-	for i, st := range p.SampleType {
-		if st.Type == typ {
-			return i
-		}
-	}
-	return -1
 }
 
 func (d *Detector) add(ser *series, kind string, at time.Time, p *profile.Profile, idx, allocIdx, objIdx int, id string) {
