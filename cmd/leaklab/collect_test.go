@@ -77,9 +77,9 @@ func TestCollectEndToEnd(t *testing.T) {
 		t.Fatalf("start line %+v: want {url, ingest, metrics, store}", started)
 	}
 
-	// The pushing service: pyroscope-go uploads every 15s, so this is the
-	// slow part of the test; the pull checks run meanwhile.
-	testbin.StartService(t, "abandoned-worker", true, "--pyroscope", started.URL)
+	// The pushing service, uploading every second (pyroscope-go's default
+	// is every 15 s).
+	testbin.StartService(t, "abandoned-worker", true, "--pyroscope", started.URL, "--pyroscope-upload-rate", "1s")
 
 	st, err := profiles.Open(home)
 	if err != nil {
