@@ -76,7 +76,7 @@ func TestCollectKilledMidJudgementLeavesStoreWhole(t *testing.T) {
 
 	for kill := 1; kill <= 6; kill++ {
 		p, _ := startCollector()
-		time.Sleep(time.Duration(1000+rand.IntN(2000)) * time.Millisecond)
+		time.Sleep(time.Duration(600+rand.IntN(1200)) * time.Millisecond)
 		p.Kill()
 		n := checkStore(fmt.Sprintf("after kill %d", kill))
 		t.Logf("kill %d: %d profiles in the store", kill, n)
