@@ -1,0 +1,58 @@
+package testbin
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestBuildIsShared checks that test processes share one binary per build:
+// a second build of the same code finds the first's binary instead of
+// linking again, another GOEXPERIMENT is another binary, and a shared
+// binary nobody used for a day is pruned.
+func TestBuildIsShared(t *testing.T) {
+	first := buildEnv("")
+	if first.err != nil {
+		t.Fatal(first.err)
+	}
+	if filepath.Dir(filepath.Dir(first.path)) != filepath.Join(os.TempDir(), "leaklab-testbin") {
+		t.Fatalf("binary at %s, want under %s", first.path, filepath.Join(os.TempDir(), "leaklab-testbin"))
+	}
+	before, err := os.Stat(first.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := buildEnv("") // as another test process would
+	if again.err != nil || again.path != first.path {
+		t.Fatalf("second build: %v at %s, want the first's %s", again.err, again.path, first.path)
+	}
+	if after, err := os.Stat(again.path); err != nil || !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("the shared binary was linked again (%v)", err)
+	}
+
+	other, err := sharedDir("", append(os.Environ(), "GOEXPERIMENT=goroutineleakprofile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other == filepath.Dir(first.path) {
+		t.Errorf("GOEXPERIMENT=goroutineleakprofile shares %s with the default build", other)
+	}
+
+	root := filepath.Dir(filepath.Dir(first.path))
+	stale := filepath.Join(root, "stale-for-test")
+	if err := os.MkdirAll(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	long := time.Now().Add(-2 * sharedKeep)
+	if err := os.Chtimes(stale, long, long); err != nil {
+		t.Fatal(err)
+	}
+	pruneShared(root, filepath.Dir(first.path))
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("a shared binary unused for %s was not pruned (%v)", 2*sharedKeep, err)
+	}
+	if _, err := os.Stat(first.path); err != nil {
+		t.Errorf("pruning removed the binary in use: %v", err)
+	}
+}
