@@ -154,8 +154,10 @@ func driveUntilSpread(t *testing.T, c *scale.Cluster, path string) []scale.Worke
 // Every strategy serves requests, and every multi-process strategy
 // spreads them over all of its workers.
 func TestStrategiesServeAndSpread(t *testing.T) {
+	t.Parallel() // every cluster has its own port, and its marker
 	for _, s := range scale.AllStrategies {
 		t.Run(string(s), func(t *testing.T) {
+			t.Parallel()
 			marker := newMarker()
 			c := launch(t, scale.LaunchOptions{Target: serviceTarget(t, "cpu-bound", marker), Strategy: s, Workers: 2}, marker)
 			snap := driveUntilSpread(t, c, "/tags?doc={i}")
@@ -222,8 +224,10 @@ func checkMasterCPU(t *testing.T, c *scale.Cluster) {
 // A worker killed under a multi-process strategy is restarted, counted,
 // and serves again.
 func TestCrashedWorkerIsRestarted(t *testing.T) {
+	t.Parallel()
 	for _, s := range []scale.Strategy{scale.ReusePort, scale.RoundRobin, scale.SharedFD} {
 		t.Run(string(s), func(t *testing.T) {
+			t.Parallel()
 			marker := newMarker()
 			c := launch(t, scale.LaunchOptions{Target: serviceTarget(t, "cpu-bound", marker), Strategy: s, Workers: 2}, marker)
 			victim := c.PIDs()[1]
@@ -256,6 +260,7 @@ func TestCrashedWorkerIsRestarted(t *testing.T) {
 // five quick crashes, as Node's cluster users script it to be, and the
 // cluster says so instead of leaving the slot silently empty.
 func TestCrashLoopingWorkerIsGivenUp(t *testing.T) {
+	t.Parallel()
 	marker := newMarker()
 	c := launch(t, scale.LaunchOptions{Target: serviceTarget(t, "cpu-bound", marker), Strategy: scale.ReusePort, Workers: 2}, marker)
 	deadline := time.Now().Add(30 * time.Second)
@@ -289,6 +294,7 @@ func TestCrashLoopingWorkerIsGivenUp(t *testing.T) {
 // The launch errors a user can meet: each is one clear error and leaves
 // no process running.
 func TestLaunchRefusals(t *testing.T) {
+	t.Parallel()
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

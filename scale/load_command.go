@@ -91,12 +91,18 @@ func readBodyFile(path string) ([]byte, error) {
 		return nil, opterr.Errorf("body-file", "--body-file: %v", err)
 	}
 	defer fh.Close()
+	tooLarge := opterr.Errorf("body-file", "--body-file: %s is larger than %d MiB; a load body is sent with every request", path, MaxBodyFile>>20)
+	// A regular file's size is known without reading it; a pipe's is
+	// not, so reading stops one byte past the bound.
+	if info, err := fh.Stat(); err == nil && info.Mode().IsRegular() && info.Size() > MaxBodyFile {
+		return nil, tooLarge
+	}
 	body, err := io.ReadAll(io.LimitReader(fh, MaxBodyFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("--body-file: %w", err)
 	}
 	if len(body) > MaxBodyFile {
-		return nil, opterr.Errorf("body-file", "--body-file: %s is larger than %d MiB; a load body is sent with every request", path, MaxBodyFile>>20)
+		return nil, tooLarge
 	}
 	return body, nil
 }

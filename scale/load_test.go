@@ -142,8 +142,10 @@ func stallServer(t *testing.T, stallAfter, stallFor time.Duration) *httptest.Ser
 }
 
 func TestOpenModelShowsStallClosedModelHidesIt(t *testing.T) {
+	t.Parallel() // mostly waiting out the stall, with a second of margin
 	const stall = time.Second
 	t.Run("open", func(t *testing.T) {
+		t.Parallel()
 		srv := stallServer(t, 500*time.Millisecond, stall)
 		res := load(t, LoadOptions{URL: srv.URL, Connections: 8, Rate: 200, Duration: 2500 * time.Millisecond})
 		t.Logf("open: %d responses, p50 %v p99 %v max %v, late %d", res.Responses, res.LatencyAt(0.5), res.LatencyAt(0.99), res.MaxLatency(), res.Late)
@@ -160,6 +162,7 @@ func TestOpenModelShowsStallClosedModelHidesIt(t *testing.T) {
 		}
 	})
 	t.Run("closed", func(t *testing.T) {
+		t.Parallel()
 		srv := stallServer(t, 500*time.Millisecond, stall)
 		res := load(t, LoadOptions{URL: srv.URL, Connections: 2, Duration: 2500 * time.Millisecond})
 		t.Logf("closed: %d responses, p50 %v p99 %v max %v", res.Responses, res.LatencyAt(0.5), res.LatencyAt(0.99), res.MaxLatency())
@@ -229,6 +232,7 @@ func refusedURL(t *testing.T) string {
 }
 
 func TestLoadClassifiesFailures(t *testing.T) {
+	t.Parallel()
 	const n = 20
 	for _, tc := range []struct {
 		name    string
@@ -282,6 +286,7 @@ func TestLoadClassifiesFailures(t *testing.T) {
 	} {
 		for _, engine := range engines {
 			t.Run(tc.name+"/"+engine.name, func(t *testing.T) {
+				t.Parallel()
 				res := loadOn(t, engine.name, LoadOptions{URL: tc.url(t), Connections: 2, Requests: n, Timeout: tc.timeout})
 				if res.Requests != n || res.Errors != n || res.ErrorsByClass[tc.want] != n {
 					t.Fatalf("requests %d, errors %d, by class %v; want all %d %s (examples %v)",
