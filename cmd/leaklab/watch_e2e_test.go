@@ -229,19 +229,21 @@ func TestWatchHTMLInChromium(t *testing.T) {
 	}
 }
 
-// The demo's 8-second watch (a snapshot a second) rests on the goroutines
-// that a service under load leaves behind, in the test's own process: on a
-// starved machine (the race detector beside other packages' tests) one
-// 16-second demo in CI saw too few of them. As for the catalog's watches, a
-// miss gets one more demo, so the test fails on a broken demo, not on one
-// starved run. (8 s at 1 s named the culprit in 10 of 10 race-built demos,
-// five at once.)
+// The demo's watch rests on the goroutines that a service under load
+// leaves behind, in the test's own process: on a starved machine (the race
+// detector beside other packages' tests) one 16-second demo in CI saw too
+// few of them. So the first demo watches 8 s at a snapshot a second (the
+// culprit named in 10 of 10 race-built demos, five at once), and a miss
+// gets one more demo of 16 s at 2 s (as the catalog's watches get a second
+// look), so the test fails on a broken demo, not on one starved run. (With
+// the race detector and a load average of 25, both 8-second demos of one
+// run missed.)
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	svc, _ := leaks.Lookup(demoService)
 	var suspects any
-	for attempt := 1; attempt <= 2; attempt++ {
-		out, errOut, code := leaklabIn(t, t.TempDir(), "demo", "--for", "8s", "--every", "1s", "--output", "json")
+	for attempt, look := range [][2]string{{"8s", "1s"}, {"16s", "2s"}} {
+		out, errOut, code := leaklabIn(t, t.TempDir(), "demo", "--for", look[0], "--every", look[1], "--output", "json")
 		var rep watchJSON
 		if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
 			t.Fatalf("exit %d, %v\nstdout: %s\nstderr: %s", code, err, out, errOut)
@@ -251,7 +253,7 @@ func TestDemo(t *testing.T) {
 				return
 			}
 		}
-		t.Logf("demo %d did not name %s: %+v", attempt, svc.Culprit, rep.Suspects)
+		t.Logf("demo %d (%s) did not name %s: %+v", attempt+1, look[0], svc.Culprit, rep.Suspects)
 		suspects = rep.Suspects
 	}
 	t.Errorf("two demos did not name %s: %+v", svc.Culprit, suspects)
