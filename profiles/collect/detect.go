@@ -212,15 +212,21 @@ type fleet struct {
 	// target that leaves discovery is (sweepPushers).
 	pushed    map[string]time.Time
 	lastSweep time.Time
-	now       func() time.Time
+	// now is the collector's clock (time.Now); probeTarget asks a pulled
+	// target who it is (probe). A recorded fleet is replayed through
+	// observe with both set to what the recording says.
+	now         func() time.Time
+	probeTarget func(ctx context.Context, target string, timeout time.Duration) process
 }
 
 func newFleet(opts Detection, store *profiles.Store, limits profiles.Limits, client *http.Client, log *slog.Logger, reg prometheus.Registerer) *fleet {
 	if opts.MaxSuspectsPerTarget <= 0 {
 		opts.MaxSuspectsPerTarget = DefaultMaxSuspectsPerTarget
 	}
-	return &fleet{opts: opts, store: store, limits: limits, client: client, log: log, m: newDetectMetrics(reg),
+	f := &fleet{opts: opts, store: store, limits: limits, client: client, log: log, m: newDetectMetrics(reg),
 		series: map[string]*targetSeries{}, published: map[string][]Suspect{}, pushed: map[string]time.Time{}, now: time.Now}
+	f.probeTarget = f.probe
+	return f
 }
 
 // detectTypes are the profile types detection reads.
@@ -271,7 +277,7 @@ func (f *fleet) observe(ctx context.Context, target string, round []*profiles.Ca
 	if len(round) == 0 {
 		return
 	}
-	live := f.probe(ctx, target, timeout)
+	live := f.probeTarget(ctx, target, timeout)
 	f.mu.Lock()
 	ts := f.series[target]
 	f.mu.Unlock()
@@ -299,7 +305,7 @@ func (f *fleet) observe(ctx context.Context, target string, round []*profiles.Ca
 		}
 		at := cp.Time
 		if at.IsZero() {
-			at = time.Now()
+			at = f.now()
 		}
 		f.feed(target, ts, cp.Type, at, p, cp.ID, pr, false)
 		ts.service = cp.Service
@@ -420,7 +426,7 @@ func (f *fleet) judge(target string, ts *targetSeries, now time.Time) {
 	found := ts.det.Suspects()
 	f.m.judgeTime.Observe(time.Since(began).Seconds())
 
-	judged := time.Now().UTC()
+	judged := f.now().UTC()
 	seen := map[suspectKey]bool{}
 	var out []Suspect
 	for _, s := range found {
