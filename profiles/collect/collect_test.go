@@ -72,6 +72,13 @@ func (r *running) stop(t *testing.T) Summary {
 
 func startCollector(t *testing.T, opts Options, listen bool) *running {
 	t.Helper()
+	return startCollectorWith(t, opts, listen, nil)
+}
+
+// startCollectorWith is startCollector, calling prepare (when not nil)
+// with the collector before it runs.
+func startCollectorWith(t *testing.T, opts Options, listen bool, prepare func(*Collector)) *running {
+	t.Helper()
 	r := &running{done: make(chan struct{})}
 	if opts.Store == nil && opts.Forward == "" {
 		st, err := profiles.Open(t.TempDir())
@@ -94,6 +101,9 @@ func startCollector(t *testing.T, opts Options, listen bool) *running {
 		t.Fatal(err)
 	}
 	r.c = c
+	if prepare != nil {
+		prepare(c)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() {

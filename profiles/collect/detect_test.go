@@ -92,10 +92,16 @@ func describe(sus []Suspect) string {
 // suspect, a fixed twin is never a suspect for a whole window, and a leaky
 // target restarted mid-run starts a new series (the restart counted, every
 // suspect after it with points of the new process only).
+//
+// It runs with -update, and records the run TestFleetReplay judges: the
+// verdicts are replayed, and TestDetectLive is what is live.
 func TestDetectAcrossFleet(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
 		t.Skip("collects twelve sample services under load for over a minute; skipped with -short")
+	}
+	if !*update {
+		t.Skip("records the fleet TestFleetReplay judges (testdata/fleet/pulled.tar.gz); runs with -update")
 	}
 	bin := testbin.Build(t)
 	var targets []*fleetTarget
@@ -118,10 +124,19 @@ func TestDetectAcrossFleet(t *testing.T) {
 		byURL[ft.url] = ft
 	}
 	reg := prometheus.NewPedanticRegistry()
-	r := startCollector(t, Options{
-		Discover: discover, Every: fleetEvery, Timeout: 10 * time.Second, Registry: reg,
+	storeDir := t.TempDir()
+	st, err := profiles.Open(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &fleetRecording{Window: fleetWindow}
+	for _, ft := range targets {
+		rec.Targets = append(rec.Targets, recordedTarget{Series: ft.url, Service: ft.svc.Name, Fixed: ft.fixed})
+	}
+	r := startCollectorWith(t, Options{
+		Discover: discover, Every: fleetEvery, Timeout: 10 * time.Second, Registry: reg, Store: st,
 		Detect: Detection{Window: fleetWindow},
-	}, true)
+	}, true, rec.recordProbes)
 	ctx, stopLoad := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	loadFleet(ctx, &wg, targets)
@@ -131,7 +146,8 @@ func TestDetectAcrossFleet(t *testing.T) {
 	if restarted.fixed || restarted.svc.Kind != leaks.KindHeap {
 		t.Fatal("the restart is meant for a leaky heap service")
 	}
-	fleetVerdicts{
+	rec.Restarted = restarted.url
+	follow(t, r.c, &fleetVerdicts{
 		targets: targets, restarted: restarted, what: "leaky targets",
 		series: func(ft *fleetTarget) string { return ft.url },
 		restarts: func() float64 {
@@ -140,7 +156,8 @@ func TestDetectAcrossFleet(t *testing.T) {
 		restart: func() *testbin.Service {
 			return testbin.StartServiceWith(t, bin, restarted.svc.Name, false, "--addr", restarted.addr)
 		},
-	}.follow(t, r.c)
+		onRestart: func(at time.Time) { rec.KilledAt = at.UTC() },
+	})
 
 	body := get(t, r.url+"/metrics")
 	if !strings.Contains(body, `leaklab_leak_series_restarts_total{reason="process_start",target="`+restarted.url+`"}`) {
@@ -194,6 +211,127 @@ func TestDetectAcrossFleet(t *testing.T) {
 	stopLoad()
 	wg.Wait()
 	r.stop(t)
+	if *update {
+		rec.save(t, "pulled", storeDir, st)
+		replayPulled(t, "pulled")
+	}
+}
+
+// TestDetectLive is detection while collecting, live, with restarts (the
+// fleets' verdicts are judged on recorded runs: TestFleetReplay,
+// TestPushedFleetReplay): a real process pulled and another pushing with
+// pyroscope-go, both leaky runaway-pollers under load (a goroutine leak
+// found in seconds), on one collector with a 10 s window. Each comes to
+// have its culprit as a suspect; then each is killed and started again,
+// and must have its restart counted (the pulled one's by the
+// process_start its /metrics gives, the pushing one's by its upload
+// chain) and its culprit found again, with points of the new process
+// only. Then /metrics lints clean and names every suspect and both
+// restarts, and GET /suspects gives the contract's fields.
+func TestDetectLive(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("runs two sample services under load until they are suspects, twice; skipped with -short")
+	}
+	svc, err := leaks.Lookup("runaway-poller")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := testbin.Build(t)
+	const window = 10 * time.Second
+	pulled := &fleetTarget{svc: svc, addr: testbin.FreeAddr(t)}
+	pulled.proc = testbin.StartServiceWith(t, bin, svc.Name, false, "--addr", pulled.addr)
+	pulled.url = pulled.proc.URL
+	reg := prometheus.NewPedanticRegistry()
+	r := startCollector(t, Options{
+		Discover: StaticTargets{{URL: pulled.url}}, Every: 500 * time.Millisecond, Timeout: 10 * time.Second, Registry: reg,
+		Detect: Detection{Window: window},
+	}, true)
+	push := []string{"--pyroscope", r.url, "--pyroscope-upload-rate", time.Second.String()}
+	pushed := &fleetTarget{svc: svc, addr: testbin.FreeAddr(t)}
+	pushed.proc = testbin.StartServiceWith(t, bin, svc.Name, false, append([]string{"--addr", pushed.addr}, push...)...)
+	pushed.url = pushed.proc.URL
+	pushSeries := PushTargetPrefix + "leaklab." + svc.Name + "{service=" + svc.Name + ",variant=leaky}"
+	ctx, stopLoad := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	loadFleet(ctx, &wg, []*fleetTarget{pulled, pushed})
+	defer func() { stopLoad(); wg.Wait() }()
+
+	restarts := func(series string, reasons ...string) float64 {
+		n := 0.0
+		for _, why := range reasons {
+			n += testutil.ToFloat64(r.c.fleet.m.restarts.WithLabelValues(series, why))
+		}
+		return n
+	}
+	follow(t, r.c, &fleetVerdicts{
+		targets: []*fleetTarget{pulled}, restarted: pulled, what: "the pulled target",
+		series:   func(ft *fleetTarget) string { return ft.url },
+		restarts: func() float64 { return restarts(pulled.url, "process_start") },
+		restart: func() *testbin.Service {
+			return testbin.StartServiceWith(t, bin, svc.Name, false, "--addr", pulled.addr)
+		},
+	}, &fleetVerdicts{
+		targets: []*fleetTarget{pushed}, restarted: pushed, what: "the pushing target",
+		series:   func(*fleetTarget) string { return pushSeries },
+		restarts: func() float64 { return restarts(pushSeries, "session", "upload_gap", "counter_reset", "binary") },
+		restart: func() *testbin.Service { // killed with no last push
+			return testbin.StartServiceWith(t, bin, svc.Name, false, append([]string{"--addr", pushed.addr}, push...)...)
+		},
+	})
+
+	body := get(t, r.url+"/metrics")
+	if !strings.Contains(body, `leaklab_leak_series_restarts_total{reason="process_start",target="`+pulled.url+`"}`) {
+		t.Errorf("the restart of the pulled target was not counted:\n%s", grepLines(body, "leaklab_leak_series_restarts_total"))
+	}
+	if !strings.Contains(grepLines(body, "leaklab_leak_series_restarts_total"), `target="`+pushSeries+`"`) {
+		t.Errorf("the restart of the pushing target was not counted:\n%s", grepLines(body, "leaklab_leak_series_restarts_total"))
+	}
+	sus := r.c.Suspects()
+	for _, s := range sus {
+		want := fmt.Sprintf(`leaklab_leak_suspect{confidence=%q,function=%q,kind=%q,target=%q} 1`, s.Confidence, s.Function, s.Kind, s.Target)
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+		if s.BaseID == "" || s.CurrentID == "" {
+			t.Errorf("suspect %s of %s names no stored profiles to diff", s.Function, s.Target)
+		}
+	}
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "leaklab_") {
+			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+		}
+	}
+
+	// GET /suspects as JSON: the contract's fields.
+	req, _ := http.NewRequest(http.MethodGet, r.url+"/suspects", nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var listed []map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&listed); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) == 0 {
+		t.Fatal("GET /suspects listed nothing")
+	}
+	for _, field := range []string{"target", "kind", "function", "confidence", "growth_per_minute", "unit", "first_seen", "last_judged", "evidence", "base_id", "current_id"} {
+		if _, ok := listed[0][field]; !ok {
+			t.Errorf("GET /suspects: no %q in %v", field, listed[0])
+		}
+	}
+	stopLoad()
+	wg.Wait()
+	if sum := r.stop(t); sum.PushesRejected != 0 {
+		t.Errorf("%d pushes rejected", sum.PushesRejected)
+	}
 }
 
 // grepLines keeps the lines of text that start with prefix.
@@ -588,12 +726,12 @@ scrape_configs:
 	}
 }
 
-// fleetVerdicts is how the fleet tests (pulled and pushed) follow the
-// collector's verdicts, every half second for at most four minutes: every
-// leaky target must come to have its culprit as a suspect; a fixed twin
-// must never stay a suspect for fleetSteady; and once restarted's culprit
-// has been found, restarted is killed (as a crash would) and started
-// again, and its culprit must be found again, judged after the collector
+// fleetVerdicts is how the fleet tests (pulled and pushed, live and
+// replayed) judge the collector's verdicts as time goes: every leaky
+// target must come to have its culprit as a suspect; a fixed twin must
+// never stay a suspect for fleetSteady; and once restarted's culprit has
+// been found, restarted is killed (as a crash would) and started again,
+// and its culprit must be found again, judged after the collector
 // counted the new process and with points of the new process only.
 type fleetVerdicts struct {
 	targets   []*fleetTarget
@@ -601,80 +739,129 @@ type fleetVerdicts struct {
 	what      string                    // the leaky targets, in the failure message
 	series    func(*fleetTarget) string // a target's name on the collector
 	restarts  func() float64            // the restarts the collector counted of restarted's series
-	restart   func() *testbin.Service   // starts restarted again, on its address
-}
+	restart   func() *testbin.Service   // starts restarted again, on its address (live only)
+	onRestart func(killed time.Time)    // told when the test killed restarted, when not nil (live only)
 
-func (f fleetVerdicts) follow(t *testing.T, c *Collector) {
-	t.Helper()
 	// restartedAt is when the test killed the target; restartSeen when
 	// the collector had counted the new process.
-	var restartedAt, restartSeen time.Time
-	found := map[*fleetTarget]bool{}
-	suspectSince := map[*fleetTarget]time.Time{}
+	restartedAt, restartSeen time.Time
+	found                    map[*fleetTarget]bool
+	suspectSince             map[*fleetTarget]time.Time
+	longest                  time.Duration // a fixed twin's longest spell as a suspect
+}
+
+// check judges the collector's suspects sus at now.
+func (f *fleetVerdicts) check(t *testing.T, now time.Time, sus []Suspect) {
+	t.Helper()
+	if f.found == nil {
+		f.found, f.suspectSince = map[*fleetTarget]bool{}, map[*fleetTarget]time.Time{}
+	}
+	if !f.restartedAt.IsZero() && f.restartSeen.IsZero() && f.restarts() > 0 {
+		f.restartSeen = now
+	}
+	for _, ft := range f.targets {
+		mine := suspectsOf(sus, f.series(ft))
+		if ft.fixed {
+			if len(mine) == 0 {
+				delete(f.suspectSince, ft)
+				continue
+			}
+			if f.suspectSince[ft].IsZero() {
+				f.suspectSince[ft] = now
+				t.Logf("%s: suspect for now: %s", ft.name(), describe(mine))
+			}
+			f.longest = max(f.longest, now.Sub(f.suspectSince[ft]))
+			if now.Sub(f.suspectSince[ft]) > fleetSteady {
+				t.Fatalf("%s, a fixed twin, has been a suspect for over %s: %s", ft.name(), fleetSteady, describe(mine))
+			}
+			continue
+		}
+		for _, s := range mine {
+			if s.Function != ft.svc.Culprit {
+				continue
+			}
+			if ft == f.restarted && !f.restartedAt.IsZero() {
+				if f.restartSeen.IsZero() || s.LastJudged.Before(f.restartSeen) {
+					continue // judged before the collector saw the new process
+				}
+				if s.Points[0].Time.Before(f.restartedAt) {
+					t.Fatalf("%s: a suspect after the restart has points of the old process: first point %s, restart at %s", ft.name(), s.Points[0].Time, f.restartedAt)
+				}
+			}
+			if !f.found[ft] {
+				t.Logf("%s: culprit found: %s", ft.name(), describe(mine))
+			}
+			f.found[ft] = true
+		}
+	}
+}
+
+// restartedNow notes that restarted was killed at at: its culprit must be
+// found anew.
+func (f *fleetVerdicts) restartedNow(t *testing.T, at time.Time) {
+	t.Helper()
+	f.restartedAt = at
+	delete(f.found, f.restarted)
+	t.Logf("%s restarted", f.restarted.name())
+}
+
+// done says whether the restart happened and every leaky target has its
+// culprit found (after the restart, for restarted).
+func (f *fleetVerdicts) done() bool {
+	all := !f.restartedAt.IsZero()
+	for _, ft := range f.targets {
+		all = all && (ft.fixed || f.found[ft])
+	}
+	return all
+}
+
+// missing lists the leaky targets without their culprit found, with
+// their suspects.
+func (f *fleetVerdicts) missing(sus []Suspect) []string {
+	var out []string
+	for _, ft := range f.targets {
+		if !ft.fixed && !f.found[ft] {
+			out = append(out, ft.name()+" "+describe(suspectsOf(sus, f.series(ft))))
+		}
+	}
+	return out
+}
+
+// follow checks a live collector's verdicts of one or more fleets
+// every half second for at most four minutes, restarting each fleet's
+// restarted target once its culprit is found; it returns when every
+// fleet is done.
+func follow(t *testing.T, c *Collector, fleets ...*fleetVerdicts) {
+	t.Helper()
 	const limit = 4 * time.Minute
 	deadline := time.Now().Add(limit)
 	for {
 		now := time.Now()
-		if !restartedAt.IsZero() && restartSeen.IsZero() && f.restarts() > 0 {
-			restartSeen = now
-		}
 		sus := c.Suspects()
-		for _, ft := range f.targets {
-			mine := suspectsOf(sus, f.series(ft))
-			if ft.fixed {
-				if len(mine) == 0 {
-					delete(suspectSince, ft)
-					continue
+		all := true
+		for _, f := range fleets {
+			f.check(t, now, sus)
+			if f.found[f.restarted] && f.restartedAt.IsZero() {
+				f.restarted.proc.Kill() // as a crash would
+				killed := time.Now()
+				f.restarted.proc = f.restart()
+				f.restartedNow(t, killed)
+				if f.onRestart != nil {
+					f.onRestart(killed)
 				}
-				if suspectSince[ft].IsZero() {
-					suspectSince[ft] = now
-					t.Logf("%s: suspect for now: %s", ft.name(), describe(mine))
-				}
-				if now.Sub(suspectSince[ft]) > fleetSteady {
-					t.Fatalf("%s, a fixed twin, has been a suspect for over %s: %s", ft.name(), fleetSteady, describe(mine))
-				}
-				continue
 			}
-			for _, s := range mine {
-				if s.Function != ft.svc.Culprit {
-					continue
-				}
-				if ft == f.restarted && !restartedAt.IsZero() {
-					if restartSeen.IsZero() || s.LastJudged.Before(restartSeen) {
-						continue // judged before the collector saw the new process
-					}
-					if s.Points[0].Time.Before(restartedAt) {
-						t.Fatalf("%s: a suspect after the restart has points of the old process: first point %s, restart at %s", ft.name(), s.Points[0].Time, restartedAt)
-					}
-				}
-				if !found[ft] {
-					t.Logf("%s: culprit found: %s", ft.name(), describe(mine))
-				}
-				found[ft] = true
-			}
-		}
-		if found[f.restarted] && restartedAt.IsZero() {
-			f.restarted.proc.Kill() // as a crash would
-			restartedAt = time.Now()
-			f.restarted.proc = f.restart()
-			delete(found, f.restarted)
-			t.Logf("%s restarted", f.restarted.name())
-		}
-		all := !restartedAt.IsZero()
-		for _, ft := range f.targets {
-			all = all && (ft.fixed || found[ft])
+			all = all && f.done()
 		}
 		if all {
 			return
 		}
 		if now.After(deadline) {
-			var missing []string
-			for _, ft := range f.targets {
-				if !ft.fixed && !found[ft] {
-					missing = append(missing, ft.name()+" "+describe(suspectsOf(sus, f.series(ft))))
+			for _, f := range fleets {
+				if !f.done() {
+					t.Errorf("after %s, %s without their culprit as suspect: %v (restart seen: %t)", limit, f.what, f.missing(sus), !f.restartSeen.IsZero())
 				}
 			}
-			t.Fatalf("after %s, %s without their culprit as suspect: %v (restart seen: %t)", limit, f.what, missing, !restartSeen.IsZero())
+			t.FailNow()
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

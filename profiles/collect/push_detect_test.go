@@ -30,14 +30,26 @@ var pushServices = []string{"unbounded-cache", "abandoned-worker"}
 // window; and the leaky heap service, killed and started again mid-run,
 // starts a new series (the restart counted, every suspect after it with
 // points of the new process only).
+//
+// It runs with -update, and records the run TestPushedFleetReplay
+// judges: the verdicts are replayed, and TestDetectLive is what is live.
 func TestDetectPushed(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs four pushing sample services under load for over a minute; skipped with -short")
 	}
+	if !*update {
+		t.Skip("records the pushing fleet TestPushedFleetReplay judges (testdata/fleet/pushed.tar.gz); runs with -update")
+	}
 	bin := testbin.Build(t)
 	reg := prometheus.NewPedanticRegistry()
-	r := startCollector(t, Options{Every: fleetEvery, Registry: reg, Detect: Detection{Window: fleetWindow}}, true)
+	storeDir := t.TempDir()
+	st, err := profiles.Open(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startCollector(t, Options{Every: fleetEvery, Registry: reg, Store: st, Detect: Detection{Window: fleetWindow}}, true)
+	rec := &fleetRecording{Window: fleetWindow}
 	push := []string{"--pyroscope", r.url, "--pyroscope-upload-rate", fleetEvery.String()}
 
 	var targets []*fleetTarget
@@ -53,6 +65,7 @@ func TestDetectPushed(t *testing.T) {
 			ft.url = ft.proc.URL
 			targets = append(targets, ft)
 			series[ft] = PushTargetPrefix + "leaklab." + name + "{service=" + name + ",variant=" + string(leaks.VariantOf(fixed)) + "}"
+			rec.Targets = append(rec.Targets, recordedTarget{Series: series[ft], Service: name, Fixed: fixed})
 		}
 	}
 	ctx, stopLoad := context.WithCancel(context.Background())
@@ -64,7 +77,8 @@ func TestDetectPushed(t *testing.T) {
 	if restarted.fixed || restarted.svc.Kind != leaks.KindHeap {
 		t.Fatal("the restart is meant for a leaky heap service")
 	}
-	fleetVerdicts{
+	rec.Restarted = series[restarted]
+	follow(t, r.c, &fleetVerdicts{
 		targets: targets, restarted: restarted, what: "leaky pushing targets",
 		series: func(ft *fleetTarget) string { return series[ft] },
 		restarts: func() float64 {
@@ -77,7 +91,8 @@ func TestDetectPushed(t *testing.T) {
 		restart: func() *testbin.Service { // killed with no last push
 			return testbin.StartServiceWith(t, bin, restarted.svc.Name, false, append([]string{"--addr", restarted.addr}, push...)...)
 		},
-	}.follow(t, r.c)
+		onRestart: func(at time.Time) { rec.KilledAt = at.UTC() },
+	})
 
 	body := get(t, r.url+"/metrics")
 	t.Logf("restarts counted:\n%s", grepLines(body, "leaklab_leak_series_restarts_total"))
@@ -98,8 +113,14 @@ func TestDetectPushed(t *testing.T) {
 			t.Errorf("suspect %s of %s names no stored profiles to diff", s.Function, s.Target)
 		}
 	}
+	stopLoad()
+	wg.Wait()
 	if sum := r.stop(t); sum.PushesRejected != 0 {
 		t.Errorf("%d pushes rejected", sum.PushesRejected)
+	}
+	if *update {
+		rec.save(t, "pushed", storeDir, st)
+		replayPushed(t, "pushed")
 	}
 }
 
