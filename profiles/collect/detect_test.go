@@ -497,8 +497,8 @@ func TestDetectBadTargets(t *testing.T) {
 			t.Logf("flips %v, junk failures %v, stall failures %v", flips(), testutil.ToFloat64(r.c.m.failures.WithLabelValues(junk.URL, "heap", "not_profile")), testutil.ToFloat64(r.c.m.failures.WithLabelValues(stall.URL, "heap", "timeout")))
 		}
 	}()
-	testbin.WaitFor(t, 60*time.Second, "ten flips and a failure of each bad target", func() bool {
-		return flips() >= 10 &&
+	testbin.WaitFor(t, 60*time.Second, "four flips and a failure of each bad target", func() bool {
+		return flips() >= 4 &&
 			testutil.ToFloat64(r.c.m.failures.WithLabelValues(junk.URL, "heap", "not_profile")) >= 1 &&
 			testutil.ToFloat64(r.c.m.failures.WithLabelValues(stall.URL, "heap", "timeout")) >= 1
 	})
@@ -538,9 +538,12 @@ func TestRebuildFromStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A window of 12 s (24 rounds; judged from 6 s on): runaway-poller's
+	// goroutines pile up a few a second under load, and what the test
+	// checks is the rebuild, not the detector's patience.
 	opts := func() Options {
 		return Options{Discover: StaticTargets{{URL: proc.URL}}, Every: 500 * time.Millisecond, Store: st,
-			Registry: prometheus.NewRegistry(), Detect: Detection{Window: 30 * time.Second}}
+			Registry: prometheus.NewRegistry(), Detect: Detection{Window: 12 * time.Second}}
 	}
 	culprit := func(r *running) *Suspect {
 		for _, s := range r.c.Suspects() {
