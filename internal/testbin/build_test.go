@@ -9,10 +9,10 @@ import (
 
 // TestBuildIsShared checks that test processes share one binary per build:
 // a second build of the same code finds the first's binary instead of
-// linking again, another GOEXPERIMENT is another binary, and a shared
-// binary nobody used for a day is pruned.
+// linking again, another GOEXPERIMENT or -ldflags is another binary, and
+// a shared binary nobody used for a day is pruned.
 func TestBuildIsShared(t *testing.T) {
-	first := buildEnv("")
+	first := buildEnv("", nil)
 	if first.err != nil {
 		t.Fatal(first.err)
 	}
@@ -23,7 +23,7 @@ func TestBuildIsShared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again := buildEnv("") // as another test process would
+	again := buildEnv("", nil) // as another test process would
 	if again.err != nil || again.path != first.path {
 		t.Fatalf("second build: %v at %s, want the first's %s", again.err, again.path, first.path)
 	}
@@ -31,12 +31,19 @@ func TestBuildIsShared(t *testing.T) {
 		t.Errorf("the shared binary was linked again (%v)", err)
 	}
 
-	other, err := sharedDir("", append(os.Environ(), "GOEXPERIMENT=goroutineleakprofile"))
+	other, err := sharedDir("", nil, append(os.Environ(), "GOEXPERIMENT=goroutineleakprofile"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if other == filepath.Dir(first.path) {
 		t.Errorf("GOEXPERIMENT=goroutineleakprofile shares %s with the default build", other)
+	}
+	stripped, err := sharedDir("", []string{"-ldflags=-s -w"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stripped == filepath.Dir(first.path) {
+		t.Errorf("-ldflags=-s -w shares %s with the default build", stripped)
 	}
 
 	root := filepath.Dir(filepath.Dir(first.path))

@@ -29,12 +29,37 @@ func Build(t testing.TB) string {
 
 var (
 	buildMu sync.Mutex
-	builds  = map[string]builtBinary{} // by GOEXPERIMENT, "" for none
+	builds  = map[string]*builtBinary{} // by GOEXPERIMENT ("" for none), toolchain, flags
 )
 
+// builtBinary is one build, made once per test process; a test that needs
+// another build does not wait for it.
 type builtBinary struct {
+	once sync.Once
+	builtBinaryResult
+}
+
+type builtBinaryResult struct {
 	path string
 	err  error
+}
+
+// buildOnce returns the path of the build named key, which build makes
+// the first time.
+func buildOnce(t testing.TB, key string, build func() builtBinaryResult) string {
+	t.Helper()
+	buildMu.Lock()
+	b, ok := builds[key]
+	if !ok {
+		b = &builtBinary{}
+		builds[key] = b // a failed build fails every later test quickly too
+	}
+	buildMu.Unlock()
+	b.once.Do(func() { b.builtBinaryResult = build() })
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
 }
 
 // BuildExperiment compiles cmd/leaklab with GOEXPERIMENT=exp (once per
@@ -42,17 +67,12 @@ type builtBinary struct {
 // leak profile. The first build recompiles the standard library.
 func BuildExperiment(t testing.TB, exp string) string {
 	t.Helper()
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	b, ok := builds[exp]
-	if !ok {
-		b = build(exp)
-		builds[exp] = b // a failed build fails every later test quickly too
-	}
-	if b.err != nil {
-		t.Fatal(b.err)
-	}
-	return b.path
+	return buildOnce(t, exp, func() builtBinaryResult {
+		if exp == "" {
+			return buildEnv("", nil)
+		}
+		return buildEnv("GOEXPERIMENT="+exp, nil, "GOEXPERIMENT="+exp)
+	})
 }
 
 // BuildToolchain compiles cmd/leaklab with another Go toolchain (once per
@@ -61,72 +81,66 @@ func BuildExperiment(t testing.TB, exp string) string {
 // built with a newer Go serves.
 func BuildToolchain(t testing.TB, toolchain string) string {
 	t.Helper()
-	buildMu.Lock()
-	defer buildMu.Unlock()
 	key := "toolchain " + toolchain
-	b, ok := builds[key]
-	if !ok {
-		b = buildEnv(key, "GOTOOLCHAIN="+toolchain, "GOEXPERIMENT=")
-		builds[key] = b
-	}
-	if b.err != nil {
-		t.Fatal(b.err)
-	}
-	return b.path
+	return buildOnce(t, key, func() builtBinaryResult {
+		return buildEnv(key, nil, "GOTOOLCHAIN="+toolchain, "GOEXPERIMENT=")
+	})
 }
 
-func build(exp string) builtBinary {
-	if exp == "" {
-		return buildEnv("")
-	}
-	return buildEnv("GOEXPERIMENT="+exp, "GOEXPERIMENT="+exp)
+// BuildLdflags compiles cmd/leaklab with go build -ldflags=flags (once
+// per test process, shared as Build's), e.g. "-s -w" for a binary without
+// debug info.
+func BuildLdflags(t testing.TB, flags string) string {
+	t.Helper()
+	key := "-ldflags=" + flags
+	return buildOnce(t, key, func() builtBinaryResult { return buildEnv(key, []string{key}) })
 }
 
-// buildEnv compiles cmd/leaklab with env added to the environment; what
-// names the build in errors. The binary is shared by every test process
+// buildEnv compiles cmd/leaklab with go build flags and env added to the
+// environment; what names the build in errors. The binary is shared by every test process
 // that builds the same code the same way (sharedDir): go test runs each
 // package's tests in a process of its own, and each used to link its own
 // 34 MB binary (2.5 s of CPU each time, a dozen times per go test ./...)
 // into a temporary directory it never removed.
-func buildEnv(what string, env ...string) builtBinary {
+func buildEnv(what string, flags []string, env ...string) builtBinaryResult {
 	what = strings.TrimSpace(what + " go build cmd/leaklab")
 	if len(env) > 0 {
 		env = append(os.Environ(), env...)
 	}
-	dir, err := sharedDir(what, env)
+	dir, err := sharedDir(what, flags, env)
 	if err != nil {
-		return builtBinary{err: err}
+		return builtBinaryResult{err: err}
 	}
 	path := filepath.Join(dir, "leaklab")
 	if _, err := os.Stat(path); err == nil {
 		now := time.Now()
 		_ = os.Chtimes(dir, now, now) // in use: not pruned
-		return builtBinary{path: path}
+		return builtBinaryResult{path: path}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return builtBinary{err: err}
+		return builtBinaryResult{err: err}
 	}
 	// Another test process may be building the same binary: each links
 	// to a name of its own and renames it into place, which is atomic.
 	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	if out, err := goCommand(env, "build", "-o", tmp, "github.com/leaklab/leaklab/cmd/leaklab"); err != nil {
+	if out, err := goCommand(env, append(append([]string{"build", "-o", tmp}, flags...), "github.com/leaklab/leaklab/cmd/leaklab")...); err != nil {
 		os.Remove(tmp)
-		return builtBinary{err: fmt.Errorf("%s: %v\n%s", what, err, out)}
+		return builtBinaryResult{err: fmt.Errorf("%s: %v\n%s", what, err, out)}
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
-		return builtBinary{err: err}
+		return builtBinaryResult{err: err}
 	}
 	pruneShared(filepath.Dir(dir), dir)
-	return builtBinary{path: path}
+	return builtBinaryResult{path: path}
 }
 
 // sharedDir is where the binary of this build lives: under the temporary
 // directory, named by the build ID that the go command gives package main
 // when compiled with env (it changes with any source file of the module
 // or a dependency, GOEXPERIMENT, the toolchain), and by the link's own
-// inputs the build ID does not cover (GOFLAGS).
-func sharedDir(what string, env []string) (string, error) {
+// inputs the build ID does not cover (GOFLAGS, flags).
+func sharedDir(what string, flags, env []string) (string, error) {
 	out, err := goCommand(env, "list", "-export", "-f", "{{.BuildID}}", "github.com/leaklab/leaklab/cmd/leaklab")
 	if err != nil {
 		return "", fmt.Errorf("%s: go list: %v\n%s", what, err, out)
@@ -137,7 +151,7 @@ func sharedDir(what string, env []string) (string, error) {
 			goflags = v
 		}
 	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(out) + "\x00" + goflags))
+	sum := sha256.Sum256([]byte(strings.Join(append([]string{strings.TrimSpace(out), goflags}, flags...), "\x00")))
 	return filepath.Join(os.TempDir(), "leaklab-testbin", hex.EncodeToString(sum[:12])), nil
 }
 
