@@ -32,25 +32,30 @@ func TestProvenGoroutineLeaksGo127(t *testing.T) {
 	checkProvenLeaks(t, testbin.BuildToolchain(t, "go1.27.3"))
 }
 
+// checkProvenLeaks watches the leaky and the fixed variant at once, each
+// in its own process.
 func checkProvenLeaks(t *testing.T, bin string) {
 	svc, _ := leaks.Lookup("abandoned-worker")
 	for _, fixed := range []bool{false, true} {
-		url := testbin.StartServiceWith(t, bin, svc.Name, fixed).URL
-		rep := watchUnderLoad(t, svc, url, 0, watch.Options{Every: time.Second, For: 6 * time.Second})
-		if !rep.GoroutineLeakProfile {
-			t.Fatal("the GOEXPERIMENT build does not serve /debug/pprof/goroutineleak")
-		}
-		var proven []watch.Suspect
-		for _, s := range rep.Suspects {
-			if s.Confidence == watch.Proven {
-				proven = append(proven, s)
+		t.Run(string(leaks.VariantOf(fixed)), func(t *testing.T) {
+			t.Parallel()
+			url := testbin.StartServiceWith(t, bin, svc.Name, fixed).URL
+			rep := watchUnderLoad(t, svc, url, 0, watch.Options{Every: time.Second, For: 6 * time.Second})
+			if !rep.GoroutineLeakProfile {
+				t.Fatal("the GOEXPERIMENT build does not serve /debug/pprof/goroutineleak")
 			}
-		}
-		switch {
-		case fixed && len(rep.Suspects) > 0:
-			t.Errorf("fixed: suspects %+v", rep.Suspects)
-		case !fixed && (len(proven) == 0 || proven[0].Function != svc.Culprit || proven[0].ProvenLeaked == 0):
-			t.Errorf("leaky: want %s proven, got %+v", svc.Culprit, rep.Suspects)
-		}
+			var proven []watch.Suspect
+			for _, s := range rep.Suspects {
+				if s.Confidence == watch.Proven {
+					proven = append(proven, s)
+				}
+			}
+			switch {
+			case fixed && len(rep.Suspects) > 0:
+				t.Errorf("fixed: suspects %+v", rep.Suspects)
+			case !fixed && (len(proven) == 0 || proven[0].Function != svc.Culprit || proven[0].ProvenLeaked == 0):
+				t.Errorf("leaky: want %s proven, got %+v", svc.Culprit, rep.Suspects)
+			}
+		})
 	}
 }

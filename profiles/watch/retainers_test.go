@@ -58,13 +58,13 @@ func skipWithoutPtrace(t *testing.T, off string) {
 // chain that goes through the catalog's retainer, found by allocation
 // site (the heap profile's sampled objects), not by the fallback.
 //
-// The chain rests on the detector finding the culprit in a 20 s watch;
-// as TestWatchCatalog, a watch whose detector missed it is run once more
-// in a fresh process, so the test fails on a broken attribution, not on
-// one unlucky sample draw.
+// The chain rests on the detector finding the culprit in a
+// retainersWatchFor watch; as TestWatchCatalog, a watch whose detector
+// missed it is run once more in a fresh process, so the test fails on a
+// broken attribution, not on one unlucky sample draw.
 func TestWatchRetainersNamesTheRetainer(t *testing.T) {
 	if testing.Short() {
-		t.Skip("watches two services for 20 s each; skipped with -short")
+		t.Skip("watches two services for 16 s each; skipped with -short")
 	}
 	// in parallel with the package's other tests, not before them
 	t.Parallel()
@@ -104,9 +104,15 @@ func TestWatchRetainersNamesTheRetainer(t *testing.T) {
 	}
 }
 
-// watchWithRetainers runs one 20 s watch with --retainers of a fresh
-// process of svc under its steady load, and returns the report and the
-// culprit's suspect, if found.
+// retainersWatchFor is how long watchWithRetainers watches: three 30 s
+// watches of each of the two services under the same load, replayed over
+// their first 8, 10, 12 ... 30 s, named the culprit from 12 s on, five of
+// six from 10 s, none at 8 s (2026-12-03); it was 20 s.
+const retainersWatchFor = 16 * time.Second
+
+// watchWithRetainers runs one retainersWatchFor watch with --retainers of
+// a fresh process of svc under its steady load, and returns the report
+// and the culprit's suspect, if found.
 func watchWithRetainers(t *testing.T, svc *leaks.Service) (watch.Report, *watch.Suspect) {
 	t.Helper()
 	url := testbin.StartService(t, svc.Name, false).URL
@@ -117,7 +123,7 @@ func watchWithRetainers(t *testing.T, svc *leaks.Service) (watch.Report, *watch.
 		scale.Load(ctx, exercise.SteadyLoad(svc, url, 4, 2*time.Minute))
 	}()
 	defer func() { cancel(); <-done }()
-	out, stderr, code := runWatchBinary(t, url, "--for", "20s", "--every", "2s", "--retainers", "--output", "json")
+	out, stderr, code := runWatchBinary(t, url, "--for", retainersWatchFor.String(), "--every", "2s", "--retainers", "--output", "json")
 	var rep watch.Report
 	if err := json.Unmarshal(out, &rep); err != nil || (code != 0 && code != 3) {
 		t.Fatalf("leaklab watch --retainers: exit %d, %v\nstdout: %s\nstderr: %s", code, err, out, stderr)
