@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,20 +13,6 @@ import (
 	"github.com/leaklab/leaklab/internal/testbin"
 	"github.com/leaklab/leaklab/profiles/retainers"
 )
-
-// buildLeaklab builds cmd/leaklab with extra environment and go build
-// flags, for targets the default build cannot give (stripped, another Go).
-func buildLeaklab(t *testing.T, env []string, flags ...string) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "leaklab")
-	args := append([]string{"build", "-o", out}, flags...)
-	cmd := exec.Command("go", append(args, "github.com/leaklab/leaklab/cmd/leaklab")...)
-	cmd.Env = append(os.Environ(), env...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %v: %v\n%s", flags, err, b)
-	}
-	return out
-}
 
 // startHeldScan starts 'leaklab retainers PID --hold 1m' and waits until it
 // has stopped the target, so the test can end it mid-scan.
@@ -100,14 +85,8 @@ func TestScanGo127Target(t *testing.T) {
 		t.Skip("builds leaklab with another Go release")
 	}
 	const toolchain = "go1.27.3"
-	if out, err := exec.Command("env", "GOTOOLCHAIN="+toolchain, "go", "version").CombinedOutput(); err != nil {
-		msg := "SKIPPED: cannot get the " + toolchain + " toolchain: " + strings.TrimSpace(string(out))
-		if os.Getenv("LEAKLAB_CI") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	bin := buildLeaklab(t, []string{"GOTOOLCHAIN=" + toolchain})
+	needToolchain(t, toolchain)
+	bin := testbin.BuildToolchain(t, toolchain)
 	s := testbin.StartServiceWith(t, bin, "unbounded-cache", false)
 	pid := s.PID()
 	drive(t, s, 0, 200)

@@ -17,6 +17,7 @@ import (
 // It fails when the specials are not read (the memory then shows on no
 // chain at all) or read at the wrong offsets.
 func TestFinalizersAndCleanupsAreRoots(t *testing.T) {
+	t.Parallel()
 	toolchains := []string{""}
 	if !testing.Short() {
 		toolchains = append(toolchains, "go1.27.3")
@@ -27,6 +28,7 @@ func TestFinalizersAndCleanupsAreRoots(t *testing.T) {
 			name = "local"
 		}
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			var env []string
 			if tc != "" {
 				env = needToolchain(t, tc)
