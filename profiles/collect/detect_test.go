@@ -169,45 +169,7 @@ func TestDetectAcrossFleet(t *testing.T) {
 		}
 	}
 
-	// The metrics: one leaklab_leak_suspect and one growth series per
-	// suspect, and the exposition lints clean.
-	sus := r.c.Suspects()
-	for _, s := range sus {
-		want := fmt.Sprintf(`leaklab_leak_suspect{confidence=%q,function=%q,kind=%q,target=%q} 1`, s.Confidence, s.Function, s.Kind, s.Target)
-		if !strings.Contains(body, want) {
-			t.Errorf("/metrics lacks %s", want)
-		}
-	}
-	problems, err := promlint.New(strings.NewReader(body)).Lint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		if strings.HasPrefix(p.Metric, "leaklab_") {
-			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
-		}
-	}
-
-	// GET /suspects as JSON: the contract's fields.
-	req, _ := http.NewRequest(http.MethodGet, r.url+"/suspects", nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var listed []map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&listed); err != nil {
-		t.Fatal(err)
-	}
-	if len(listed) == 0 {
-		t.Fatal("GET /suspects listed nothing")
-	}
-	for _, field := range []string{"target", "kind", "function", "confidence", "growth_per_minute", "unit", "first_seen", "last_judged", "evidence", "base_id", "current_id"} {
-		if _, ok := listed[0][field]; !ok {
-			t.Errorf("GET /suspects: no %q in %v", field, listed[0])
-		}
-	}
+	checkSuspectsExposed(t, r, body)
 	stopLoad()
 	wg.Wait()
 	r.stop(t)
@@ -287,46 +249,7 @@ func TestDetectLive(t *testing.T) {
 	if !strings.Contains(grepLines(body, "leaklab_leak_series_restarts_total"), `target="`+pushSeries+`"`) {
 		t.Errorf("the restart of the pushing target was not counted:\n%s", grepLines(body, "leaklab_leak_series_restarts_total"))
 	}
-	sus := r.c.Suspects()
-	for _, s := range sus {
-		want := fmt.Sprintf(`leaklab_leak_suspect{confidence=%q,function=%q,kind=%q,target=%q} 1`, s.Confidence, s.Function, s.Kind, s.Target)
-		if !strings.Contains(body, want) {
-			t.Errorf("/metrics lacks %s", want)
-		}
-		if s.BaseID == "" || s.CurrentID == "" {
-			t.Errorf("suspect %s of %s names no stored profiles to diff", s.Function, s.Target)
-		}
-	}
-	problems, err := promlint.New(strings.NewReader(body)).Lint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		if strings.HasPrefix(p.Metric, "leaklab_") {
-			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
-		}
-	}
-
-	// GET /suspects as JSON: the contract's fields.
-	req, _ := http.NewRequest(http.MethodGet, r.url+"/suspects", nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var listed []map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&listed); err != nil {
-		t.Fatal(err)
-	}
-	if len(listed) == 0 {
-		t.Fatal("GET /suspects listed nothing")
-	}
-	for _, field := range []string{"target", "kind", "function", "confidence", "growth_per_minute", "unit", "first_seen", "last_judged", "evidence", "base_id", "current_id"} {
-		if _, ok := listed[0][field]; !ok {
-			t.Errorf("GET /suspects: no %q in %v", field, listed[0])
-		}
-	}
+	checkSuspectsExposed(t, r, body)
 	stopLoad()
 	wg.Wait()
 	if sum := r.stop(t); sum.PushesRejected != 0 {
@@ -867,5 +790,50 @@ func follow(t *testing.T, c *Collector, fleets ...*fleetVerdicts) {
 			t.FailNow()
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// checkSuspectsExposed checks what a collector shows of its suspects: a
+// leaklab_leak_suspect line for each in body (its /metrics), which lints
+// clean, each suspect naming the stored profiles to diff, and GET
+// /suspects as JSON with the contract's fields.
+func checkSuspectsExposed(t *testing.T, r *running, body string) {
+	t.Helper()
+	for _, s := range r.c.Suspects() {
+		want := fmt.Sprintf(`leaklab_leak_suspect{confidence=%q,function=%q,kind=%q,target=%q} 1`, s.Confidence, s.Function, s.Kind, s.Target)
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+		if s.BaseID == "" || s.CurrentID == "" {
+			t.Errorf("suspect %s of %s names no stored profiles to diff", s.Function, s.Target)
+		}
+	}
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "leaklab_") {
+			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, r.url+"/suspects", nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var listed []map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&listed); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) == 0 {
+		t.Fatal("GET /suspects listed nothing")
+	}
+	for _, field := range []string{"target", "kind", "function", "confidence", "growth_per_minute", "unit", "first_seen", "last_judged", "evidence", "base_id", "current_id"} {
+		if _, ok := listed[0][field]; !ok {
+			t.Errorf("GET /suspects: no %q in %v", field, listed[0])
+		}
 	}
 }
