@@ -3,6 +3,7 @@ package testbin
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -61,5 +62,30 @@ func TestBuildIsShared(t *testing.T) {
 	}
 	if _, err := os.Stat(first.path); err != nil {
 		t.Errorf("pruning removed the binary in use: %v", err)
+	}
+}
+
+// TestBuildLockIsExclusive checks that a build's lock keeps a second
+// taker (another test process in practice: the lock is a flock on its own
+// open file) waiting until the first releases it.
+func TestBuildLockIsExclusive(t *testing.T) {
+	what := "lock test " + t.Name()
+	unlock := lockBuild(what)
+	var order []string
+	var mu sync.Mutex
+	note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
+	got := make(chan struct{})
+	go func() {
+		defer close(got)
+		release := lockBuild(what)
+		note("second took the lock")
+		release()
+	}()
+	time.Sleep(100 * time.Millisecond) // the second taker would be in by now
+	note("first released the lock")
+	unlock()
+	<-got
+	if len(order) != 2 || order[0] != "first released the lock" {
+		t.Errorf("order %q: the second taker did not wait for the first", order)
 	}
 }

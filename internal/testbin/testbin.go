@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -104,6 +105,7 @@ func BuildLdflags(t testing.TB, flags string) string {
 // into a temporary directory it never removed.
 func buildEnv(what string, flags []string, env ...string) builtBinaryResult {
 	what = strings.TrimSpace(what + " go build cmd/leaklab")
+	defer lockBuild(what)()
 	if len(env) > 0 {
 		env = append(os.Environ(), env...)
 	}
@@ -133,6 +135,29 @@ func buildEnv(what string, flags []string, env ...string) builtBinaryResult {
 	}
 	pruneShared(filepath.Dir(dir), dir)
 	return builtBinaryResult{path: path}
+}
+
+// lockBuild takes a lock, shared by the test processes of this checkout,
+// on making the build what, and returns its release. Packages that go
+// test runs side by side may need the same build at once: on a clean
+// clone, profiles/retainers and profiles/watch both compiled the whole
+// module with Go 1.27 at the same time. With the lock, the second waits
+// and finds the first's binary. Without a lock file, no lock.
+func lockBuild(what string) (unlock func()) {
+	root := filepath.Join(os.TempDir(), "leaklab-testbin")
+	if os.MkdirAll(root, 0o755) != nil {
+		return func() {}
+	}
+	sum := sha256.Sum256([]byte(moduleRoot() + "\x00" + what))
+	f, err := os.OpenFile(filepath.Join(root, "lock-"+hex.EncodeToString(sum[:8])), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return func() {}
+	}
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX) != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() { f.Close() } // closing the file releases the lock
 }
 
 // sharedDir is where the binary of this build lives: under the temporary
