@@ -2,6 +2,7 @@ package collect
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -215,6 +216,21 @@ func get(t *testing.T, u string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// getSuspectsJSON asks the collector at base for GET /suspects as JSON,
+// decodes the answer into v and returns its Content-Type and the decoding
+// error.
+func getSuspectsJSON(t *testing.T, base string, v any) (string, error) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/suspects", nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	return resp.Header.Get("Content-Type"), json.NewDecoder(resp.Body).Decode(v)
 }
 
 // TestBadTargets runs one good target beside targets that hang, answer

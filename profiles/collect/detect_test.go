@@ -817,15 +817,8 @@ func checkSuspectsExposed(t *testing.T, r *running, body string) {
 			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 		}
 	}
-	req, _ := http.NewRequest(http.MethodGet, r.url+"/suspects", nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var listed []map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&listed); err != nil {
+	if _, err := getSuspectsJSON(t, r.url, &listed); err != nil {
 		t.Fatal(err)
 	}
 	if len(listed) == 0 {

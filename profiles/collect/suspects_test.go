@@ -3,7 +3,6 @@ package collect
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -116,16 +115,9 @@ func TestSuspectsPageInChromium(t *testing.T) {
 	}
 
 	// The JSON view of the same suspects.
-	req, _ := http.NewRequest(http.MethodGet, r.url+"/suspects", nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var listed []Suspect
-	if err := json.NewDecoder(resp.Body).Decode(&listed); err != nil || len(listed) == 0 || resp.Header.Get("Content-Type") != "application/json" {
-		t.Errorf("JSON: %v, %d suspects, content type %q", err, len(listed), resp.Header.Get("Content-Type"))
+	if ctype, err := getSuspectsJSON(t, r.url, &listed); err != nil || len(listed) == 0 || ctype != "application/json" {
+		t.Errorf("JSON: %v, %d suspects, content type %q", err, len(listed), ctype)
 	}
 	cancel()
 	<-loaded
