@@ -17,8 +17,8 @@ func TestBuildIsShared(t *testing.T) {
 	if first.err != nil {
 		t.Fatal(first.err)
 	}
-	if filepath.Dir(filepath.Dir(first.path)) != filepath.Join(os.TempDir(), "leaklab-testbin") {
-		t.Fatalf("binary at %s, want under %s", first.path, filepath.Join(os.TempDir(), "leaklab-testbin"))
+	if filepath.Dir(filepath.Dir(first.path)) != sharedRoot() {
+		t.Fatalf("binary at %s, want under %s", first.path, sharedRoot())
 	}
 	before, err := os.Stat(first.path)
 	if err != nil {
@@ -47,8 +47,7 @@ func TestBuildIsShared(t *testing.T) {
 		t.Errorf("-ldflags=-s -w shares %s with the default build", stripped)
 	}
 
-	root := filepath.Dir(filepath.Dir(first.path))
-	stale := filepath.Join(root, "stale-for-test")
+	stale := filepath.Join(sharedRoot(), "stale-for-test")
 	if err := os.MkdirAll(stale, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +55,7 @@ func TestBuildIsShared(t *testing.T) {
 	if err := os.Chtimes(stale, long, long); err != nil {
 		t.Fatal(err)
 	}
-	pruneShared(root, filepath.Dir(first.path))
+	pruneShared(filepath.Dir(first.path))
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("a shared binary unused for %s was not pruned (%v)", 2*sharedKeep, err)
 	}

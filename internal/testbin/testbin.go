@@ -122,7 +122,7 @@ func buildEnv(what string, flags []string, env ...string) builtBinaryResult {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return builtBinaryResult{err: err}
 	}
-	// Another test process may be building the same binary: each links
+	// A build killed midway leaves no partial binary at path: it links
 	// to a name of its own and renames it into place, which is atomic.
 	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
 	if out, err := goCommand(env, append(append([]string{"build", "-o", tmp}, flags...), "github.com/leaklab/leaklab/cmd/leaklab")...); err != nil {
@@ -133,7 +133,7 @@ func buildEnv(what string, flags []string, env ...string) builtBinaryResult {
 		os.Remove(tmp)
 		return builtBinaryResult{err: err}
 	}
-	pruneShared(filepath.Dir(dir), dir)
+	pruneShared(dir)
 	return builtBinaryResult{path: path}
 }
 
@@ -144,7 +144,7 @@ func buildEnv(what string, flags []string, env ...string) builtBinaryResult {
 // module with Go 1.27 at the same time. With the lock, the second waits
 // and finds the first's binary. Without a lock file, no lock.
 func lockBuild(what string) (unlock func()) {
-	root := filepath.Join(os.TempDir(), "leaklab-testbin")
+	root := sharedRoot()
 	if os.MkdirAll(root, 0o755) != nil {
 		return func() {}
 	}
@@ -177,8 +177,12 @@ func sharedDir(what string, flags, env []string) (string, error) {
 		}
 	}
 	sum := sha256.Sum256([]byte(strings.Join(append([]string{strings.TrimSpace(out), goflags}, flags...), "\x00")))
-	return filepath.Join(os.TempDir(), "leaklab-testbin", hex.EncodeToString(sum[:12])), nil
+	return filepath.Join(sharedRoot(), hex.EncodeToString(sum[:12])), nil
 }
+
+// sharedRoot holds the shared binaries, one directory each, and the
+// builds' lock files.
+func sharedRoot() string { return filepath.Join(os.TempDir(), "leaklab-testbin") }
 
 // goCommand runs the go command in the module's root.
 func goCommand(env []string, args ...string) (string, error) {
@@ -192,15 +196,15 @@ func goCommand(env []string, args ...string) (string, error) {
 // sharedKeep is how long a shared binary no test used stays.
 const sharedKeep = 24 * time.Hour
 
-// pruneShared removes the shared binaries in root other than keep that no
-// test process has used for sharedKeep (a running service keeps running:
-// its executable is unlinked, not gone), and the per-process directories
-// older tests left in the temporary directory.
-func pruneShared(root, keep string) {
+// pruneShared removes the shared binaries other than keep that no test
+// process has used for sharedKeep (a running service keeps running: its
+// executable is unlinked, not gone) and lock files as old, and the
+// per-process directories older tests left in the temporary directory.
+func pruneShared(keep string) {
 	old := time.Now().Add(-sharedKeep)
-	entries, _ := os.ReadDir(root)
+	entries, _ := os.ReadDir(sharedRoot())
 	for _, e := range entries {
-		dir := filepath.Join(root, e.Name())
+		dir := filepath.Join(sharedRoot(), e.Name())
 		if info, err := e.Info(); err == nil && dir != keep && info.ModTime().Before(old) {
 			os.RemoveAll(dir)
 		}
