@@ -66,8 +66,9 @@ type watched struct {
 // TestWatchCatalog runs every catalog service, both variants, each in its
 // own process under its steady load, watches them for 30 s (go test ./...
 // three services for catalogQuickFor), and checks the verdicts: the
-// culprit of every leaky heap or goroutine service is among the suspects; fixed variants, and services whose problem is not a leak
-// (cpu, lock, alloc), have no suspect at all.
+// culprit of every leaky heap or goroutine service is among the suspects;
+// fixed variants, and services whose problem is not a leak (cpu, lock,
+// alloc), have no suspect at all.
 //
 // Heap verdicts rest on sampled profiles (one sample per ~512 KiB
 // allocated), so a 30 s watch of a slow leak sees a dozen samples or two,
