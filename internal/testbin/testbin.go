@@ -72,7 +72,7 @@ func BuildExperiment(t testing.TB, exp string) string {
 		if exp == "" {
 			return buildEnv("", nil)
 		}
-		return buildEnv("GOEXPERIMENT="+exp, nil, "GOEXPERIMENT="+exp)
+		return buildEnv("GOEXPERIMENT="+exp, pathFree, "GOEXPERIMENT="+exp)
 	})
 }
 
@@ -84,9 +84,18 @@ func BuildToolchain(t testing.TB, toolchain string) string {
 	t.Helper()
 	key := "toolchain " + toolchain
 	return buildOnce(t, key, func() builtBinaryResult {
-		return buildEnv(key, nil, "GOTOOLCHAIN="+toolchain, "GOEXPERIMENT=")
+		return buildEnv(key, pathFree, "GOTOOLCHAIN="+toolchain, "GOEXPERIMENT=")
 	})
 }
+
+// pathFree are the go build flags of the builds no test binary shares
+// (another GOEXPERIMENT, another toolchain): with -trimpath the
+// compiled packages do not depend on where the checkout is, so a clean
+// clone finds them in the build cache instead of compiling the whole
+// module again (on a two-core machine, 10 s of CPU each; inside the
+// tests that need them, which wait). The default build keeps full
+// paths: its packages are the ones the test binaries compile anyway.
+var pathFree = []string{"-trimpath"}
 
 // BuildLdflags compiles cmd/leaklab with go build -ldflags=flags (once
 // per test process, shared as Build's), e.g. "-s -w" for a binary without
@@ -166,7 +175,9 @@ func lockBuild(what string) (unlock func()) {
 // or a dependency, GOEXPERIMENT, the toolchain), and by the link's own
 // inputs the build ID does not cover (GOFLAGS, flags).
 func sharedDir(what string, flags, env []string) (string, error) {
-	out, err := goCommand(env, "list", "-export", "-f", "{{.BuildID}}", "github.com/leaklab/leaklab/cmd/leaklab")
+	// go list -export compiles what it reports on, so it gets the build's
+	// flags too: otherwise it would compile the module a second way.
+	out, err := goCommand(env, append(append([]string{"list", "-export", "-f", "{{.BuildID}}"}, flags...), "github.com/leaklab/leaklab/cmd/leaklab")...)
 	if err != nil {
 		return "", fmt.Errorf("%s: go list: %v\n%s", what, err, out)
 	}
