@@ -390,14 +390,17 @@ func freePortRange(t *testing.T, n int) int {
 }
 
 // drive sends a bounded trickle of requests to the service's first
-// endpoint until ctx ends: enough for the RED panels to have data.
+// endpoint until ctx ends: enough for the RED panels to have data. Four a
+// second: each rate window (4 s) holds over a dozen requests, and the
+// requests were most of the 38 services' CPU at ten a second (cpu-bound
+// spends milliseconds on each).
 func drive(ctx context.Context, s startedService) {
 	svc, err := leaks.Lookup(s.Name)
 	if err != nil {
 		return
 	}
 	client := &http.Client{Timeout: 5 * time.Second}
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for i := 0; i < 600; i++ {
 		req, err := svc.Endpoints[0].Request(s.URL, i)
