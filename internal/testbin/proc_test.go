@@ -113,7 +113,10 @@ func (r *recorder) run(body func(testing.TB)) string {
 }
 
 func TestStartJSON(t *testing.T) {
-	defer func(start, stop time.Duration) { startTimeout, stopTimeout = start, stop }(startTimeout, stopTimeout)
+	// The cases run at once (two of them wait out a 3 s timeout); the
+	// timeouts go back once they all have ended.
+	start, stop := startTimeout, stopTimeout
+	t.Cleanup(func() { startTimeout, stopTimeout = start, stop })
 	startTimeout, stopTimeout = 3*time.Second, 3*time.Second
 
 	type line struct {
@@ -138,6 +141,7 @@ func TestStartJSON(t *testing.T) {
 		{mode: "dies-later", stop: true, exits: true, wantLine: line{URL: "http://127.0.0.1:1"}, wantFail: []string{"exited (exit status 2) before the test stopped it", "panic: out of luck"}},
 	} {
 		t.Run(fmt.Sprintf("%s stop=%v", tc.mode, tc.stop), func(t *testing.T) {
+			t.Parallel()
 			var p *Proc
 			var got line
 			r := &recorder{TB: t}
