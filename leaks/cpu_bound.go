@@ -21,7 +21,7 @@ func init() {
 		Profile:   "cpu",
 		Endpoints: []Endpoint{{Method: "GET", Path: "/tags?doc={i}", Doc: "builds the tag cloud (top tags and their counts) of a document's 3,000 tags"}},
 		Symptom:   Symptom{Metric: "process_cpu_seconds_total", PerRequest: true, Leaky: 0.002, Fixed: 0.001},
-		Drive:     Drive{Warmup: 50, Requests: 400, Concurrency: 4},
+		Drive:     Drive{Warmup: 50, Requests: 250, Concurrency: 4},
 		Explanation: "The leaky variant keeps the distinct tags in a slice and looks every tag up with a linear scan, so a " +
 			"document with d distinct tags out of n costs n·d string comparisons, all CPU. The fixed variant counts " +
 			"with a map, which is linear. Both variants never wait for anything, which makes the service the " +
