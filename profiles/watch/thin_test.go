@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/leaklab/leaklab/internal/testbin"
 )
 
 // A window longer than maxPoints snapshots is judged on every stride-th
@@ -121,7 +123,13 @@ func TestThinnedWindowKeepsTrend(t *testing.T) {
 	const window = 4 * maxPoints
 	rng := rand.New(rand.NewPCG(14, 2))
 	runs := 150
-	if testing.Short() {
+	switch {
+	case testbin.RaceEnabled:
+		// One goroutine computing: nothing for the race detector to
+		// find, and at its speed 60 windows took 48 s, the longest test
+		// of CI's race step. The first 20 windows still run the code.
+		runs = 20
+	case testing.Short():
 		runs = 60
 	}
 	worst, disagree, suspects := 0.0, 0, 0
