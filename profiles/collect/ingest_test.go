@@ -134,6 +134,29 @@ func realHeapProfile(t *testing.T) []byte {
 
 func gzipBomb(t *testing.T, size int) []byte {
 	t.Helper()
+	bombs.Lock()
+	defer bombs.Unlock()
+	if b, ok := bombs.made[size]; ok {
+		return b
+	}
+	b := makeGzipBomb(size)
+	if bombs.made == nil {
+		bombs.made = map[int][]byte{}
+	}
+	bombs.made[size] = b
+	return b
+}
+
+// bombs are the gzip bombs made so far, by size: the tests that need one
+// share it, as compressing 100 MiB takes a second (several under the race
+// detector, where four made in one package took most of its longest
+// tests). A test must not change the bytes.
+var bombs struct {
+	sync.Mutex
+	made map[int][]byte
+}
+
+func makeGzipBomb(size int) []byte {
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 	zeros := make([]byte, 1<<20)
