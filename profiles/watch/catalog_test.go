@@ -103,10 +103,10 @@ func TestWatchCatalog(t *testing.T) {
 		// Every sample service exports the runtime's live heap, read
 		// exactly at the first snapshot and the last; a heap leak raises it.
 		if r.err == nil {
+			// (That it grew is part of the verdict, below: a watch whose
+			// load was starved can see no growth.)
 			if l := r.rep.LiveHeap; l == nil || l.Metric != "go_gc_heap_live_bytes" || l.First <= 0 {
 				t.Errorf("%s: live heap from /metrics: %+v, want go_gc_heap_live_bytes at the first and last snapshot", r.name(), l)
-			} else if !r.fixed && r.svc.Kind == leaks.KindHeap && l.Last <= l.First {
-				t.Errorf("%s: the live heap did not grow under a heap leak: %+v", r.name(), l)
 			}
 		}
 		if problem := verdictProblem(r); problem != "" {
@@ -205,6 +205,13 @@ func verdictProblem(r *watched) string {
 	}
 	if r.load == nil || r.load.Responses == 0 {
 		return "the load sent nothing"
+	}
+	if l := r.rep.LiveHeap; !r.fixed && r.svc.Kind == leaks.KindHeap && l != nil && l.Last <= l.First {
+		// unbounded-queue grows only while its load outpaces its worker
+		// (20 jobs a second): in the long tier's CI run of 2026-12-03,
+		// beside the real-world suite, its first watch saw the live heap
+		// fall; its second, at 100 req/s, named the culprit.
+		return fmt.Sprintf("the live heap did not grow under a heap leak: %+v", l)
 	}
 	culprit := false
 	for _, s := range r.rep.Suspects {
