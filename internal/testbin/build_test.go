@@ -10,7 +10,7 @@ import (
 
 // TestBuildIsShared checks that test processes share one binary per build:
 // a second build of the same code finds the first's binary instead of
-// linking again, another GOEXPERIMENT or -ldflags is another binary, and
+// linking again (by the source key recorded with it), another GOEXPERIMENT or -ldflags is another binary, and
 // a shared binary nobody used for a day is pruned.
 func TestBuildIsShared(t *testing.T) {
 	first := buildEnv("", nil)
@@ -35,6 +35,19 @@ func TestBuildIsShared(t *testing.T) {
 	// With the experiment build's own flags: go list -export compiles
 	// what it reports on, and with other flags it would compile the
 	// whole module once more, for this check alone.
+	// The build's directory is recorded under the checkout's source key,
+	// which the go command's settings change.
+	key, err := sourceKey(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir, ok := knownSharedDir(key); !ok || dir != filepath.Dir(first.path) {
+		t.Errorf("source key %s records %q (%v), want %s", key, dir, ok, filepath.Dir(first.path))
+	}
+	expKey, err := sourceKey(nil, append(os.Environ(), "GOEXPERIMENT=goroutineleakprofile"))
+	if err != nil || expKey == key {
+		t.Errorf("GOEXPERIMENT=goroutineleakprofile has the default build's source key %s (%v)", expKey, err)
+	}
 	other, err := sharedDir("", pathFree, append(os.Environ(), "GOEXPERIMENT=goroutineleakprofile"))
 	if err != nil {
 		t.Fatal(err)

@@ -173,8 +173,25 @@ func lockBuild(what string) (unlock func()) {
 // directory, named by the build ID that the go command gives package main
 // when compiled with env (it changes with any source file of the module
 // or a dependency, GOEXPERIMENT, the toolchain), and by the link's own
-// inputs the build ID does not cover (GOFLAGS, flags).
+// inputs the build ID does not cover (GOFLAGS, flags). The name found
+// for a source key (buildkey.go) is recorded, so that later test
+// processes need not ask go list.
 func sharedDir(what string, flags, env []string) (string, error) {
+	key, keyErr := sourceKey(flags, env)
+	if keyErr == nil {
+		if dir, ok := knownSharedDir(key); ok {
+			return dir, nil
+		}
+	}
+	dir, err := listSharedDir(what, flags, env)
+	if err == nil && keyErr == nil {
+		recordSharedDir(key, dir)
+	}
+	return dir, err
+}
+
+// listSharedDir names the build's directory by the build ID go list gives.
+func listSharedDir(what string, flags, env []string) (string, error) {
 	// go list -export compiles what it reports on, so it gets the build's
 	// flags too: otherwise it would compile the module a second way.
 	out, err := goCommand(env, append(append([]string{"list", "-export", "-f", "{{.BuildID}}"}, flags...), "github.com/leaklab/leaklab/cmd/leaklab")...)
