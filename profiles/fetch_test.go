@@ -126,7 +126,7 @@ func badTargets(t *testing.T) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bomb := gzipBomb(t, 64<<20)
+	bomb := testbin.GzipBomb(64 << 20)
 	many := gzipBytes(t, manySamplesProfile(DefaultMaxSamples+1))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/notfound/", http.NotFound)

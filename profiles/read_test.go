@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/leaklab/leaklab/internal/testbin"
 )
 
 func TestReadBadInput(t *testing.T) {
@@ -30,8 +32,8 @@ func TestReadBadInput(t *testing.T) {
 		{"text goroutine dump", []byte("goroutine profile: total 4\n1 @ 0x1 0x2\n"), Limits{}, "ask for ?debug=0", nil},
 		{"truncated gzip", valid[:len(valid)/2], Limits{}, "truncated gzip", nil},
 		{"gzip header only", valid[:10], Limits{}, "gzip", nil},
-		{"gzip bomb (ratio)", gzipBomb(t, 64<<20), Limits{}, "gzip bomb", &LimitError{LimitRatio, maxCompressionRatio}},
-		{"gzip bomb (size limit)", gzipBomb(t, 4<<20), Limits{MaxDecompressed: 1 << 20}, "decompresses to more than 1048576 bytes", &LimitError{LimitDecompressed, 1 << 20}},
+		{"gzip bomb (ratio)", testbin.GzipBomb(64 << 20), Limits{}, "gzip bomb", &LimitError{LimitRatio, maxCompressionRatio}},
+		{"gzip bomb (size limit)", testbin.GzipBomb(4 << 20), Limits{MaxDecompressed: 1 << 20}, "decompresses to more than 1048576 bytes", &LimitError{LimitDecompressed, 1 << 20}},
 		{"too large gzipped", valid, Limits{MaxBytes: 100}, "larger than 100 bytes", &LimitError{LimitBytes, 100}},
 		{"too large uncompressed", manySamplesProfile(1000), Limits{MaxBytes: 100}, "larger than 100 bytes", &LimitError{LimitBytes, 100}},
 		{"too many samples", gzipBytes(t, manySamplesProfile(DefaultMaxSamples+1)), Limits{}, "more than 1048576 samples", &LimitError{LimitSamples, DefaultMaxSamples}},
@@ -70,7 +72,7 @@ func TestReadBadInput(t *testing.T) {
 // ReadFile wraps the same typed error with the file's name.
 func TestReadFileLimitError(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bomb.pb.gz")
-	if err := os.WriteFile(path, gzipBomb(t, 4<<20), 0o600); err != nil {
+	if err := os.WriteFile(path, testbin.GzipBomb(4<<20), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err := ReadFile(path, Limits{MaxDecompressed: 1 << 20})

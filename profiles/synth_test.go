@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
-	"sync"
 	"testing"
 )
 
@@ -64,41 +63,5 @@ func gzipBytes(t testing.TB, b []byte) []byte {
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return out.Bytes()
-}
-
-// gzipBomb is size bytes of zeros, gzipped: a few tens of KB on the wire.
-func gzipBomb(t testing.TB, size int) []byte {
-	t.Helper()
-	bombs.Lock()
-	defer bombs.Unlock()
-	if b, ok := bombs.made[size]; ok {
-		return b
-	}
-	b := makeGzipBomb(size)
-	if bombs.made == nil {
-		bombs.made = map[int][]byte{}
-	}
-	bombs.made[size] = b
-	return b
-}
-
-// bombs are the gzip bombs made so far, by size: the tests that need one
-// share it, as compressing 100 MiB takes a second (several under the race
-// detector, where four made in one package took most of its longest
-// tests). A test must not change the bytes.
-var bombs struct {
-	sync.Mutex
-	made map[int][]byte
-}
-
-func makeGzipBomb(size int) []byte {
-	var out bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&out, gzip.BestCompression)
-	zeros := make([]byte, 1<<20)
-	for written := 0; written < size; written += len(zeros) {
-		zw.Write(zeros)
-	}
-	zw.Close()
 	return out.Bytes()
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -185,13 +184,7 @@ func TestCaptureBadTargetsEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var bomb bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
-	zeros := make([]byte, 1<<20)
-	for range 64 {
-		zw.Write(zeros)
-	}
-	zw.Close()
+	bomb := testbin.GzipBomb(64 << 20)
 	// A real heap profile whose first stack repeats one frame 20,000 times.
 	deep, err := profile.ParseData(valid)
 	if err != nil {
@@ -215,7 +208,7 @@ func TestCaptureBadTargetsEndToEnd(t *testing.T) {
 	mux.HandleFunc("/json/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"ok":true}`) })
 	mux.HandleFunc("/empty/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("/truncated/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) { w.Write(valid[:len(valid)/2]) })
-	mux.HandleFunc("/bomb/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) { w.Write(bomb.Bytes()) })
+	mux.HandleFunc("/bomb/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) { w.Write(bomb) })
 	mux.HandleFunc("/deep/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) { w.Write(deepBytes.Bytes()) })
 	mux.HandleFunc("/loop/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, r.URL.String(), http.StatusFound)

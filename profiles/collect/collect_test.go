@@ -252,7 +252,7 @@ func TestBadTargets(t *testing.T) {
 	defer junk.Close()
 	gone := "http://" + testbin.FreeAddr(t)
 
-	bombData := gzipBomb(t, 100<<20)
+	bombData := testbin.GzipBomb(100 << 20)
 	bomb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write(bombData)
 	}))

@@ -2,7 +2,6 @@ package collect
 
 import (
 	"bytes"
-	"compress/gzip"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -132,41 +131,6 @@ func realHeapProfile(t *testing.T) []byte {
 	return []byte(get(t, srv.URL()+"/debug/pprof/heap"))
 }
 
-func gzipBomb(t *testing.T, size int) []byte {
-	t.Helper()
-	bombs.Lock()
-	defer bombs.Unlock()
-	if b, ok := bombs.made[size]; ok {
-		return b
-	}
-	b := makeGzipBomb(size)
-	if bombs.made == nil {
-		bombs.made = map[int][]byte{}
-	}
-	bombs.made[size] = b
-	return b
-}
-
-// bombs are the gzip bombs made so far, by size: the tests that need one
-// share it, as compressing 100 MiB takes a second (several under the race
-// detector, where four made in one package took most of its longest
-// tests). A test must not change the bytes.
-var bombs struct {
-	sync.Mutex
-	made map[int][]byte
-}
-
-func makeGzipBomb(size int) []byte {
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	zeros := make([]byte, 1<<20)
-	for range size >> 20 {
-		zw.Write(zeros)
-	}
-	zw.Close()
-	return buf.Bytes()
-}
-
 // brokenSample returns the profile with one sample pointing at a location
 // the profile does not hold: its tables are sound, so profiles.Read takes
 // it, but the pprof tools refuse it.
@@ -223,7 +187,7 @@ func TestPushRejectsBadInput(t *testing.T) {
 		{"random bytes", pushRequest{query: name, profile: random[:4096]}, 400, "not a pprof profile"},
 		{"truncated gzip", pushRequest{query: name, profile: heap[:len(heap)/2]}, 400, "truncated gzip"},
 		{"oversized body", pushRequest{query: name, profile: random}, 413, "larger than 1048576 bytes"},
-		{"gzip bomb", pushRequest{query: name, profile: gzipBomb(t, 100<<20)}, 413, "gzip bomb"},
+		{"gzip bomb", pushRequest{query: name, profile: testbin.GzipBomb(100 << 20)}, 413, "gzip bomb"},
 		{"bad sample_type_config", pushRequest{query: name, profile: heap, config: `[1,2`}, 400, "sample_type_config"},
 		{"sample at a missing location", pushRequest{query: name, profile: brokenSample(t, heap)}, 400, "sample has nil location"},
 	} {
@@ -244,7 +208,7 @@ func TestPushRejectsBadInput(t *testing.T) {
 	}
 	// And the same collector still takes a good push afterwards.
 	r := startCollector(t, Options{MaxPushBytes: 1 << 20}, true)
-	if code, msg := (pushRequest{query: name, profile: gzipBomb(t, 100<<20)}).send(t, r.url); code != 413 {
+	if code, msg := (pushRequest{query: name, profile: testbin.GzipBomb(100 << 20)}).send(t, r.url); code != 413 {
 		t.Fatalf("gzip bomb: %d %s", code, msg)
 	}
 	if code, msg := (pushRequest{query: name, profile: heap}).send(t, r.url); code != 200 {

@@ -48,7 +48,7 @@ func smallProfile(t *testing.T, n int) []byte {
 func TestFailureReason(t *testing.T) {
 	t.Parallel()
 	svc := startService(t, "abandoned-worker", true, leaks.Options{})
-	bomb := gzipBomb(t, 100<<20)
+	bomb := testbin.GzipBomb(100 << 20)
 	eleven := smallProfile(t, 11)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/bomb/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) { w.Write(bomb) })
