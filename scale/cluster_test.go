@@ -125,6 +125,11 @@ func driveUntilSpread(t *testing.T, c *scale.Cluster, path string) []scale.Worke
 	for {
 		res, err := scale.Load(context.Background(), scale.LoadOptions{
 			URL: c.URL() + path, Connections: 8, Requests: 200, DisableKeepAlive: true,
+			// Whether every worker serves, not how fast: under the race
+			// detector, four clusters at once and the round-robin master
+			// in this process, 4 of 200 requests once took over the
+			// default 5 s (CI, 2026-12-04).
+			Timeout: 30 * time.Second,
 		})
 		if err != nil {
 			t.Fatalf("load: %v", err)
