@@ -153,7 +153,12 @@ scrape_configs:
 		}
 	}
 
-	r := startCollector(t, Options{Discover: disc, Every: 200 * time.Millisecond, Types: []string{profiles.TypeHeap}}, false)
+	// A capture gets 10 s, not Every (its default bound, 200 ms here):
+	// under the race detector beside other packages, CI once waited the
+	// whole 30 s below for the first heap profiles (2026-12-04), which a
+	// few captures over 200 ms would explain, each failure doubling the
+	// target's backoff. This test is about discovery and labels.
+	r := startCollector(t, Options{Discover: disc, Every: 200 * time.Millisecond, Timeout: 10 * time.Second, Types: []string{profiles.TypeHeap}}, false)
 	testbin.WaitFor(t, 30*time.Second, "heap profiles from both shop targets", func() bool {
 		return len(list(t, r.store, profiles.Filter{Target: a.URL()})) > 0 && len(list(t, r.store, profiles.Filter{Target: b.URL()})) > 0
 	})
