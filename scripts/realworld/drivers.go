@@ -271,7 +271,6 @@ func alertmanagerUniqueGroups(ctx context.Context, r *running, c *counters) {
 func serveExporter(ctx context.Context, r *running, c *counters, page func(w io.Writer, scrape int64)) {
 	var n atomic.Int64
 	srv := &http.Server{
-		Addr: fmt.Sprintf("127.0.0.1:%d", r.ports.scraped),
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 			page(w, n.Add(1))
@@ -283,7 +282,7 @@ func serveExporter(ctx context.Context, r *running, c *counters, page func(w io.
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
-	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Serve(r.ports.scrapedLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		c.record(err)
 	}
 }

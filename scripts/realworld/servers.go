@@ -35,6 +35,21 @@ type ports struct {
 	pprof   int // the port serving /debug/pprof (what watch is pointed at)
 	api     int // the server's own client API
 	scraped int // prometheus only: the exporter it scrapes (run by the driver)
+	// scrapedLn holds the exporter's port from the moment it is chosen
+	// until the driver serves on it, after the warm-up: closed in
+	// between, the port was taken once by one of the catalog's services,
+	// which the long tier starts at the same time (CI, 2026-12-04).
+	scrapedLn net.Listener
+}
+
+// listenPort opens a listener on a free loopback port and returns it
+// with its port.
+func listenPort() (net.Listener, int) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("no free loopback port: %v", err))
+	}
+	return l, l.Addr().(*net.TCPAddr).Port
 }
 
 // freePort asks the kernel for a free loopback port. Another process may
@@ -108,7 +123,7 @@ receivers:
 		start: func(dir string, p *ports) ([]string, map[string]string) {
 			p.api = mustPort()
 			p.pprof = p.api
-			p.scraped = mustPort()
+			p.scrapedLn, p.scraped = listenPort()
 			cfg := filepath.Join(dir, "prometheus.yml")
 			return []string{
 					"--config.file=" + cfg, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
@@ -242,13 +257,18 @@ func startServer(ctx context.Context, srv *server, dir string) (*running, error)
 // errPortTaken marks a start that failed because a port was taken.
 var errPortTaken = errors.New("a port was taken")
 
-func startServerOnce(ctx context.Context, srv *server, dir string) (*running, error) {
+func startServerOnce(ctx context.Context, srv *server, dir string) (_ *running, err error) {
 	bin, err := lookBinary(srv.binary)
 	if err != nil {
 		return nil, err
 	}
 	r := &running{srv: srv, dir: dir, log: filepath.Join(dir, srv.name+".log")}
 	args, files := srv.start(dir, &r.ports)
+	defer func() {
+		if err != nil && r.ports.scrapedLn != nil {
+			r.ports.scrapedLn.Close()
+		}
+	}()
 	for path, body := range files {
 		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 			return nil, err
