@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -349,7 +347,7 @@ type startedService struct {
 // that it exits cleanly on SIGTERM) when the test ends.
 func startAll(t *testing.T, bin, targetsFile string) []startedService {
 	t.Helper()
-	base := freePortRange(t, 2*len(leaks.All()))
+	base := testbin.FreePortRange(t, 2*len(leaks.All()))
 	var report struct {
 		Services    []startedService `json:"services"`
 		TargetsFile string           `json:"targets_file"`
@@ -361,32 +359,6 @@ func startAll(t *testing.T, bin, targetsFile string) []startedService {
 		t.Errorf("targets_file = %q, want %q", report.TargetsFile, targetsFile)
 	}
 	return report.Services
-}
-
-// freePortRange finds n consecutive free loopback ports.
-func freePortRange(t *testing.T, n int) int {
-	t.Helper()
-	for range 20 {
-		base := 20000 + rand.IntN(30000)
-		var lns []net.Listener
-		ok := true
-		for p := base; p < base+n; p++ {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				ok = false
-				break
-			}
-			lns = append(lns, ln)
-		}
-		for _, ln := range lns {
-			ln.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatalf("no %d consecutive free ports found", n)
-	return 0
 }
 
 // drive sends a bounded trickle of requests to the service's first

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -69,7 +68,7 @@ type runAllLine struct {
 func startRunAll(t *testing.T, extra ...string) (*testbin.Proc, runAllLine) {
 	t.Helper()
 	n := len(leaks.All())
-	base := freeConsecutivePorts(t, n)
+	base := testbin.FreePortRange(t, n)
 	args := append([]string{"run", "--all", "--base-port", strconv.Itoa(base), "--quiet", "--max-leak", "16MiB", "--output", "json"}, extra...)
 	var report runAllLine
 	p := testbin.StartJSON(t, exec.Command(testbin.Build(t), args...), &report)
@@ -82,28 +81,6 @@ func startRunAll(t *testing.T, extra ...string) (*testbin.Proc, runAllLine) {
 		}
 	}
 	return p, report
-}
-
-func freeConsecutivePorts(t *testing.T, n int) int {
-	t.Helper()
-	for base := 21000 + os.Getpid()%20000; base < 62000; base += n + 7 {
-		var lns []net.Listener
-		for p := base; p < base+n; p++ {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				break
-			}
-			lns = append(lns, ln)
-		}
-		for _, ln := range lns {
-			ln.Close()
-		}
-		if len(lns) == n {
-			return base
-		}
-	}
-	t.Fatalf("no %d consecutive free ports", n)
-	return 0
 }
 
 // alive reports whether pid runs; a zombie (dead, not yet reaped by
@@ -243,7 +220,7 @@ func TestRunAllServicesDieWithIt(t *testing.T) {
 func TestRunAllRefusesZeroMaxLeak(t *testing.T) {
 	for _, size := range []string{"0", "0MiB"} {
 		t.Run(size, func(t *testing.T) {
-			base := freeConsecutivePorts(t, len(leaks.All()))
+			base := testbin.FreePortRange(t, len(leaks.All()))
 			cmd := exec.Command(testbin.Build(t), "run", "--all", "--base-port", strconv.Itoa(base), "--max-leak", size)
 			var out, errOut bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &errOut
