@@ -10,8 +10,9 @@ import (
 
 // TestBuildIsShared checks that test processes share one binary per build:
 // a second build of the same code finds the first's binary instead of
-// linking again (by the source key recorded with it), another GOEXPERIMENT or -ldflags is another binary, and
-// a shared binary nobody used for a day is pruned.
+// linking again (by the source key recorded with it), another GOEXPERIMENT
+// or -ldflags is another binary, and a shared binary nobody used for a day
+// is pruned.
 func TestBuildIsShared(t *testing.T) {
 	first := buildEnv("", nil)
 	if first.err != nil {
@@ -32,9 +33,6 @@ func TestBuildIsShared(t *testing.T) {
 		t.Errorf("the shared binary was linked again (%v)", err)
 	}
 
-	// With the experiment build's own flags: go list -export compiles
-	// what it reports on, and with other flags it would compile the
-	// whole module once more, for this check alone.
 	// The build's directory is recorded under the checkout's source key,
 	// which the go command's settings change.
 	key, err := sourceKey(nil, nil)
@@ -48,6 +46,9 @@ func TestBuildIsShared(t *testing.T) {
 	if err != nil || expKey == key {
 		t.Errorf("GOEXPERIMENT=goroutineleakprofile has the default build's source key %s (%v)", expKey, err)
 	}
+	// With the experiment build's own flags: go list -export compiles
+	// what it reports on, and with other flags it would compile the
+	// whole module once more, for this check alone.
 	other, err := sharedDir("", pathFree, append(os.Environ(), "GOEXPERIMENT=goroutineleakprofile"))
 	if err != nil {
 		t.Fatal(err)

@@ -3,15 +3,15 @@ package testbin
 import (
 	"bytes"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/leaklab/leaklab/internal/freeport"
 )
 
 // FreeAddr returns a loopback address ("127.0.0.1:port") that nothing
@@ -115,52 +115,14 @@ func (p *RecordingProxy) Served(b []byte) bool {
 }
 
 // FreePortRange returns the first of n consecutive loopback ports that
-// nothing listens on, for a child that listens on a range of its own
-// ('leaklab run --all --base-port'). The ports lie below the kernel's
-// ephemeral range, from which it hands out ports to every other bind of
-// port 0 and every outgoing connection: a range inside it was taken
-// between this check and the child's bind once (CI, 2026-12-04, port
-// 35997 under a whole run's load). A random start keeps test processes
-// that ask at once apart.
+// nothing listens on, below the kernel's ephemeral range (freeport.Range),
+// for a child that listens on a range of its own ('leaklab run --all
+// --base-port').
 func FreePortRange(t testing.TB, n int) int {
 	t.Helper()
-	top := ephemeralStart() - n
-	const bottom = 10000
-	if top <= bottom {
-		t.Fatalf("no room for %d ports below the ephemeral range", n)
+	base, err := freeport.Range(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	start := bottom + rand.IntN(top-bottom)
-	for i := 0; i < 50; i++ {
-		base := bottom + (start-bottom+i*(n+7))%(top-bottom)
-		var lns []net.Listener
-		for p := base; p < base+n; p++ {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				break
-			}
-			lns = append(lns, ln)
-		}
-		for _, ln := range lns {
-			ln.Close()
-		}
-		if len(lns) == n {
-			return base
-		}
-	}
-	t.Fatalf("no %d consecutive free loopback ports below the ephemeral range", n)
-	return 0
-}
-
-// ephemeralStart is the first port of the kernel's ephemeral range
-// (Linux's default when it cannot be read).
-func ephemeralStart() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if lo, err := strconv.Atoi(f[0]); err == nil && lo > 0 {
-				return lo
-			}
-		}
-	}
-	return 32768
+	return base
 }

@@ -4,18 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/leaklab/leaklab/internal/childproc"
+	"github.com/leaklab/leaklab/internal/freeport"
 )
 
 // server is a third-party Go server installed from a Debian package, started
@@ -54,33 +53,13 @@ func listenPort() (net.Listener, int) {
 	return l, l.Addr().(*net.TCPAddr).Port
 }
 
-// freePort finds a free loopback port below the kernel's ephemeral
-// range, at random. Ports the kernel hands out (to every bind of port 0,
-// to every outgoing connection) come from that range, and beside the
-// long tier's 76 catalog services, each bound to port 0, one of them
-// took etcd's peer port between this check and etcd's bind (CI,
-// 2026-12-04). Another process may still take a port below the range;
-// the start then fails with a clear log, and the case is reported as
-// failed rather than misjudged.
-func freePort() (int, error) {
-	top := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if lo, err := strconv.Atoi(f[0]); err == nil && lo > 10001 {
-				top = lo
-			}
-		}
-	}
-	var err error
-	for range 100 {
-		var l net.Listener
-		if l, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(10000+rand.IntN(top-10000))); err == nil {
-			defer l.Close()
-			return l.Addr().(*net.TCPAddr).Port, nil
-		}
-	}
-	return 0, err
-}
+// freePort finds a free loopback port below the kernel's ephemeral range
+// (freeport: beside the long tier's 76 catalog services, each bound to
+// port 0, one took etcd's peer port between the check and etcd's bind).
+// Another process may still take it before the server binds it; the
+// start then fails with a clear log, and the case is reported as failed
+// rather than misjudged.
+func freePort() (int, error) { return freeport.Range(1) }
 
 var servers = map[string]*server{
 	"etcd": {
