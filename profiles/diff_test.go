@@ -64,6 +64,9 @@ func parsePprofValue(t *testing.T, s string) int64 {
 // 'go tool pprof -top -diff_base' on the same real pair: flat as
 // base/current/delta, cumulative as the *_cum fields.
 func TestDiffMatchesPprofDiffBase(t *testing.T) {
+	// Parallel, each case too: most of the time is go tool pprof's, a
+	// process of its own per case.
+	t.Parallel()
 	cases := []struct {
 		pair  string
 		opts  DiffOptions
@@ -81,6 +84,7 @@ func TestDiffMatchesPprofDiffBase(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.pair+strings.Join(tc.flags, ""), func(t *testing.T) {
+			t.Parallel()
 			base, cur := loadPair(t, tc.pair)
 			rep, err := Diff(base, cur, tc.opts)
 			if err != nil {
@@ -139,8 +143,10 @@ func compareWithPprof(t *testing.T, rep *DiffReport, want map[string]pprofRow) {
 // The -o profile, opened by plain 'go tool pprof -top', shows what
 // 'go tool pprof -top -diff_base' shows.
 func TestDiffProfileOpensLikeDiffBase(t *testing.T) {
+	t.Parallel()
 	for _, pair := range []string{"heap", "goroutine"} {
 		t.Run(pair, func(t *testing.T) {
+			t.Parallel()
 			base, cur := loadPair(t, pair)
 			p, err := DiffProfile(base, cur)
 			if err != nil {

@@ -202,6 +202,7 @@ var badTargetWant = map[string]string{
 }
 
 func TestFetchBadTargets(t *testing.T) {
+	t.Parallel() // the slow target's two seconds are waiting
 	targets := badTargets(t)
 	for name, target := range targets {
 		t.Run(name, func(t *testing.T) {

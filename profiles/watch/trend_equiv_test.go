@@ -101,6 +101,9 @@ func randomSeries(rng *rand.Rand, n int) []Point {
 }
 
 func TestTrendStatisticsMatchPairwise(t *testing.T) {
+	// Parallel: seven seconds of computing, which the package's live
+	// watches (waiting on the clock) need not wait for.
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(14, 240))
 	series := 1500
 	if testing.Short() {
@@ -171,6 +174,7 @@ func windowGoroutines(rng *rand.Rand, n int, perMinute float64) *site {
 }
 
 func TestJudgeGateKeepsVerdicts(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(14, 1))
 	d := NewDetector(time.Time{}, OwnCode{})
 	reported, gated := 0, 0
