@@ -23,11 +23,19 @@ import (
 	"go.uber.org/goleak"
 )
 
+// scaleTestParallel is how many parallel tests run at once unless
+// -parallel says otherwise: most wait on clusters starting, on start
+// timeouts (the launch refusals, 2 s each) or on stalls they inject. At
+// the default, GOMAXPROCS, they queued two at a time, and this package,
+// the last go test ./... runs, ran alone for its last 8 s (ab9).
+const scaleTestParallel = 6
+
 func TestMain(m *testing.M) {
 	if os.Getenv(helloServerEnv) == "1" {
 		serveHello() // the test binary re-executed as BenchmarkGeneratorCPU's server
 		return
 	}
+	testbin.WaitingParallel(scaleTestParallel)
 	goleak.VerifyTestMain(m)
 }
 
