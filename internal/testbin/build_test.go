@@ -14,7 +14,7 @@ import (
 // or -ldflags is another binary, and a shared binary nobody used for a day
 // is pruned.
 func TestBuildIsShared(t *testing.T) {
-	first := buildEnv("", nil)
+	first := buildEnv("", leaklabPkg, nil)
 	if first.err != nil {
 		t.Fatal(first.err)
 	}
@@ -25,7 +25,7 @@ func TestBuildIsShared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again := buildEnv("", nil) // as another test process would
+	again := buildEnv("", leaklabPkg, nil) // as another test process would
 	if again.err != nil || again.path != first.path {
 		t.Fatalf("second build: %v at %s, want the first's %s", again.err, again.path, first.path)
 	}
@@ -35,28 +35,32 @@ func TestBuildIsShared(t *testing.T) {
 
 	// The build's directory is recorded under the checkout's source key,
 	// which the go command's settings change.
-	key, err := sourceKey(nil, nil)
+	key, err := sourceKey(leaklabPkg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if dir, ok := knownSharedDir(key); !ok || dir != filepath.Dir(first.path) {
 		t.Errorf("source key %s records %q (%v), want %s", key, dir, ok, filepath.Dir(first.path))
 	}
-	expKey, err := sourceKey(nil, append(os.Environ(), "GOEXPERIMENT=goroutineleakprofile"))
+	expKey, err := sourceKey(leaklabPkg, nil, append(os.Environ(), "GOEXPERIMENT=goroutineleakprofile"))
 	if err != nil || expKey == key {
 		t.Errorf("GOEXPERIMENT=goroutineleakprofile has the default build's source key %s (%v)", expKey, err)
 	}
-	// With the experiment build's own flags: go list -export compiles
-	// what it reports on, and with other flags it would compile the
-	// whole module once more, for this check alone.
-	other, err := sharedDir("", pathFree, append(os.Environ(), "GOEXPERIMENT=goroutineleakprofile"))
+	if svcKey, err := sourceKey(servicePkg, nil, nil); err != nil || svcKey == key {
+		t.Errorf("runservice has cmd/leaklab's source key %s (%v)", svcKey, err)
+	}
+	// With the experiment build's own package and flags (runservice, as
+	// BuildServiceExperiment builds it): go list -export compiles what it
+	// reports on, and with other flags it would compile once more, for
+	// this check alone.
+	other, err := sharedDir("", servicePkg, pathFree, append(os.Environ(), "GOEXPERIMENT=goroutineleakprofile"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if other == filepath.Dir(first.path) {
 		t.Errorf("GOEXPERIMENT=goroutineleakprofile shares %s with the default build", other)
 	}
-	stripped, err := sharedDir("", []string{"-ldflags=-s -w"}, nil)
+	stripped, err := sharedDir("", leaklabPkg, []string{"-ldflags=-s -w"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

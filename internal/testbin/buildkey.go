@@ -39,21 +39,21 @@ func recordSharedDir(key, dir string) {
 	}
 }
 
-// sourceKey hashes what a build of cmd/leaklab in this checkout depends
-// on: every file of the checkout (path, mode and content, .git aside;
+// sourceKey hashes what a build of the main package pkg in this checkout
+// depends on: every file of the checkout (path, mode and content, .git aside;
 // more than the build reads, which only costs a go list when a test or a
 // document changes), the go command that builds it (its settings as 'go
 // env' gives them with env, GOFLAGS, GOEXPERIMENT and the toolchain
 // included, the go.work file if one is used, and the go executable), and
 // the flags. Dependencies outside the checkout are pinned by go.sum. An
 // error means no key: the caller asks go list.
-func sourceKey(flags, env []string) (string, error) {
+func sourceKey(pkg string, flags, env []string) (string, error) {
 	h := sha256.New()
 	root, err := filepath.Abs(moduleRoot())
 	if err != nil {
 		return "", err
 	}
-	fmt.Fprintf(h, "root %s\n", root)
+	fmt.Fprintf(h, "root %s\npackage %s\n", root, pkg)
 	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -22,10 +23,17 @@ import (
 	"github.com/leaklab/leaklab/internal/childproc"
 )
 
+// The main packages tests build: leaklab itself, and runservice, which
+// runs one catalog service as 'leaklab run' does and nothing else.
+const (
+	leaklabPkg = "github.com/leaklab/leaklab/cmd/leaklab"
+	servicePkg = "github.com/leaklab/leaklab/internal/testbin/runservice"
+)
+
 // Build compiles cmd/leaklab once per test process and returns its path.
 func Build(t testing.TB) string {
 	t.Helper()
-	return BuildExperiment(t, "")
+	return buildOnce(t, "", func() builtBinaryResult { return buildEnv("", leaklabPkg, nil) })
 }
 
 var (
@@ -63,28 +71,32 @@ func buildOnce(t testing.TB, key string, build func() builtBinaryResult) string 
 	return b.path
 }
 
-// BuildExperiment compiles cmd/leaklab with GOEXPERIMENT=exp (once per
-// test process), e.g. "goroutineleakprofile" for the runtime's goroutine
-// leak profile. The first build recompiles the standard library.
-func BuildExperiment(t testing.TB, exp string) string {
+// BuildServiceExperiment compiles runservice with GOEXPERIMENT=exp (once
+// per test process), e.g. "goroutineleakprofile" for the runtime's
+// goroutine leak profile, and returns its path: a binary that
+// StartServiceWith runs as it runs leaklab. The first build recompiles
+// the standard library. It is runservice rather than cmd/leaklab because
+// the tests want the service built that way, not the tool: on a clean
+// clone of a new commit, each of these builds of cmd/leaklab compiled the
+// module's changed packages and linked a 34 MB binary, 7.5 CPU-s, while
+// runservice compiles only when the catalog changes and links 15 MB.
+func BuildServiceExperiment(t testing.TB, exp string) string {
 	t.Helper()
-	return buildOnce(t, exp, func() builtBinaryResult {
-		if exp == "" {
-			return buildEnv("", nil)
-		}
-		return buildEnv("GOEXPERIMENT="+exp, pathFree, "GOEXPERIMENT="+exp)
+	key := "service GOEXPERIMENT=" + exp
+	return buildOnce(t, key, func() builtBinaryResult {
+		return buildEnv(key, servicePkg, pathFree, "GOEXPERIMENT="+exp)
 	})
 }
 
-// BuildToolchain compiles cmd/leaklab with another Go toolchain (once per
-// test process), e.g. "go1.27.3", which the go command fetches from the
-// module proxy (GOTOOLCHAIN) the first time: for tests of what a target
-// built with a newer Go serves.
-func BuildToolchain(t testing.TB, toolchain string) string {
+// BuildServiceToolchain compiles runservice (see BuildServiceExperiment)
+// with another Go toolchain (once per test process), e.g. "go1.27.3",
+// which the go command fetches from the module proxy (GOTOOLCHAIN) the
+// first time: for tests of what a target built with a newer Go serves.
+func BuildServiceToolchain(t testing.TB, toolchain string) string {
 	t.Helper()
-	key := "toolchain " + toolchain
+	key := "service toolchain " + toolchain
 	return buildOnce(t, key, func() builtBinaryResult {
-		return buildEnv(key, pathFree, "GOTOOLCHAIN="+toolchain, "GOEXPERIMENT=")
+		return buildEnv(key, servicePkg, pathFree, "GOTOOLCHAIN="+toolchain, "GOEXPERIMENT=")
 	})
 }
 
@@ -103,47 +115,47 @@ var pathFree = []string{"-trimpath"}
 func BuildLdflags(t testing.TB, flags string) string {
 	t.Helper()
 	key := "-ldflags=" + flags
-	return buildOnce(t, key, func() builtBinaryResult { return buildEnv(key, []string{key}) })
+	return buildOnce(t, key, func() builtBinaryResult { return buildEnv(key, leaklabPkg, []string{key}) })
 }
 
-// buildEnv compiles cmd/leaklab with go build flags and env added to the
-// environment; what names the build in errors. The binary is shared by every test process
+// buildEnv compiles the main package pkg with go build flags and env
+// added to the environment; what names the build in errors. The binary is shared by every test process
 // that builds the same code the same way (sharedDir): go test runs each
 // package's tests in a process of its own, and each used to link its own
 // 34 MB binary (2.5 s of CPU each time, a dozen times per go test ./...)
 // into a temporary directory it never removed.
-func buildEnv(what string, flags []string, env ...string) builtBinaryResult {
-	what = strings.TrimSpace(what + " go build cmd/leaklab")
+func buildEnv(what, pkg string, flags []string, env ...string) builtBinaryResult {
+	what = strings.TrimSpace(what + " go build " + path.Base(pkg))
 	defer lockBuild(what)()
 	if len(env) > 0 {
 		env = append(os.Environ(), env...)
 	}
-	dir, err := sharedDir(what, flags, env)
+	dir, err := sharedDir(what, pkg, flags, env)
 	if err != nil {
 		return builtBinaryResult{err: err}
 	}
-	path := filepath.Join(dir, "leaklab")
-	if _, err := os.Stat(path); err == nil {
+	bin := filepath.Join(dir, path.Base(pkg))
+	if _, err := os.Stat(bin); err == nil {
 		now := time.Now()
 		_ = os.Chtimes(dir, now, now) // in use: not pruned
-		return builtBinaryResult{path: path}
+		return builtBinaryResult{path: bin}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return builtBinaryResult{err: err}
 	}
-	// A build killed midway leaves no partial binary at path: it links
+	// A build killed midway leaves no partial binary at bin: it links
 	// to a name of its own and renames it into place, which is atomic.
-	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	if out, err := goCommand(env, append(append([]string{"build", "-o", tmp}, flags...), "github.com/leaklab/leaklab/cmd/leaklab")...); err != nil {
+	tmp := fmt.Sprintf("%s.%d.tmp", bin, os.Getpid())
+	if out, err := goCommand(env, append(append([]string{"build", "-o", tmp}, flags...), pkg)...); err != nil {
 		os.Remove(tmp)
 		return builtBinaryResult{err: fmt.Errorf("%s: %v\n%s", what, err, out)}
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := os.Rename(tmp, bin); err != nil {
 		os.Remove(tmp)
 		return builtBinaryResult{err: err}
 	}
 	pruneShared(dir)
-	return builtBinaryResult{path: path}
+	return builtBinaryResult{path: bin}
 }
 
 // lockBuild takes a lock, shared by the test processes of this checkout,
@@ -176,14 +188,14 @@ func lockBuild(what string) (unlock func()) {
 // inputs the build ID does not cover (GOFLAGS, flags). The name found
 // for a source key (buildkey.go) is recorded, so that later test
 // processes need not ask go list.
-func sharedDir(what string, flags, env []string) (string, error) {
-	key, keyErr := sourceKey(flags, env)
+func sharedDir(what, pkg string, flags, env []string) (string, error) {
+	key, keyErr := sourceKey(pkg, flags, env)
 	if keyErr == nil {
 		if dir, ok := knownSharedDir(key); ok {
 			return dir, nil
 		}
 	}
-	dir, err := listSharedDir(what, flags, env)
+	dir, err := listSharedDir(what, pkg, flags, env)
 	if err == nil && keyErr == nil {
 		recordSharedDir(key, dir)
 	}
@@ -191,10 +203,10 @@ func sharedDir(what string, flags, env []string) (string, error) {
 }
 
 // listSharedDir names the build's directory by the build ID go list gives.
-func listSharedDir(what string, flags, env []string) (string, error) {
+func listSharedDir(what, pkg string, flags, env []string) (string, error) {
 	// go list -export compiles what it reports on, so it gets the build's
 	// flags too: otherwise it would compile the module a second way.
-	out, err := goCommand(env, append(append([]string{"list", "-export", "-f", "{{.BuildID}}"}, flags...), "github.com/leaklab/leaklab/cmd/leaklab")...)
+	out, err := goCommand(env, append(append([]string{"list", "-export", "-f", "{{.BuildID}}"}, flags...), pkg)...)
 	if err != nil {
 		return "", fmt.Errorf("%s: go list: %v\n%s", what, err, out)
 	}

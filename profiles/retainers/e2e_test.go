@@ -82,11 +82,11 @@ func TestTargetRunsAfterInterrupt(t *testing.T) {
 func TestScanGo127Target(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
-		t.Skip("builds leaklab with another Go release")
+		t.Skip("builds a service with another Go release")
 	}
 	const toolchain = "go1.27.3"
 	needToolchain(t, toolchain)
-	bin := testbin.BuildToolchain(t, toolchain)
+	bin := testbin.BuildServiceToolchain(t, toolchain)
 	s := testbin.StartServiceWith(t, bin, "unbounded-cache", false)
 	pid := s.PID()
 	drive(t, s, 0, 200)

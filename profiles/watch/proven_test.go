@@ -15,10 +15,10 @@ import (
 // Its fixed twin has none.
 func TestProvenGoroutineLeaks(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds leaklab with GOEXPERIMENT=goroutineleakprofile (recompiles the standard library); skipped with -short")
+		t.Skip("builds a service with GOEXPERIMENT=goroutineleakprofile (recompiles the standard library); skipped with -short")
 	}
 	t.Parallel()
-	checkProvenLeaks(t, testbin.BuildExperiment(t, "goroutineleakprofile"))
+	checkProvenLeaks(t, testbin.BuildServiceExperiment(t, "goroutineleakprofile"))
 }
 
 // Go 1.27 has the goroutineleak profile on by default: a service built
@@ -26,10 +26,10 @@ func TestProvenGoroutineLeaks(t *testing.T) {
 // command fetches the toolchain from the module proxy (GOTOOLCHAIN).
 func TestProvenGoroutineLeaksGo127(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds leaklab with Go 1.27 (GOTOOLCHAIN=go1.27.3 fetches it); skipped with -short")
+		t.Skip("builds a service with Go 1.27 (GOTOOLCHAIN=go1.27.3 fetches it); skipped with -short")
 	}
 	t.Parallel()
-	checkProvenLeaks(t, testbin.BuildToolchain(t, "go1.27.3"))
+	checkProvenLeaks(t, testbin.BuildServiceToolchain(t, "go1.27.3"))
 }
 
 // checkProvenLeaks watches the leaky and the fixed variant at once, each
