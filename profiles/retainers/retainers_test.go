@@ -311,9 +311,9 @@ func TestRefusals(t *testing.T) {
 	t.Run("stripped", func(t *testing.T) {
 		t.Parallel()
 		if testing.Short() {
-			t.Skip("builds leaklab a second time")
+			t.Skip("builds a stripped service")
 		}
-		bin := testbin.BuildLdflags(t, "-s -w")
+		bin := testbin.BuildServiceLdflags(t, "-s -w")
 		s := testbin.StartServiceWith(t, bin, "unbounded-cache", false)
 		wantRefusal(t, s.PID(), "has no DWARF debug info")
 	})
