@@ -11,7 +11,7 @@ import (
 // -parallel says otherwise. Most of them wait rather than compute (a watch
 // lasts its --for, a collector its pushes), so the default, GOMAXPROCS,
 // would queue them behind each other on a small machine.
-const commandTestParallel = 8
+const commandTestParallel = 16
 
 func TestMain(m *testing.M) {
 	testbin.WaitingParallel(commandTestParallel)
