@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -111,13 +112,15 @@ var pathFree = []string{"-trimpath"}
 
 // BuildServiceLdflags compiles runservice (see BuildServiceExperiment)
 // with go build -ldflags=flags (once per test process, shared as Build's),
-// e.g. "-s -w" for a service without debug info. Its packages compile as
-// the test binaries' do; a new commit that leaves the catalog alone only
-// finds the binary, where cmd/leaklab linked 34 MB again.
+// e.g. "-s -w" for a service without debug info. Built -trimpath, as the
+// other builds no test binary shares: a clean clone whose catalog is
+// unchanged finds the binary, where cmd/leaklab linked 34 MB again.
 func BuildServiceLdflags(t testing.TB, flags string) string {
 	t.Helper()
 	key := "service -ldflags=" + flags
-	return buildOnce(t, key, func() builtBinaryResult { return buildEnv(key, servicePkg, []string{"-ldflags=" + flags}) })
+	return buildOnce(t, key, func() builtBinaryResult {
+		return buildEnv(key, servicePkg, append(slices.Clone(pathFree), "-ldflags="+flags))
+	})
 }
 
 // buildEnv compiles the main package pkg with go build flags and env
