@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,67 +66,75 @@ type watchJSON struct {
 func TestWatchContractAndExitCodes(t *testing.T) {
 	t.Parallel()
 	svc, _ := leaks.Lookup("abandoned-worker")
+	// The two variants' watches run at once within this test's turn
+	// rather than as parallel subtests: a parallel subtest queues behind
+	// every test already waiting for a turn, and in go test ./... these
+	// two 12 s watches started 20 s after their parent, last of the
+	// package (ab16).
+	var variants sync.WaitGroup
+	defer variants.Wait()
 	for _, fixed := range []bool{false, true} {
-		t.Run(string(leaks.VariantOf(fixed)), func(t *testing.T) {
-			t.Parallel()
-			url := testbin.StartService(t, svc.Name, fixed).URL
-			steadyLoad(t, url, svc.Name)
-			home := t.TempDir()
-			out, errOut, code := leaklabIn(t, home, "watch", url, "--for", "12s", "--every", "1s", "--output", "json")
-			var rep watchJSON
-			if err := json.Unmarshal([]byte(out), &rep); err != nil {
-				t.Fatalf("not JSON (%v): %s\nstderr: %s", err, out, errOut)
-			}
-			if rep.Target != url || rep.Snapshots < 10 || rep.Suspects == nil {
-				t.Errorf("report header: %+v", rep)
-			}
-			// The service's own code comes from its go_build_info metric.
-			if len(rep.Own.Prefixes) == 0 || rep.Own.Prefixes[0] != "github.com/leaklab/leaklab/" {
-				t.Errorf("own code %v, want the module read from go_build_info", rep.Own.Prefixes)
-			}
-			if fixed {
-				if code != 0 || len(rep.Suspects) != 0 {
-					t.Errorf("fixed: exit %d, suspects %+v; want 0 and none", code, rep.Suspects)
+		variants.Go(func() {
+			t.Run(string(leaks.VariantOf(fixed)), func(t *testing.T) {
+				url := testbin.StartService(t, svc.Name, fixed).URL
+				steadyLoad(t, url, svc.Name)
+				home := t.TempDir()
+				out, errOut, code := leaklabIn(t, home, "watch", url, "--for", "12s", "--every", "1s", "--output", "json")
+				var rep watchJSON
+				if err := json.Unmarshal([]byte(out), &rep); err != nil {
+					t.Fatalf("not JSON (%v): %s\nstderr: %s", err, out, errOut)
 				}
-				return
-			}
-			if code != 3 || len(rep.Suspects) == 0 {
-				t.Fatalf("leaky: exit %d, suspects %+v; want 3 and the culprit", code, rep.Suspects)
-			}
-			s := rep.Suspects[0]
-			if s.Function != svc.Culprit || s.Kind != "goroutine" || s.Unit != "goroutines" || s.GrowthPerMinute <= 0 ||
-				(s.Confidence != "likely" && s.Confidence != "possible" && s.Confidence != "proven") || !strings.HasPrefix(s.Next, "leaklab diff ") {
-				t.Errorf("suspect %+v", s)
-			}
-			// The goroutine dumps' IDs: the leaked goroutines arrived and none left.
-			if tv := s.Evidence.Turnover; !rep.GoroutineIDs || tv == nil || tv.Arrived < 10 || tv.Departed != 0 || tv.P > 0.001 {
-				t.Errorf("goroutine IDs %v, turnover %+v; want many arrivals and no departure", rep.GoroutineIDs, tv)
-			}
-			if len(s.Stack) == 0 || s.Stack[len(s.Stack)-1] != svc.Culprit {
-				t.Errorf("stack should be leaf first and end at the goroutine's own function: %v", s.Stack)
-			}
-			// The next command it suggests runs, and its diff names the
-			// same leak site, by the same own code.
-			if !strings.Contains(s.Next, " --own github.com/leaklab/leaklab") {
-				t.Errorf("next command %q does not pass on the own code", s.Next)
-			}
-			args := append(shellWords(t, strings.TrimPrefix(s.Next, "leaklab ")), "--output", "json")
-			out, errOut, code = leaklabIn(t, home, args...)
-			var diff struct {
-				LeakSites []struct {
-					Function string `json:"function"`
-					Delta    int64  `json:"delta"`
-				} `json:"leak_sites"`
-			}
-			if err := json.Unmarshal([]byte(out), &diff); err != nil || code != 0 || len(diff.LeakSites) == 0 || diff.LeakSites[0].Function != svc.Culprit || diff.LeakSites[0].Delta <= 0 {
-				t.Errorf("%s: exit %d, %v, leak sites %+v\nstderr: %s", s.Next, code, err, diff.LeakSites, errOut)
-			}
-			// The same snapshots, judged again from the store.
-			out, errOut, code = leaklabIn(t, home, "watch", url, "--from-store", "--since", "1h", "--output", "json")
-			var again watchJSON
-			if err := json.Unmarshal([]byte(out), &again); err != nil || code != 3 || len(again.Suspects) == 0 || again.Suspects[0].Function != svc.Culprit {
-				t.Errorf("--from-store: exit %d, %v, %s\nstderr: %s", code, err, out, errOut)
-			}
+				if rep.Target != url || rep.Snapshots < 10 || rep.Suspects == nil {
+					t.Errorf("report header: %+v", rep)
+				}
+				// The service's own code comes from its go_build_info metric.
+				if len(rep.Own.Prefixes) == 0 || rep.Own.Prefixes[0] != "github.com/leaklab/leaklab/" {
+					t.Errorf("own code %v, want the module read from go_build_info", rep.Own.Prefixes)
+				}
+				if fixed {
+					if code != 0 || len(rep.Suspects) != 0 {
+						t.Errorf("fixed: exit %d, suspects %+v; want 0 and none", code, rep.Suspects)
+					}
+					return
+				}
+				if code != 3 || len(rep.Suspects) == 0 {
+					t.Fatalf("leaky: exit %d, suspects %+v; want 3 and the culprit", code, rep.Suspects)
+				}
+				s := rep.Suspects[0]
+				if s.Function != svc.Culprit || s.Kind != "goroutine" || s.Unit != "goroutines" || s.GrowthPerMinute <= 0 ||
+					(s.Confidence != "likely" && s.Confidence != "possible" && s.Confidence != "proven") || !strings.HasPrefix(s.Next, "leaklab diff ") {
+					t.Errorf("suspect %+v", s)
+				}
+				// The goroutine dumps' IDs: the leaked goroutines arrived and none left.
+				if tv := s.Evidence.Turnover; !rep.GoroutineIDs || tv == nil || tv.Arrived < 10 || tv.Departed != 0 || tv.P > 0.001 {
+					t.Errorf("goroutine IDs %v, turnover %+v; want many arrivals and no departure", rep.GoroutineIDs, tv)
+				}
+				if len(s.Stack) == 0 || s.Stack[len(s.Stack)-1] != svc.Culprit {
+					t.Errorf("stack should be leaf first and end at the goroutine's own function: %v", s.Stack)
+				}
+				// The next command it suggests runs, and its diff names the
+				// same leak site, by the same own code.
+				if !strings.Contains(s.Next, " --own github.com/leaklab/leaklab") {
+					t.Errorf("next command %q does not pass on the own code", s.Next)
+				}
+				args := append(shellWords(t, strings.TrimPrefix(s.Next, "leaklab ")), "--output", "json")
+				out, errOut, code = leaklabIn(t, home, args...)
+				var diff struct {
+					LeakSites []struct {
+						Function string `json:"function"`
+						Delta    int64  `json:"delta"`
+					} `json:"leak_sites"`
+				}
+				if err := json.Unmarshal([]byte(out), &diff); err != nil || code != 0 || len(diff.LeakSites) == 0 || diff.LeakSites[0].Function != svc.Culprit || diff.LeakSites[0].Delta <= 0 {
+					t.Errorf("%s: exit %d, %v, leak sites %+v\nstderr: %s", s.Next, code, err, diff.LeakSites, errOut)
+				}
+				// The same snapshots, judged again from the store.
+				out, errOut, code = leaklabIn(t, home, "watch", url, "--from-store", "--since", "1h", "--output", "json")
+				var again watchJSON
+				if err := json.Unmarshal([]byte(out), &again); err != nil || code != 3 || len(again.Suspects) == 0 || again.Suspects[0].Function != svc.Culprit {
+					t.Errorf("--from-store: exit %d, %v, %s\nstderr: %s", code, err, out, errOut)
+				}
+			})
 		})
 	}
 }
