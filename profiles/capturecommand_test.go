@@ -34,6 +34,7 @@ func startSample(t *testing.T, name string) *leaks.Server {
 }
 
 func TestCaptureCommandOptions(t *testing.T) {
+	t.Parallel()
 	srv := startSample(t, "unbounded-cache")
 	dir := t.TempDir()
 	opened := 0

@@ -18,6 +18,7 @@ import (
 // A real capture from a real service: the leak shows up between two
 // captures, and the metadata says where the profile came from.
 func TestFetchFromSampleService(t *testing.T) {
+	t.Parallel()
 	svc := testbin.StartService(t, "unbounded-cache", false)
 	ctx := context.Background()
 	base, err := Fetch(ctx, svc.URL, FetchOptions{})

@@ -13,6 +13,7 @@ import (
 )
 
 func TestReadBadInput(t *testing.T) {
+	t.Parallel()
 	valid, err := os.ReadFile(filepath.Join("testdata", "heap-current.pb.gz"))
 	if err != nil {
 		t.Fatal(err)

@@ -319,6 +319,7 @@ func TestSaveRaw(t *testing.T) {
 // proxy that records what it served: with KeepRaw the body is kept, SaveRaw
 // stores exactly those bytes, and go tool pprof reads the stored file.
 func TestFetchKeepRawSaveRaw(t *testing.T) {
+	t.Parallel()
 	svc := testbin.StartService(t, "unbounded-cache", false)
 	proxy := testbin.NewRecordingProxy(t, svc.URL)
 	s, err := Open(t.TempDir())
