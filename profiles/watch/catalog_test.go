@@ -134,8 +134,20 @@ func TestWatchCatalog(t *testing.T) {
 func watchAll(t *testing.T, runs []*watched) {
 	for lo := 0; lo < len(runs); lo += catalogBatch {
 		batch := runs[lo:min(lo+catalogBatch, len(runs))]
+		// Started at once: one after the other, on a machine busy with
+		// the rest of go test ./..., they took seconds before any watch.
+		// (A service that does not start fails the test from its own
+		// goroutine, which FailNow ends, leaving its URL empty; this one
+		// stops below.)
+		var started sync.WaitGroup
 		for _, r := range batch {
-			r.url = testbin.StartService(t, r.svc.Name, r.fixed).URL
+			started.Go(func() { r.url = testbin.StartService(t, r.svc.Name, r.fixed).URL })
+		}
+		started.Wait()
+		for _, r := range batch {
+			if r.url == "" {
+				t.FailNow()
+			}
 		}
 		watchBatch(batch)
 	}
