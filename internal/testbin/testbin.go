@@ -72,17 +72,6 @@ func buildOnce(t testing.TB, key string, build func() builtBinaryResult) string 
 	return b.path
 }
 
-// BuildService compiles runservice (see BuildServiceExperiment) the way
-// the test binaries are compiled (once per test process) and returns its
-// path, for StartServiceWith: a service whose process holds the catalog
-// alone. A retainer scan reads its target's debug info, and a scan of a
-// service run by runservice took 0.78 CPU-s where one run by leaklab, with
-// twice the debug info, took 1.35.
-func BuildService(t testing.TB) string {
-	t.Helper()
-	return buildOnce(t, "service", func() builtBinaryResult { return buildEnv("service", servicePkg, nil) })
-}
-
 // BuildServiceExperiment compiles runservice with GOEXPERIMENT=exp (once
 // per test process), e.g. "goroutineleakprofile" for the runtime's
 // goroutine leak profile, and returns its path: a binary that

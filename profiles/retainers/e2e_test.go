@@ -51,7 +51,7 @@ func startHeldScan(t *testing.T, bin string, pid int) *testbin.Proc {
 func TestTargetRunsAfterLeaklabIsKilledMidScan(t *testing.T) {
 	t.Parallel()
 	bin := testbin.Build(t)
-	s := startTarget(t, "unbounded-cache")
+	s := testbin.StartServiceWith(t, bin, "unbounded-cache", false)
 	pid := s.PID()
 	p := startHeldScan(t, bin, pid)
 	p.Kill() // SIGKILL
@@ -65,7 +65,7 @@ func TestTargetRunsAfterLeaklabIsKilledMidScan(t *testing.T) {
 func TestTargetRunsAfterInterrupt(t *testing.T) {
 	t.Parallel()
 	bin := testbin.Build(t)
-	s := startTarget(t, "unbounded-cache")
+	s := testbin.StartServiceWith(t, bin, "unbounded-cache", false)
 	pid := s.PID()
 	p := startHeldScan(t, bin, pid)
 	if err := syscall.Kill(p.PID(), syscall.SIGINT); err != nil {

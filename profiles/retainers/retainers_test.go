@@ -164,19 +164,11 @@ func statusField(status []byte, name string) string {
 
 func joined(c []string) string { return strings.Join(c, " → ") }
 
-// startTarget runs the leaky variant of a catalog service to scan, with
-// runservice: a scan reads its target's debug info, and runservice has
-// half of leaklab's.
-func startTarget(t *testing.T, name string) *testbin.Service {
-	t.Helper()
-	return testbin.StartServiceWith(t, testbin.BuildService(t), name, false)
-}
-
 func TestScanNamesTheMapThatHoldsTheLeak(t *testing.T) {
 	// Not parallel (it takes seconds): alongside the other scans under
 	// -race, its top chain once held 241 of the 300 pages it wants, and
 	// without -race, under a load average of 17, 229.
-	s := startTarget(t, "unbounded-cache")
+	s := testbin.StartService(t, "unbounded-cache", false)
 	pid := s.PID()
 	if got, err := retainers.PIDForURL(s.URL); err != nil || got != pid {
 		t.Fatalf("PIDForURL(%s) = %d, %v; want %d", s.URL, got, err, pid)
@@ -265,7 +257,7 @@ func checkGrowingChains(t *testing.T, quick bool) {
 		}
 		t.Run(svc.Name, func(t *testing.T) {
 			t.Parallel()
-			s := startTarget(t, svc.Name)
+			s := testbin.StartService(t, svc.Name, false)
 			pid := s.PID()
 			drive(t, s, 0, svc.Drive.Warmup)
 			base := scan(t, pid)
@@ -302,14 +294,14 @@ func TestRefusals(t *testing.T) {
 	})
 	t.Run("pause over the limit", func(t *testing.T) {
 		t.Parallel()
-		s := startTarget(t, "unbounded-cache")
+		s := testbin.StartService(t, "unbounded-cache", false)
 		wantRefusal(t, s.PID(), "over --max-pause 1ms", "--max-pause", "1ms")
 		checkRunning(t, s.PID(), s.URL)
 	})
 	t.Run("already traced", func(t *testing.T) {
 		t.Parallel()
 		bin := testbin.Build(t)
-		s := startTarget(t, "unbounded-cache")
+		s := testbin.StartServiceWith(t, bin, "unbounded-cache", false)
 		pid := s.PID()
 		first := startHeldScan(t, bin, pid) // holds the target as a debugger would
 		wantRefusal(t, pid, fmt.Sprintf("is already traced by PID %d", first.PID()))

@@ -115,7 +115,7 @@ const retainersWatchFor = 16 * time.Second
 // and the culprit's suspect, if found.
 func watchWithRetainers(t *testing.T, svc *leaks.Service) (watch.Report, *watch.Suspect) {
 	t.Helper()
-	url := testbin.StartServiceWith(t, testbin.BuildService(t), svc.Name, false).URL // half the debug info a scan reads: see testbin.BuildService
+	url := testbin.StartService(t, svc.Name, false).URL
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -143,7 +143,7 @@ func watchWithRetainers(t *testing.T, svc *leaks.Service) (watch.Report, *watch.
 // watch to report, with one line saying why there are no chains.
 func TestWatchRetainersRefused(t *testing.T) {
 	t.Parallel()
-	s := testbin.StartServiceWith(t, testbin.BuildService(t), "unbounded-cache", false)
+	s := testbin.StartService(t, "unbounded-cache", false)
 	t.Run("own child", func(t *testing.T) {
 		// this test process is the service's parent, which cannot trace it
 		rep, err := watch.Run(context.Background(), s.URL, watch.Options{Every: time.Second, For: 2 * time.Second, Retainers: &watch.RetainerOptions{}})
