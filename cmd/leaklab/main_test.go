@@ -10,10 +10,16 @@ import (
 // commandTestParallel is how many command tests run at once unless
 // -parallel says otherwise. Most of them wait rather than compute (a watch
 // lasts its --for, a collector its pushes), so the default, GOMAXPROCS,
-// would queue them behind each other on a small machine.
-const commandTestParallel = 16
+// would queue them behind each other on a small machine. Under -race,
+// where everything computes several times more, eight, as before
+// sixteen helped go test ./... (see docs/testing.md).
+const commandTestParallel, commandTestParallelRace = 16, 8
 
 func TestMain(m *testing.M) {
-	testbin.WaitingParallel(commandTestParallel)
+	if testbin.RaceEnabled {
+		testbin.WaitingParallel(commandTestParallelRace)
+	} else {
+		testbin.WaitingParallel(commandTestParallel)
+	}
 	os.Exit(m.Run())
 }
