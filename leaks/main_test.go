@@ -15,6 +15,6 @@ import (
 const leaksTestParallel = 6
 
 func TestMain(m *testing.M) {
-	testbin.WaitingParallel(leaksTestParallel)
+	testbin.WaitingParallel(leaksTestParallel, leaksTestParallel)
 	os.Exit(m.Run())
 }

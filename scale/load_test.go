@@ -39,9 +39,7 @@ func TestMain(m *testing.M) {
 		serveHello() // the test binary re-executed as BenchmarkGeneratorCPU's server
 		return
 	}
-	if !testbin.RaceEnabled {
-		testbin.WaitingParallel(scaleTestParallel)
-	}
+	testbin.WaitingParallel(scaleTestParallel, 0)
 	goleak.VerifyTestMain(m)
 }
 

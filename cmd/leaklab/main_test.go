@@ -16,10 +16,6 @@ import (
 const commandTestParallel, commandTestParallelRace = 16, 8
 
 func TestMain(m *testing.M) {
-	if testbin.RaceEnabled {
-		testbin.WaitingParallel(commandTestParallelRace)
-	} else {
-		testbin.WaitingParallel(commandTestParallel)
-	}
+	testbin.WaitingParallel(commandTestParallel, commandTestParallelRace)
 	os.Exit(m.Run())
 }

@@ -25,8 +25,6 @@ const collectTestParallel = 8
 const captureTimeout = 10 * time.Second
 
 func TestMain(m *testing.M) {
-	if !testbin.RaceEnabled {
-		testbin.WaitingParallel(collectTestParallel)
-	}
+	testbin.WaitingParallel(collectTestParallel, 0)
 	os.Exit(m.Run())
 }

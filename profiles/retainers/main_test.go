@@ -15,6 +15,6 @@ import (
 const retainersTestParallel = 6
 
 func TestMain(m *testing.M) {
-	testbin.WaitingParallel(retainersTestParallel)
+	testbin.WaitingParallel(retainersTestParallel, retainersTestParallel)
 	os.Exit(m.Run())
 }

@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 	// The live tests below and the catalog watch wait on the clock
 	// (a snapshot every few seconds) far more than they compute: all of
 	// them at once, rather than GOMAXPROCS at a time.
-	testbin.WaitingParallel(watchTestParallel)
+	testbin.WaitingParallel(watchTestParallel, watchTestParallel)
 	os.Exit(m.Run())
 }
 
