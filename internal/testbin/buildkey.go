@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 )
 
 // A build's directory is named by the build ID that 'go list -export'
@@ -40,44 +41,24 @@ func recordSharedDir(key, dir string) {
 }
 
 // sourceKey hashes what a build of the main package pkg in this checkout
-// depends on: every file of the checkout (path, mode and content, .git aside;
-// more than the build reads, which only costs a go list when a test or a
+// depends on: every file of the checkout (path, mode and content, .git
+// aside; more than the build reads, which only costs a go list when a test or a
 // document changes), the go command that builds it (its settings as 'go
 // env' gives them with env, GOFLAGS, GOEXPERIMENT and the toolchain
 // included, the go.work file if one is used, and the go executable), and
 // the flags. Dependencies outside the checkout are pinned by go.sum. An
 // error means no key: the caller asks go list.
+//
+// The checkout's part is hashed once per test process (checkoutHash): a
+// process that needs several builds (leaklab, a runservice build with Go
+// 1.27) walked and read the whole checkout for each.
 func sourceKey(pkg string, flags, env []string) (string, error) {
+	tree, err := checkoutHash()
+	if err != nil {
+		return "", err
+	}
 	h := sha256.New()
-	root, err := filepath.Abs(moduleRoot())
-	if err != nil {
-		return "", err
-	}
-	fmt.Fprintf(h, "root %s\npackage %s\n", root, pkg)
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && d.Name() == ".git" {
-			return filepath.SkipDir
-		}
-		if !d.Type().IsRegular() {
-			if d.Type()&fs.ModeSymlink != 0 {
-				target, err := os.Readlink(path)
-				fmt.Fprintf(h, "link %s %s %v\n", path, target, err)
-			}
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "file %s %d %o\n", path, info.Size(), info.Mode())
-		return hashFile(h, path)
-	})
-	if err != nil {
-		return "", err
-	}
+	fmt.Fprintf(h, "checkout %s\npackage %s\n", tree, pkg)
 	out, err := goCommand(env, "env", "-json")
 	if err != nil {
 		return "", fmt.Errorf("go env: %v: %s", err, out)
@@ -117,3 +98,40 @@ func hashFile(h io.Writer, path string) error {
 	_, err = io.Copy(h, f)
 	return err
 }
+
+// checkoutHash hashes the checkout's files (path, mode and content, .git
+// aside) and its root, once per test process: the tests do not change the
+// module's files while they run.
+var checkoutHash = sync.OnceValues(func() (string, error) {
+	h := sha256.New()
+	root, err := filepath.Abs(moduleRoot())
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(h, "root %s\n", root)
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		if !d.Type().IsRegular() {
+			if d.Type()&fs.ModeSymlink != 0 {
+				target, err := os.Readlink(path)
+				fmt.Fprintf(h, "link %s %s %v\n", path, target, err)
+			}
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "file %s %d %o\n", path, info.Size(), info.Mode())
+		return hashFile(h, path)
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+})

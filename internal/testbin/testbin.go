@@ -124,11 +124,12 @@ func BuildServiceLdflags(t testing.TB, flags string) string {
 }
 
 // buildEnv compiles the main package pkg with go build flags and env
-// added to the environment; what names the build in errors. The binary is shared by every test process
-// that builds the same code the same way (sharedDir): go test runs each
-// package's tests in a process of its own, and each used to link its own
-// 34 MB binary (2.5 s of CPU each time, a dozen times per go test ./...)
-// into a temporary directory it never removed.
+// added to the environment; what names the build in errors. The binary is
+// shared by every test process that builds the same code the same way
+// (sharedDir): go test runs each package's tests in a process of its own,
+// and each used to link its own 34 MB binary (2.5 s of CPU each time, a
+// dozen times per go test ./...) into a temporary directory it never
+// removed.
 func buildEnv(what, pkg string, flags []string, env ...string) builtBinaryResult {
 	what = strings.TrimSpace(what + " go build " + path.Base(pkg))
 	defer lockBuild(what)()
