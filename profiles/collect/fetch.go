@@ -20,8 +20,8 @@ type identity struct {
 }
 
 // fetch captures one profile from t. The first capture of a target, the
-// first after a failure, and one every serviceRefresh let profiles.Fetch
-// ask the target its name (an extra /metrics request and a regexp over
+// first after a failure or after a lookup that found no name, and one
+// every serviceRefresh let profiles.Fetch ask the target its name (an extra /metrics request and a regexp over
 // it); the others reuse the name (NoServiceName). On the collector's own
 // CPU profile with 200 targets, that lookup was over a quarter of the
 // time.
@@ -40,6 +40,11 @@ func (c *Collector) fetch(tr *targetRun, t *Target, typ string, labels map[strin
 		if id.variant != "" && cp.Labels["variant"] == "" {
 			cp.Labels["variant"] = id.variant
 		}
+	case cp.Service == "":
+		// No answer (a lookup that ran out of time on a busy target, or
+		// a target with no name to give) is not a name to trust for
+		// serviceRefresh: the next capture asks again.
+		tr.identity = identity{}
 	default:
 		tr.identity = identity{service: cp.Service, variant: cp.Labels["variant"], learned: time.Now()}
 	}
